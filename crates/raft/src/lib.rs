@@ -1,0 +1,25 @@
+//! Consensus glue: etcd-rs' use of openraft.
+//!
+//! Layout:
+//! - [`types`]: the openraft type configuration (entries carry our
+//!   `RaftRequest`; node ids are etcd member ids).
+//! - [`wal_codec`]: the bytes of log ids, votes and entries in the WAL.
+//! - [`log_store`]: the Raft log on the `raft-log` WAL (group-committed fsyncs).
+//! - [`state_machine`]: applies committed entries to the redb backend in
+//!   batches, with the applied log id in the same transaction; snapshots.
+//! - [`network`]: how Raft reaches peers.
+//! - [`node`]: [`RaftNode`], what the server calls: propose, read_index, status.
+//!
+//! The write path through this crate: `RaftNode::propose` → openraft appends the
+//! entry via `LogStore::append` (durable on the WAL's fsync callback) → commit →
+//! `StateMachine::apply` runs it through `etcd_storage` and answers the proposer.
+
+pub mod log_store;
+pub mod network;
+pub mod node;
+pub mod state_machine;
+pub mod types;
+pub mod wal_codec;
+
+pub use node::{NodeOptions, ProposeError, RaftNode, RaftStatus, StartError};
+pub use types::{MemberId, MemberNode};

@@ -1,0 +1,266 @@
+//! openraft's `RaftStateMachine` over the redb backend: applies committed
+//! entries in batches and builds snapshots.
+//!
+//! Each batch of committed entries is applied in ONE redb write transaction that
+//! also records the last applied log id and the membership, so the data and
+//! "how far we got" can never disagree. Most commits are not fsynced: the WAL
+//! already holds every entry durably, so after a crash redb rolls back to its
+//! last durable commit (data and applied id together) and Raft re-applies the
+//! rest from the WAL. A durable commit is made at least every
+//! [`DURABLE_COMMIT_INTERVAL`], before a snapshot (so the log is never purged
+//! past what redb holds durably) and at shutdown.
+//!
+//! This module does not interpret requests: `etcd_storage` does.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etcd_storage::Backend;
+use futures::{Stream, TryStreamExt};
+use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, StoredMembership};
+use tokio::sync::watch;
+
+use crate::types::{Applied, Proposal, TypeConfig};
+use crate::wal_codec::{decode_membership, encode_membership, WalLogId};
+
+/// How stale redb's durable state may get behind what was applied. Bounds the
+/// replay after a crash and the memory redb holds for non-durable commits.
+pub const DURABLE_COMMIT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Meta keys this crate owns in the backend.
+const META_APPLIED: &str = "raft/applied";
+const META_MEMBERSHIP: &str = "raft/membership";
+
+type CurrentSnapshot = Arc<std::sync::Mutex<Option<(SnapshotMetaOf<TypeConfig>, PathBuf)>>>;
+
+/// A snapshot as a file: a consistent copy of the whole backend.
+#[derive(Debug)]
+pub struct SnapshotFile {
+    pub path: PathBuf,
+}
+
+pub struct StateMachine {
+    backend: Arc<Backend>,
+    /// Where snapshot files are written (`<data-dir>/member/snap`).
+    snap_dir: PathBuf,
+    last_durable: Instant,
+    /// The newest built snapshot, shared with the builders that replace it.
+    current: CurrentSnapshot,
+    /// Publishes the last applied log index, for readers waiting on apply.
+    applied_tx: watch::Sender<u64>,
+}
+
+impl StateMachine {
+    pub fn new(
+        backend: Arc<Backend>,
+        snap_dir: PathBuf,
+    ) -> io::Result<(Self, watch::Receiver<u64>)> {
+        std::fs::create_dir_all(&snap_dir)?;
+        let applied = read_applied(&backend)?.map_or(0, |id| id.index);
+        let (applied_tx, applied_rx) = watch::channel(applied);
+        Ok((
+            StateMachine {
+                backend,
+                snap_dir,
+                last_durable: Instant::now(),
+                current: CurrentSnapshot::default(),
+                applied_tx,
+            },
+            applied_rx,
+        ))
+    }
+
+    /// Makes everything applied so far durable in redb.
+    pub fn sync(&mut self) -> io::Result<()> {
+        let batch = self.backend.begin_apply().map_err(io::Error::other)?;
+        batch.commit(true).map_err(io::Error::other)?;
+        self.last_durable = Instant::now();
+        Ok(())
+    }
+}
+
+fn read_applied(backend: &Backend) -> io::Result<Option<WalLogId>> {
+    let read = backend.read().map_err(io::Error::other)?;
+    match read.meta(META_APPLIED).map_err(io::Error::other)? {
+        Some(bytes) => Ok(Some(WalLogId::from_bytes(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+fn read_membership(backend: &Backend) -> io::Result<StoredMembershipOf<TypeConfig>> {
+    let read = backend.read().map_err(io::Error::other)?;
+    let Some(bytes) = read.meta(META_MEMBERSHIP).map_err(io::Error::other)? else {
+        return Ok(StoredMembership::default());
+    };
+    let (id, mut rest) = bytes.split_at(16.min(bytes.len()));
+    let log_id = WalLogId::from_bytes(id)?.to_raft();
+    let membership = decode_membership(&mut rest)?;
+    Ok(StoredMembership::new(Some(log_id), membership))
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotFile;
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
+        let applied = read_applied(&self.backend)?.map(WalLogId::to_raft);
+        Ok((applied, read_membership(&self.backend)?))
+    }
+
+    async fn apply<Strm>(&mut self, entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        let entries: Vec<EntryResponder<TypeConfig>> = entries.try_collect().await?;
+        let Some(last) = entries.last().map(|(e, _)| WalLogId::from_raft(&e.log_id)) else {
+            return Ok(());
+        };
+
+        // redb calls block; keep them off the async scheduler's core threads.
+        let backend = self.backend.clone();
+        let durable = self.last_durable.elapsed() >= DURABLE_COMMIT_INTERVAL;
+        let responses = tokio::task::block_in_place(|| -> io::Result<_> {
+            let mut batch = backend.begin_apply().map_err(io::Error::other)?;
+            let mut responses = Vec::with_capacity(entries.len());
+            for (entry, responder) in entries {
+                let applied = match &entry.payload {
+                    EntryPayload::Blank => Applied(None),
+                    EntryPayload::Normal(Proposal(request)) => Applied(Some(batch.apply(request))),
+                    EntryPayload::Membership(membership) => {
+                        let mut bytes = WalLogId::from_raft(&entry.log_id).to_bytes().to_vec();
+                        encode_membership(&mut bytes, membership);
+                        batch
+                            .set_meta(META_MEMBERSHIP, &bytes)
+                            .map_err(io::Error::other)?;
+                        Applied(None)
+                    }
+                };
+                responses.push((responder, applied));
+            }
+            batch
+                .set_meta(META_APPLIED, &last.to_bytes())
+                .map_err(io::Error::other)?;
+            // Events go to watchers once the watch service exists.
+            let _events = batch.commit(durable).map_err(io::Error::other)?;
+            Ok(responses)
+        })?;
+        if durable {
+            self.last_durable = Instant::now();
+        }
+        self.applied_tx.send_replace(last.index);
+
+        // Answer only after the commit: a client never sees a write that a
+        // reader could not yet see.
+        for (responder, applied) in responses {
+            if let Some(responder) = responder {
+                responder.send(applied);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        SnapshotBuilder {
+            backend: self.backend.clone(),
+            snap_dir: self.snap_dir.clone(),
+            current: self.current.clone(),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMetaOf<TypeConfig>,
+        _snapshot: SnapshotFile,
+    ) -> Result<(), io::Error> {
+        // A single member never receives a snapshot; installing one replaces
+        // the backend under live readers and arrives with multi-member clusters.
+        Err(io::Error::other(format!(
+            "installing snapshot {:?} from a leader is not supported yet",
+            meta.last_log_id
+        )))
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<SnapshotOf<TypeConfig, SnapshotFile>>, io::Error> {
+        let current = self
+            .current
+            .lock()
+            .map_err(|_| io::Error::other("snapshot lock poisoned"))?;
+        Ok(current
+            .as_ref()
+            .map(|(meta, path)| SnapshotOf::<TypeConfig, SnapshotFile> {
+                meta: meta.clone(),
+                snapshot: SnapshotFile { path: path.clone() },
+            }))
+    }
+}
+
+/// Builds a snapshot: a durable commit, then a consistent copy of the backend.
+pub struct SnapshotBuilder {
+    backend: Arc<Backend>,
+    snap_dir: PathBuf,
+    current: CurrentSnapshot,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    type SnapshotData = SnapshotFile;
+
+    async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
+        let backend = self.backend.clone();
+        let snap_dir = self.snap_dir.clone();
+        let current = self.current.clone();
+        tokio::task::spawn_blocking(move || {
+            // Durable first: Raft purges the log behind a snapshot, and redb
+            // must never roll back behind what the log still holds.
+            backend
+                .begin_apply()
+                .map_err(io::Error::other)?
+                .commit(true)
+                .map_err(io::Error::other)?;
+            let applied = read_applied(&backend)?;
+            let membership = read_membership(&backend)?;
+            let name = match applied {
+                Some(id) => format!("{:016x}-{:016x}.snap.db", id.term, id.index),
+                None => "empty.snap.db".to_string(),
+            };
+            let tmp = snap_dir.join(format!("{name}.tmp"));
+            let path = snap_dir.join(&name);
+            backend.write_snapshot(&tmp).map_err(io::Error::other)?;
+            std::fs::rename(&tmp, &path)?;
+            remove_older_snapshots(&snap_dir, &name)?;
+            let meta = SnapshotMetaOf::<TypeConfig> {
+                last_log_id: applied.map(WalLogId::to_raft),
+                last_membership: membership,
+            };
+            *current
+                .lock()
+                .map_err(|_| io::Error::other("snapshot lock poisoned"))? =
+                Some((meta.clone(), path.clone()));
+            Ok(SnapshotOf::<TypeConfig, SnapshotFile> {
+                meta,
+                snapshot: SnapshotFile { path },
+            })
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+}
+
+fn remove_older_snapshots(dir: &std::path::Path, keep: &str) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".snap.db") && name != keep {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
