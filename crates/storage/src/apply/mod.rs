@@ -1,0 +1,380 @@
+//! Executing committed requests: [`ApplyBatch`], one redb write transaction
+//! for a batch of raft entries (etcd's `applierV3backend`).
+//!
+//! Owns request dispatch, the top-level Put lease check, compaction requests,
+//! revision bookkeeping across the batch and the commit. The per-request
+//! semantics are in `ops` (Range/Put/DeleteRange) and `txn` (Txn); the MVCC
+//! mechanics in `crate::mvcc`. Not here: raft log ids, membership (opaque
+//! meta blobs of the raft layer) and headers' cluster/member/term fields
+//! (the server's).
+//!
+//! Atomicity: every refusal (`ApplyError` other than `Storage`) is decided
+//! before the request's first change, so it leaves nothing behind and the
+//! batch goes on. A `Storage` error may leave a partial change: the batch is
+//! then poisoned and [`ApplyBatch::commit`] refuses, so redb rolls it all
+//! back.
+
+pub(crate) mod ops;
+pub(crate) mod txn;
+
+use std::marker::PhantomData;
+
+use etcd_proto::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeResponse, PutResponse, TxnResponse,
+};
+use etcd_proto::mvccpb::Event;
+use etcd_proto::raftpb::raft_request::Request;
+use etcd_proto::raftpb::RaftRequest;
+use redb::{Durability, ReadableTable, WriteTransaction};
+
+use crate::backend::{
+    read_meta_i64, Backend, META, META_COMPACTED_REVISION, META_CURRENT_REVISION,
+    RESERVED_META_PREFIX,
+};
+use crate::error::{ApplyError, StorageError};
+use crate::mvcc::compaction;
+use crate::mvcc::revision::encode_i64;
+use crate::mvcc::write::{TxnWrite, WriteTables};
+use crate::mvcc::KvTxn;
+
+/// The response to one applied request. Headers carry only `revision`: the
+/// store revision after the request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ApplyResponse {
+    Put(PutResponse),
+    DeleteRange(DeleteRangeResponse),
+    Txn(TxnResponse),
+    Compaction(CompactionResponse),
+}
+
+/// One redb write transaction applying a batch of committed entries.
+pub struct ApplyBatch<'a> {
+    /// The write transaction every request of the batch writes into.
+    txn: WriteTransaction,
+    /// The store revision after the requests applied so far.
+    current: i64,
+    /// The compacted revision after the requests applied so far.
+    compacted: i64,
+    /// The revisions at the start, to skip rewriting unchanged meta.
+    initial: (i64, i64),
+    /// Every event of the batch, in revision order.
+    events: Vec<Event>,
+    /// Set when a storage error struck after a request began changing
+    /// tables: the batch must not commit.
+    poisoned: Option<String>,
+    /// Ties the batch to its backend, as the redb transaction is.
+    _backend: PhantomData<&'a Backend>,
+}
+
+impl<'a> ApplyBatch<'a> {
+    pub(crate) fn new(txn: WriteTransaction) -> Result<ApplyBatch<'a>, StorageError> {
+        let (current, compacted) = {
+            let meta = txn.open_table(META)?;
+            (
+                read_meta_i64(&meta, META_CURRENT_REVISION)?,
+                read_meta_i64(&meta, META_COMPACTED_REVISION)?,
+            )
+        };
+        Ok(ApplyBatch {
+            txn,
+            current,
+            compacted,
+            initial: (current, compacted),
+            events: Vec::new(),
+            poisoned: None,
+            _backend: PhantomData,
+        })
+    }
+
+    /// The store revision after the requests applied so far.
+    pub fn current_revision(&self) -> i64 {
+        self.current
+    }
+
+    /// The compacted revision after the requests applied so far (-1 if
+    /// never compacted).
+    pub fn compacted_revision(&self) -> i64 {
+        self.compacted
+    }
+
+    /// Applies one committed request. An error other than
+    /// `ApplyError::Storage` changed nothing; the batch goes on.
+    pub fn apply(&mut self, req: &RaftRequest) -> Result<ApplyResponse, ApplyError> {
+        let Some(request) = &req.request else {
+            return Err(ApplyError::Unsupported("an empty raft request"));
+        };
+        let mut tw = TxnWrite::new(WriteTables::open(&self.txn)?, self.current, self.compacted);
+        let mut compacted_to = None;
+        let result = match request {
+            Request::Put(p) => {
+                // etcd checks the lease before opening its write.
+                match p.lease != 0 && !tw.lease_exists(p.lease)? {
+                    true => Err(ApplyError::LeaseNotFound),
+                    false => ops::put(&mut tw, p).map(ApplyResponse::Put),
+                }
+            }
+            Request::DeleteRange(d) => {
+                ops::delete_range(&mut tw, d).map(ApplyResponse::DeleteRange)
+            }
+            Request::Txn(t) => txn::execute(&mut tw, t).map(ApplyResponse::Txn),
+            Request::Compaction(c) => {
+                let r = compact(&mut tw, c, self.compacted, self.current);
+                if r.is_ok() {
+                    compacted_to = Some(c.revision);
+                }
+                r
+            }
+            Request::LeaseGrant(_) => Err(ApplyError::Unsupported("lease grant")),
+            Request::LeaseRevoke(_) => Err(ApplyError::Unsupported("lease revoke")),
+            Request::Alarm(_) => Err(ApplyError::Unsupported("alarm")),
+        };
+        let events = tw.into_events();
+        match result {
+            Ok(resp) => {
+                if !events.is_empty() {
+                    self.current += 1;
+                    self.events.extend(events);
+                }
+                if let Some(rev) = compacted_to {
+                    self.compacted = rev;
+                }
+                Ok(resp)
+            }
+            Err(ApplyError::Storage(e)) => {
+                // Compaction deletes without events, so any storage error may
+                // have left a partial change.
+                self.poisoned = Some(e.to_string());
+                Err(ApplyError::Storage(e))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores an opaque blob of an upper layer; committed with the batch.
+    /// Keys starting with `mvcc/` are reserved.
+    pub fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        if key.starts_with(RESERVED_META_PREFIX) {
+            return Err(StorageError::ReservedMetaKey(key.to_string()));
+        }
+        self.txn.open_table(META)?.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Reads a blob, including this batch's uncommitted `set_meta`.
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let meta = self.txn.open_table(META)?;
+        let value = meta.get(key)?.map(|v| v.value().to_vec());
+        Ok(value)
+    }
+
+    /// Commits the batch and returns its events in revision order.
+    ///
+    /// `durable = false` commits with redb's `Durability::None`: visible to
+    /// readers at once, but a crash rolls the file back to the last durable
+    /// commit (with the applied index stored in meta by the raft layer, which
+    /// then replays the log). Pages the last durable commit references are
+    /// not reused before the next durable commit, so the file grows under a
+    /// long run of non-durable commits: commit durably now and then (e.g.
+    /// every N batches and before snapshots).
+    pub fn commit(self, durable: bool) -> Result<Vec<Event>, StorageError> {
+        let mut txn = self.txn;
+        if let Some(reason) = self.poisoned {
+            txn.abort()?;
+            return Err(StorageError::Corrupt(format!(
+                "apply batch not committed after a storage error: {reason}"
+            )));
+        }
+        if (self.current, self.compacted) != self.initial {
+            let mut meta = txn.open_table(META)?;
+            meta.insert(META_CURRENT_REVISION, &encode_i64(self.current)[..])?;
+            meta.insert(META_COMPACTED_REVISION, &encode_i64(self.compacted)[..])?;
+        }
+        if !durable {
+            txn.set_durability(Durability::None)?;
+        }
+        txn.commit()?;
+        Ok(self.events)
+    }
+}
+
+/// A compaction request: checks, then the physical removal, within this
+/// apply (see `mvcc::compaction` for why).
+fn compact(
+    tw: &mut TxnWrite<'_>,
+    req: &CompactionRequest,
+    compacted: i64,
+    current: i64,
+) -> Result<ApplyResponse, ApplyError> {
+    compaction::check(req.revision, compacted, current)?;
+    let tables = tw.tables_mut();
+    compaction::compact(
+        &mut tables.kv,
+        &mut tables.key_index,
+        compacted,
+        req.revision,
+        compaction::CHUNK,
+    )?;
+    Ok(ApplyResponse::Compaction(CompactionResponse {
+        header: ops::header(current),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{LEASES, LEASE_KEYS};
+    use crate::test_util::*;
+    use etcd_proto::etcdserverpb::{LeaseGrantRequest, PutRequest};
+    use redb::ReadableDatabase;
+
+    fn raft(req: Request) -> RaftRequest {
+        RaftRequest { request: Some(req) }
+    }
+
+    #[test]
+    fn a_batch_applies_requests_in_order_and_skips_refusals() {
+        let s = Store::new();
+        let reader_before = s.backend.read().unwrap();
+        let mut batch = s.backend.begin_apply().unwrap();
+        batch.apply(&raft(Request::Put(put_req("a", "1")))).unwrap();
+        let refused = batch.apply(&raft(Request::Put(PutRequest {
+            lease: 3,
+            ..put_req("b", "1")
+        })));
+        assert!(matches!(refused, Err(ApplyError::LeaseNotFound)));
+        let r = batch.apply(&raft(Request::Put(put_req("a", "2")))).unwrap();
+        assert_eq!(
+            r,
+            ApplyResponse::Put(PutResponse {
+                header: ops::header(3),
+                prev_kv: None
+            })
+        );
+        assert_eq!(batch.current_revision(), 3);
+        // Uncommitted: readers do not see it.
+        assert_eq!(s.backend.read().unwrap().current_revision().unwrap(), 1);
+        let events = batch.commit(false).unwrap();
+        let revs: Vec<i64> = events
+            .iter()
+            .map(|e| e.kv.as_ref().unwrap().mod_revision)
+            .collect();
+        assert_eq!(revs, [2, 3]);
+        assert_eq!(s.rev(), 3);
+        assert_eq!(s.get("\0", "\0"), [("a".into(), "2".into())]);
+        // An older snapshot stays as it was.
+        assert_eq!(reader_before.current_revision().unwrap(), 1);
+        assert!(reader_before
+            .range(&range_req("a", ""))
+            .unwrap()
+            .kvs
+            .is_empty());
+    }
+
+    #[test]
+    fn unsupported_requests_are_refused_without_panic() {
+        let s = Store::new();
+        let mut batch = s.backend.begin_apply().unwrap();
+        for req in [
+            RaftRequest { request: None },
+            raft(Request::LeaseGrant(LeaseGrantRequest { ttl: 5, id: 1 })),
+            raft(Request::LeaseRevoke(Default::default())),
+            raft(Request::Alarm(Default::default())),
+        ] {
+            assert!(matches!(batch.apply(&req), Err(ApplyError::Unsupported(_))));
+        }
+        assert!(batch.commit(true).unwrap().is_empty());
+        assert_eq!(s.rev(), 1);
+    }
+
+    #[test]
+    fn dropping_a_batch_discards_it() {
+        let s = Store::new();
+        let mut batch = s.backend.begin_apply().unwrap();
+        batch.apply(&raft(Request::Put(put_req("a", "1")))).unwrap();
+        batch.set_meta("applied", b"7").unwrap();
+        assert_eq!(batch.meta("applied").unwrap().as_deref(), Some(&b"7"[..]));
+        drop(batch);
+        let r = s.backend.read().unwrap();
+        assert_eq!(r.current_revision().unwrap(), 1);
+        assert_eq!(r.meta("applied").unwrap(), None);
+    }
+
+    #[test]
+    fn durable_commits_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let b = Backend::open(&path).unwrap();
+            let mut batch = b.begin_apply().unwrap();
+            batch.apply(&raft(Request::Put(put_req("a", "1")))).unwrap();
+            batch.apply(&raft(Request::Put(put_req("b", "1")))).unwrap();
+            batch
+                .apply(&raft(Request::Compaction(CompactionRequest {
+                    revision: 2,
+                    physical: false,
+                })))
+                .unwrap();
+            batch.set_meta("applied", b"3").unwrap();
+            batch.commit(true).unwrap();
+        }
+        let b = Backend::open(&path).unwrap();
+        let r = b.read().unwrap();
+        assert_eq!(r.current_revision().unwrap(), 3);
+        assert_eq!(r.compacted_revision().unwrap(), 2);
+        assert_eq!(r.meta("applied").unwrap().as_deref(), Some(&b"3"[..]));
+        assert_eq!(r.range(&range_req("a", "\0")).unwrap().count, 2);
+    }
+
+    #[test]
+    fn puts_and_deletes_maintain_lease_links() {
+        let s = Store::new();
+        {
+            let w = s.backend.db().begin_write().unwrap();
+            w.open_table(LEASES)
+                .unwrap()
+                .insert(7, &b"ttl"[..])
+                .unwrap();
+            w.open_table(LEASES)
+                .unwrap()
+                .insert(8, &b"ttl"[..])
+                .unwrap();
+            w.commit().unwrap();
+        }
+        let links = || -> Vec<(i64, String)> {
+            let r = s.backend.db().begin_read().unwrap();
+            let t = r.open_table(LEASE_KEYS).unwrap();
+            t.iter()
+                .unwrap()
+                .map(|e| {
+                    let (k, _) = e.unwrap();
+                    let (l, key) = k.value();
+                    (l, String::from_utf8(key.to_vec()).unwrap())
+                })
+                .collect()
+        };
+        let put_lease = |key: &str, lease: i64| {
+            s.apply(Request::Put(PutRequest {
+                lease,
+                ..put_req(key, "v")
+            }))
+            .unwrap();
+        };
+        put_lease("a", 7);
+        put_lease("b", 7);
+        assert_eq!(s.get_kv("a").unwrap().lease, 7);
+        assert_eq!(links(), [(7, "a".into()), (7, "b".into())]);
+        put_lease("a", 8);
+        assert_eq!(links(), [(7, "b".into()), (8, "a".into())]);
+        // ignore_lease keeps the link.
+        s.apply(Request::Put(PutRequest {
+            ignore_lease: true,
+            ..put_req("a", "w")
+        }))
+        .unwrap();
+        assert_eq!(s.get_kv("a").unwrap().lease, 8);
+        put_lease("b", 0);
+        assert_eq!(links(), [(8, "a".into())]);
+        s.delete("a", "");
+        assert_eq!(links(), []);
+    }
+}

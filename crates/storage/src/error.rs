@@ -1,0 +1,111 @@
+//! The two error types of this crate.
+//!
+//! - [`StorageError`]: the disk or redb failed, or the file holds something
+//!   we did not write. Fatal for the caller: the state machine can no longer
+//!   be trusted, so the raft layer stops rather than answer from it.
+//! - [`ApplyError`]: etcd's client-visible refusals of one request (compacted
+//!   or future revision, unknown lease, missing key). Their `Display` is
+//!   etcd's exact message; mapping them to gRPC status codes belongs to the
+//!   server, not here.
+
+/// A failure of the storage itself (redb, the file system, or corrupt data).
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// redb reported an error (I/O, corruption, transaction misuse).
+    #[error("redb: {0}")]
+    Redb(#[from] redb::Error),
+    /// A file operation outside redb failed (snapshot file, size query).
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// A stored record could not be decoded or breaks an invariant of the
+    /// schema (for example a key index entry without its key-value).
+    #[error("storage corrupt: {0}")]
+    Corrupt(String),
+    /// An upper layer tried to write a meta key this crate keeps for itself.
+    #[error("meta key {0:?} is reserved for the storage crate")]
+    ReservedMetaKey(String),
+}
+
+// redb has one error type per operation; all of them fold into `redb::Error`.
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StorageError {
+            fn from(e: $t) -> Self {
+                StorageError::Redb(e.into())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+impl From<prost::DecodeError> for StorageError {
+    fn from(e: prost::DecodeError) -> Self {
+        StorageError::Corrupt(format!("undecodable record: {e}"))
+    }
+}
+
+/// Why one request was refused. An `ApplyError` other than `Storage` leaves
+/// no change behind: every check runs before the first write of a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The requested revision was removed by a compaction (also: compacting
+    /// at or below the last compaction).
+    #[error("etcdserver: mvcc: required revision has been compacted")]
+    Compacted,
+    /// The requested revision is above the store's current revision.
+    #[error("etcdserver: mvcc: required revision is a future revision")]
+    FutureRevision,
+    /// A put names a lease that does not exist.
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
+    /// A put with `ignore_value` or `ignore_lease` targets a missing key.
+    #[error("etcdserver: key not found")]
+    KeyNotFound,
+    /// A request kind this crate does not execute (yet), or a write handed to
+    /// the read-only path. Never produced by a well-formed client request
+    /// that the server routes correctly, except for the kinds not built yet.
+    #[error("etcdserver: {0} is not supported")]
+    Unsupported(&'static str),
+    /// The storage failed while executing the request: fatal (see
+    /// [`StorageError`]); the caller must drop the whole batch.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<redb::StorageError> for ApplyError {
+    fn from(e: redb::StorageError) -> Self {
+        ApplyError::Storage(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_etcds() {
+        assert_eq!(
+            ApplyError::Compacted.to_string(),
+            "etcdserver: mvcc: required revision has been compacted"
+        );
+        assert_eq!(
+            ApplyError::FutureRevision.to_string(),
+            "etcdserver: mvcc: required revision is a future revision"
+        );
+        assert_eq!(
+            ApplyError::LeaseNotFound.to_string(),
+            "etcdserver: requested lease not found"
+        );
+        assert_eq!(
+            ApplyError::KeyNotFound.to_string(),
+            "etcdserver: key not found"
+        );
+    }
+}

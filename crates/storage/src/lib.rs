@@ -1,0 +1,48 @@
+//! The state machine's data: etcd's MVCC key-value store on redb, and the
+//! apply of committed requests.
+//!
+//! Layout:
+//! - [`backend`]: the redb file, its tables (schema documented there and in
+//!   docs/data-layout.md), meta blobs, sizes, snapshot copies.
+//! - [`read`]: [`ReadTxn`], a consistent snapshot serving Range and
+//!   read-only Txn.
+//! - `apply`: [`ApplyBatch`], one write transaction per batch of committed
+//!   raft entries; `ops` (Range/Put/DeleteRange), `txn` (compares, branches).
+//! - [`mvcc`]: revisions, key ranges, the key index, range semantics,
+//!   writes and compaction.
+//! - [`error`]: [`StorageError`] (fatal) and [`ApplyError`] (etcd's
+//!   client-visible refusals).
+//!
+//! Not here: raft (the raft crate stores its applied log id and membership
+//! as opaque meta blobs), leases' timers, watchers, auth, and the mapping of
+//! errors to gRPC status codes (the server's).
+
+pub mod apply;
+pub mod backend;
+pub mod error;
+pub mod mvcc;
+pub mod read;
+
+pub use apply::txn::is_read_only;
+pub use apply::{ApplyBatch, ApplyResponse};
+pub use backend::Backend;
+pub use error::{ApplyError, StorageError};
+pub use read::ReadTxn;
+
+#[cfg(test)]
+pub(crate) mod test_util;
+
+#[cfg(test)]
+mod tests {
+    /// The server shares one backend across tasks and moves snapshots and
+    /// batches into blocking tasks.
+    #[test]
+    fn handles_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<crate::Backend>();
+        send::<crate::ReadTxn>();
+        send::<crate::ApplyBatch<'static>>();
+        send_sync::<crate::ApplyError>();
+    }
+}
