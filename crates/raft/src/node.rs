@@ -173,16 +173,19 @@ impl RaftNode {
         voters == [self.member_id]
     }
 
-    /// Waits until this member knows a leader and has applied everything that
-    /// was committed when it started; then it can serve.
+    /// Waits until this member knows a leader and has applied an entry of the
+    /// leader's term (so everything committed before is applied); then it can
+    /// serve.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), ProposeError> {
         let mut metrics = self.raft.metrics();
         let wait = async {
             loop {
                 let m = metrics.borrow_watched().clone();
-                let committed = m.local_committed.map_or(0, |c| c.index);
-                let applied = m.last_applied.map_or(0, |a| a.index);
-                if m.current_leader.is_some() && applied >= committed {
+                // Having applied an entry of the current term means the
+                // leader's term-start entry is applied here: everything
+                // committed before this term is in the state machine.
+                let applied_term = m.last_applied.map(|a| a.leader_id.term);
+                if m.current_leader.is_some() && applied_term == Some(m.current_term) {
                     return Ok(());
                 }
                 if metrics.changed().await.is_err() {

@@ -1,0 +1,129 @@
+//! The Maintenance service (`etcdserverpb.Maintenance`).
+//!
+//! Status and the alarm list are served now, which is what `etcdctl endpoint
+//! status/health` use. Defragment, Hash, HashKV, Snapshot, MoveLeader,
+//! Downgrade and raising/clearing alarms arrive with cluster maintenance and
+//! answer `Unimplemented` until then.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use etcd_proto::etcdserverpb::maintenance_server::Maintenance;
+use etcd_proto::etcdserverpb::{
+    alarm_request::AlarmAction, AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse,
+    DowngradeRequest, DowngradeResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse,
+    MoveLeaderRequest, MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest,
+    StatusResponse,
+};
+use futures::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::errors::EtcdError;
+use crate::server::{Consistency, EtcdServer};
+use crate::VERSION;
+
+pub struct MaintenanceService {
+    server: Arc<EtcdServer>,
+}
+
+impl MaintenanceService {
+    pub fn new(server: Arc<EtcdServer>) -> MaintenanceService {
+        MaintenanceService { server }
+    }
+}
+
+fn not_yet(rpc: &str) -> Status {
+    Status::unimplemented(format!("etcd-rs: Maintenance.{rpc} is not implemented yet"))
+}
+
+#[tonic::async_trait]
+impl Maintenance for MaintenanceService {
+    async fn alarm(
+        &self,
+        request: Request<AlarmRequest>,
+    ) -> Result<Response<AlarmResponse>, Status> {
+        let req = request.into_inner();
+        if req.action() != AlarmAction::Get {
+            return Err(not_yet("Alarm activate/deactivate"));
+        }
+        // No alarm can be raised yet (the space quota arrives with cluster
+        // maintenance), so the list is empty; the header is current.
+        let revision = self
+            .server
+            .read(Consistency::Serializable, |txn| Ok(txn.current_revision()?))
+            .await?;
+        Ok(Response::new(AlarmResponse {
+            header: Some(self.server.header(revision)),
+            alarms: Vec::new(),
+        }))
+    }
+
+    async fn status(
+        &self,
+        _request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
+        let raft = self.server.node().status();
+        let backend = self.server.node().backend().clone();
+        let (revision, db_size, db_size_in_use) = tokio::task::spawn_blocking(move || {
+            let revision = backend.read()?.current_revision()?;
+            Ok::<_, EtcdError>((revision, backend.size()?, backend.size_in_use()?))
+        })
+        .await
+        .map_err(|e| EtcdError::Internal(e.to_string()))??;
+        let mut errors = Vec::new();
+        if raft.leader.is_none() {
+            errors.push(EtcdError::NoLeader.to_string());
+        }
+        Ok(Response::new(StatusResponse {
+            header: Some(self.server.header(revision)),
+            version: VERSION.to_string(),
+            db_size: db_size as i64,
+            leader: raft.leader.unwrap_or(0),
+            raft_index: raft.committed_index,
+            raft_term: raft.term,
+            raft_applied_index: raft.applied_index,
+            errors,
+            db_size_in_use: db_size_in_use as i64,
+            is_learner: raft.is_learner,
+        }))
+    }
+
+    async fn defragment(
+        &self,
+        _: Request<DefragmentRequest>,
+    ) -> Result<Response<DefragmentResponse>, Status> {
+        Err(not_yet("Defragment"))
+    }
+
+    async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        Err(not_yet("Hash"))
+    }
+
+    async fn hash_kv(&self, _: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        Err(not_yet("HashKV"))
+    }
+
+    type SnapshotStream =
+        Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>> + Send + 'static>>;
+
+    async fn snapshot(
+        &self,
+        _: Request<SnapshotRequest>,
+    ) -> Result<Response<Self::SnapshotStream>, Status> {
+        Err(not_yet("Snapshot"))
+    }
+
+    async fn move_leader(
+        &self,
+        _: Request<MoveLeaderRequest>,
+    ) -> Result<Response<MoveLeaderResponse>, Status> {
+        Err(not_yet("MoveLeader"))
+    }
+
+    async fn downgrade(
+        &self,
+        _: Request<DowngradeRequest>,
+    ) -> Result<Response<DowngradeResponse>, Status> {
+        Err(not_yet("Downgrade"))
+    }
+}

@@ -1,0 +1,128 @@
+//! The errors clients see, and the one place they become gRPC statuses.
+//!
+//! Every variant carries etcd's gRPC code and message verbatim (etcd's
+//! `rpctypes`), because clients match on them: Go's clientv3 turns the message
+//! back into typed errors, and etcdctl prints it.
+
+use etcd_raft::ProposeError;
+use etcd_storage::ApplyError;
+use tonic::{Code, Status};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EtcdError {
+    #[error("etcdserver: key is not provided")]
+    EmptyKey,
+    #[error("etcdserver: key not found")]
+    KeyNotFound,
+    #[error("etcdserver: value is provided")]
+    ValueProvided,
+    #[error("etcdserver: lease is provided")]
+    LeaseProvided,
+    #[error("etcdserver: too many operations in txn request")]
+    TooManyOps,
+    #[error("etcdserver: duplicate key given in txn request")]
+    DuplicateKey,
+    #[error("etcdserver: mvcc: required revision has been compacted")]
+    Compacted,
+    #[error("etcdserver: mvcc: required revision is a future revision")]
+    FutureRev,
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
+    #[error("etcdserver: request is too large")]
+    RequestTooLarge,
+    #[error("etcdserver: too many requests")]
+    TooManyRequests,
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    #[error("etcdserver: not leader")]
+    NotLeader,
+    #[error("etcdserver: leader changed")]
+    LeaderChanged,
+    #[error("etcdserver: server stopped")]
+    Stopped,
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    /// A failure inside this server (storage, I/O): etcd reports these as
+    /// `Unknown` with the underlying message.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl EtcdError {
+    pub fn code(&self) -> Code {
+        use EtcdError::*;
+        match self {
+            EmptyKey | KeyNotFound | ValueProvided | LeaseProvided | TooManyOps | DuplicateKey
+            | RequestTooLarge => Code::InvalidArgument,
+            Compacted | FutureRev => Code::OutOfRange,
+            NoSpace | TooManyRequests => Code::ResourceExhausted,
+            LeaseNotFound => Code::NotFound,
+            NoLeader | LeaderChanged | Stopped | Timeout => Code::Unavailable,
+            NotLeader => Code::FailedPrecondition,
+            Internal(_) => Code::Unknown,
+        }
+    }
+}
+
+impl From<EtcdError> for Status {
+    fn from(e: EtcdError) -> Status {
+        Status::new(e.code(), e.to_string())
+    }
+}
+
+impl From<ApplyError> for EtcdError {
+    fn from(e: ApplyError) -> EtcdError {
+        match e {
+            ApplyError::Compacted => EtcdError::Compacted,
+            ApplyError::FutureRevision => EtcdError::FutureRev,
+            ApplyError::LeaseNotFound => EtcdError::LeaseNotFound,
+            ApplyError::KeyNotFound => EtcdError::KeyNotFound,
+            other => EtcdError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ProposeError> for EtcdError {
+    fn from(e: ProposeError) -> EtcdError {
+        match e {
+            ProposeError::Apply(e) => e.into(),
+            ProposeError::NoLeader => EtcdError::NoLeader,
+            ProposeError::NotLeader(_) => EtcdError::NotLeader,
+            ProposeError::LeaderChanged => EtcdError::LeaderChanged,
+            ProposeError::Stopped(reason) => {
+                tracing::error!(%reason, "raft stopped");
+                EtcdError::Stopped
+            }
+        }
+    }
+}
+
+impl From<etcd_storage::StorageError> for EtcdError {
+    fn from(e: etcd_storage::StorageError) -> EtcdError {
+        tracing::error!(error = %e, "backend failure");
+        EtcdError::Internal(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_carry_etcds_code_and_message() {
+        let s = Status::from(EtcdError::Compacted);
+        assert_eq!(s.code(), Code::OutOfRange);
+        assert_eq!(
+            s.message(),
+            "etcdserver: mvcc: required revision has been compacted"
+        );
+        let s = Status::from(EtcdError::NoLeader);
+        assert_eq!(s.code(), Code::Unavailable);
+        assert_eq!(s.message(), "etcdserver: no leader");
+        let s = Status::from(EtcdError::EmptyKey);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(s.message(), "etcdserver: key is not provided");
+    }
+}

@@ -1,0 +1,36 @@
+//! The etcd-rs server: one member's configuration, request pipeline and gRPC
+//! services.
+//!
+//! Layout:
+//! - [`config`]: etcd's flags, `ETCD_*` environment variables and
+//!   `--config-file`; [`logging`]: etcd-style JSON logs.
+//! - [`run`]: starting and stopping a member (milestone log lines, signals).
+//! - [`member`] and [`ids`]: this member's identity (member and cluster ids).
+//! - [`server`]: [`server::EtcdServer`], the pipeline every request goes
+//!   through (write: propose via Raft; read: ReadIndex then a backend
+//!   snapshot) and the one place response headers are built.
+//! - [`api`]: one file per gRPC service, plus request validation.
+//! - [`serve`]: client listeners.
+//! - [`errors`]: etcd's client-visible errors and their gRPC statuses.
+//!
+//! A Put, end to end: `api::kv` validates it → `EtcdServer::write` →
+//! `etcd_raft::RaftNode::propose` (WAL append + fsync, commit) →
+//! `etcd_storage` applies it in a redb transaction → the applied response
+//! comes back with its revision → `EtcdServer::fill_header` → client.
+
+pub mod api;
+pub mod config;
+pub mod errors;
+pub mod ids;
+pub mod logging;
+pub mod member;
+pub mod run;
+pub mod serve;
+pub mod server;
+
+/// The etcd server version we report (`Status.version`, `/version`): the etcd
+/// API level etcd-rs implements.
+pub const VERSION: &str = "3.5.0";
+
+/// The cluster version, logged once the member serves.
+pub const CLUSTER_VERSION: &str = "3.5";

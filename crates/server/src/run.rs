@@ -1,0 +1,269 @@
+//! Starting and stopping a member, in etcd's order and with etcd's milestone
+//! log lines: bind listeners → open the backend → establish identity → start
+//! Raft → wait for a leader and catch up → publish this member's attributes
+//! through Raft → serve → on SIGTERM/SIGINT stop accepting, finish in-flight
+//! requests, stop Raft, sync the backend.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_raft::{MemberNode, NodeOptions, RaftNode};
+use etcd_storage::Backend;
+use tokio::sync::watch;
+
+use crate::config::{Config, ConfigError};
+use crate::member::{self, Bootstrap};
+use crate::serve;
+use crate::server::{EtcdServer, Limits};
+use crate::{CLUSTER_VERSION, VERSION};
+
+/// Everything `run` needs, in plain form; built from the parsed configuration.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub wal_dir: PathBuf,
+    pub listen_client_urls: Vec<String>,
+    pub advertise_client_urls: Vec<String>,
+    pub initial_advertise_peer_urls: Vec<String>,
+    /// `--initial-cluster` as (name, peer URL) pairs.
+    pub initial_cluster: Vec<(String, String)>,
+    pub initial_cluster_token: String,
+    pub heartbeat_interval: Duration,
+    pub election_timeout: Duration,
+    pub snapshot_count: u64,
+    pub max_request_bytes: usize,
+    pub max_txn_ops: usize,
+    pub max_concurrent_streams: Option<u32>,
+}
+
+impl ServeOptions {
+    /// Takes what `run` needs from the parsed flags.
+    pub fn from_config(cfg: &Config) -> Result<ServeOptions, ConfigError> {
+        let urls =
+            |list: &[crate::config::Url]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let mut initial_cluster = Vec::new();
+        for (name, peer_urls) in cfg.initial_cluster_members()? {
+            for url in peer_urls {
+                initial_cluster.push((name.clone(), url.to_string()));
+            }
+        }
+        Ok(ServeOptions {
+            name: cfg.name.clone(),
+            data_dir: cfg.data_dir(),
+            wal_dir: cfg.wal_dir(),
+            listen_client_urls: urls(&cfg.listen_client_urls),
+            advertise_client_urls: urls(&cfg.advertise_client_urls),
+            initial_advertise_peer_urls: urls(&cfg.initial_advertise_peer_urls),
+            initial_cluster,
+            initial_cluster_token: cfg.initial_cluster_token.clone(),
+            heartbeat_interval: cfg.heartbeat_interval(),
+            election_timeout: cfg.election_timeout(),
+            snapshot_count: cfg.snapshot_count,
+            max_request_bytes: cfg.max_request_bytes as usize,
+            max_txn_ops: cfg.max_txn_ops as usize,
+            max_concurrent_streams: Some(cfg.max_concurrent_streams),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Listen(#[from] serve::ListenError),
+    #[error("cannot create data dir {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open backend {path}: {source}")]
+    Backend {
+        path: PathBuf,
+        source: etcd_storage::StorageError,
+    },
+    #[error(transparent)]
+    Identity(#[from] member::IdentityError),
+    #[error(transparent)]
+    Raft(#[from] etcd_raft::StartError),
+    #[error("member did not become ready: {0}")]
+    NotReady(String),
+}
+
+/// Runs a member until `shutdown` resolves (a signal, in the binary).
+pub async fn run(
+    opts: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), RunError> {
+    let member_dir = opts.data_dir.join("member");
+    let snap_dir = member_dir.join("snap");
+    let db_path = snap_dir.join("db");
+    tracing::info!(
+        etcd_version = VERSION,
+        name = %opts.name,
+        data_dir = %opts.data_dir.display(),
+        member_dir = %member_dir.display(),
+        wal_dir = %opts.wal_dir.display(),
+        heartbeat_interval = ?opts.heartbeat_interval,
+        election_timeout = ?opts.election_timeout,
+        snapshot_count = opts.snapshot_count,
+        max_request_bytes = opts.max_request_bytes,
+        listen_client_urls = ?opts.listen_client_urls,
+        advertise_client_urls = ?opts.advertise_client_urls,
+        initial_cluster = ?opts.initial_cluster,
+        "starting an etcd server"
+    );
+
+    tracing::info!(listen_client_urls = ?opts.listen_client_urls, "configuring client listeners");
+    let listeners = serve::bind(&opts.listen_client_urls).await?;
+    // Advertise what was actually bound where the flag asked for port 0.
+    let bound: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| format!("http://{a}"))
+        .collect();
+    let client_urls = resolve_port_zero(&opts.advertise_client_urls, &bound);
+
+    std::fs::create_dir_all(&snap_dir).map_err(|source| RunError::DataDir {
+        path: snap_dir.clone(),
+        source,
+    })?;
+    let backend = Arc::new(Backend::open(&db_path).map_err(|source| RunError::Backend {
+        path: db_path.clone(),
+        source,
+    })?);
+    tracing::info!(path = %db_path.display(), "opened backend db");
+
+    let identity = member::load_or_bootstrap(
+        &backend,
+        &Bootstrap {
+            name: &opts.name,
+            initial_cluster: &opts.initial_cluster,
+            initial_advertise_peer_urls: &opts.initial_advertise_peer_urls,
+            initial_cluster_token: &opts.initial_cluster_token,
+        },
+    )?;
+    if identity.is_new {
+        tracing::info!(
+            local_member_id = %format!("{:x}", identity.member_id),
+            cluster_id = %format!("{:x}", identity.cluster_id),
+            "starting local member"
+        );
+    } else {
+        tracing::info!(
+            local_member_id = %format!("{:x}", identity.member_id),
+            cluster_id = %format!("{:x}", identity.cluster_id),
+            "restarting local member"
+        );
+    }
+
+    let local = MemberNode {
+        name: opts.name.clone(),
+        peer_urls: opts.initial_advertise_peer_urls.clone(),
+        client_urls,
+    };
+    let mut initial_members = identity.initial_members.clone();
+    if let Some(me) = initial_members.get_mut(&identity.member_id) {
+        me.client_urls = local.client_urls.clone();
+    }
+    let node = RaftNode::start(
+        NodeOptions {
+            member_id: identity.member_id,
+            initial_members,
+            local: local.clone(),
+            wal_dir: opts.wal_dir.clone(),
+            snap_dir,
+            heartbeat_interval: opts.heartbeat_interval,
+            election_timeout: opts.election_timeout,
+            snapshot_count: opts.snapshot_count,
+        },
+        backend,
+    )
+    .await?;
+
+    // A member serves once it knows a leader and has applied what was
+    // committed; in a one-member cluster this takes one election.
+    let ready_timeout = opts.election_timeout * 30;
+    node.wait_ready(ready_timeout)
+        .await
+        .map_err(|e| RunError::NotReady(e.to_string()))?;
+    node.publish_local(local.clone())
+        .await
+        .map_err(|e| RunError::NotReady(e.to_string()))?;
+    tracing::info!(
+        local_member_id = %format!("{:x}", identity.member_id),
+        local_member_attributes = %format!("{{Name:{} ClientURLs:{:?}}}", local.name, local.client_urls),
+        cluster_id = %format!("{:x}", identity.cluster_id),
+        "published local member to cluster through raft"
+    );
+    tracing::info!(
+        cluster_version = CLUSTER_VERSION,
+        "enabled capabilities for version"
+    );
+
+    let server = EtcdServer::new(
+        node,
+        identity.cluster_id,
+        Limits {
+            max_request_bytes: opts.max_request_bytes,
+            max_txn_ops: opts.max_txn_ops,
+        },
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let handles = serve::serve(
+        server.clone(),
+        listeners,
+        opts.max_concurrent_streams,
+        stop_rx,
+    )
+    .await;
+    tracing::info!("ready to serve client requests");
+
+    shutdown.await;
+    tracing::info!("closing etcd server");
+    let _ = stop_tx.send(true);
+    for handle in handles {
+        match handle.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "client listener stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "client listener task failed"),
+        }
+    }
+    server.node().shutdown().await;
+    tracing::info!(name = %opts.name, data_dir = %opts.data_dir.display(), "closed etcd server");
+    Ok(())
+}
+
+/// Replaces advertised URLs whose port is 0 with the addresses actually bound,
+/// so `--advertise-client-urls http://127.0.0.1:0` advertises a usable URL.
+fn resolve_port_zero(advertised: &[String], bound: &[String]) -> Vec<String> {
+    let mut bound_iter = bound.iter();
+    advertised
+        .iter()
+        .map(|url| {
+            if url.trim_end_matches('/').ends_with(":0") {
+                bound_iter.next().cloned().unwrap_or_else(|| url.clone())
+            } else {
+                url.clone()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_zero_is_replaced_by_the_bound_address() {
+        let adv = vec![
+            "http://127.0.0.1:0".to_string(),
+            "http://example:2379".to_string(),
+        ];
+        let bound = vec!["http://127.0.0.1:41234".to_string()];
+        assert_eq!(
+            resolve_port_zero(&adv, &bound),
+            ["http://127.0.0.1:41234", "http://example:2379"]
+        );
+    }
+}

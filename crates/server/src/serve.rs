@@ -1,0 +1,149 @@
+//! Client listeners: binds `--listen-client-urls` and serves every gRPC service
+//! on each, until shutdown.
+//!
+//! Listeners are bound before Raft starts, so a port conflict fails the start
+//! at once, but requests are served only once the member is ready. Shutdown
+//! stops accepting connections and lets in-flight requests finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
+use etcd_proto::etcdserverpb::kv_server::KvServer;
+use etcd_proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+use crate::api::{cluster::ClusterService, kv::KvService, maintenance::MaintenanceService};
+use crate::server::EtcdServer;
+
+/// gRPC framing and metadata allowed on top of `--max-request-bytes`, as in
+/// etcd, so that a request just under the limit still decodes and gets
+/// etcd's own "request is too large" check.
+const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("invalid listen URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("listen tcp {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Binds one listener per URL (`http://host:port`).
+pub async fn bind(urls: &[String]) -> Result<Vec<TcpListener>, ListenError> {
+    let mut listeners = Vec::with_capacity(urls.len());
+    for url in urls {
+        let addr = host_port(url)?;
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ListenError::Bind { addr, source })?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// `http://host:port` → `host:port` (IPv6 hosts keep their brackets).
+fn host_port(url: &str) -> Result<String, ListenError> {
+    let bad = |reason: &str| ListenError::BadUrl {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| bad("only http:// client URLs are supported"))?;
+    let host_port = rest.trim_end_matches('/');
+    if host_port.is_empty() || !host_port.contains(':') || host_port.contains('/') {
+        return Err(bad("expected http://host:port"));
+    }
+    // "localhost" may resolve to ::1 first; clients dialling localhost:2379
+    // (etcdctl's default endpoint is 127.0.0.1:2379) expect IPv4, as etcd binds.
+    if let Some(port) = host_port.strip_prefix("localhost:") {
+        return Ok(format!("127.0.0.1:{port}"));
+    }
+    Ok(host_port.to_string())
+}
+
+/// Serves all services on every listener; resolves when all have stopped
+/// after `shutdown` flips to true.
+pub async fn serve(
+    server: Arc<EtcdServer>,
+    listeners: Vec<TcpListener>,
+    max_concurrent_streams: Option<u32>,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<JoinHandle<Result<(), tonic::transport::Error>>> {
+    let max_decoding = server.limits().max_request_bytes + GRPC_OVERHEAD_BYTES;
+    let kv = Arc::new(KvService::new(server.clone()));
+    let maintenance = Arc::new(MaintenanceService::new(server.clone()));
+    let cluster = Arc::new(ClusterService::new(server.clone()));
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+
+    let mut handles = Vec::new();
+    for listener in listeners {
+        let addr: Option<SocketAddr> = listener.local_addr().ok();
+        tracing::warn!(
+            address = %addr.map_or_else(|| "unknown".to_string(), |a| a.to_string()),
+            "serving client traffic insecurely; this is strongly discouraged!"
+        );
+        let router = Server::builder()
+            .max_concurrent_streams(max_concurrent_streams)
+            .tcp_nodelay(true)
+            .add_service(
+                KvServer::from_arc(kv.clone())
+                    .max_decoding_message_size(max_decoding)
+                    .max_encoding_message_size(usize::MAX),
+            )
+            .add_service(
+                MaintenanceServer::from_arc(maintenance.clone())
+                    .max_decoding_message_size(max_decoding)
+                    .max_encoding_message_size(usize::MAX),
+            )
+            .add_service(
+                ClusterServer::from_arc(cluster.clone())
+                    .max_decoding_message_size(max_decoding)
+                    .max_encoding_message_size(usize::MAX),
+            )
+            .add_service(health.clone());
+        let mut stop = shutdown.clone();
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        handles.push(tokio::spawn(router.serve_with_incoming_shutdown(
+            TcpListenerStream::new(listener),
+            stopped,
+        )));
+    }
+    handles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_urls() {
+        assert_eq!(
+            host_port("http://127.0.0.1:2379").unwrap(),
+            "127.0.0.1:2379"
+        );
+        assert_eq!(host_port("http://[::1]:2379/").unwrap(), "[::1]:2379");
+        assert_eq!(host_port("http://0.0.0.0:0").unwrap(), "0.0.0.0:0");
+        assert_eq!(
+            host_port("http://localhost:2379").unwrap(),
+            "127.0.0.1:2379"
+        );
+        assert!(host_port("https://127.0.0.1:2379").is_err());
+        assert!(host_port("127.0.0.1:2379").is_err());
+        assert!(host_port("http://localhost").is_err());
+    }
+}

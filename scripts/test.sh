@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the whole etcd-rs test suite on a Debian machine, installing first what
+# the tests need: the real etcd 3.4.23 and etcdctl (the tests compare against
+# them), etcd's Go sources (the wire-compatibility test reads its .proto files
+# and the Go clientv3 test builds against them), Go, and protoc (for the
+# etcd-client crate the Rust tests use as an independent client).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=()
+command -v etcd >/dev/null || packages+=(etcd-server)
+command -v etcdctl >/dev/null || packages+=(etcd-client)
+[ -d /usr/share/gocode/src/go.etcd.io/etcd/clientv3 ] || packages+=(golang-etcd-server-dev)
+command -v go >/dev/null || packages+=(golang-go)
+command -v protoc >/dev/null || packages+=(protobuf-compiler)
+if [ ${#packages[@]} -gt 0 ]; then
+  echo "installing test dependencies: ${packages[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${packages[@]}" >/dev/null
+fi
+# Debian's etcd-server package starts a system etcd on :2379; the tests use
+# their own ephemeral ports, so it is left alone.
+
+cargo test --workspace --all-targets "$@"
