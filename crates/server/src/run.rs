@@ -99,22 +99,22 @@ pub async fn run(
     let snap_dir = member_dir.join("snap");
     let db_path = snap_dir.join("db");
     tracing::info!(
-        etcd_version = VERSION,
+        "etcd-version" = VERSION,
         name = %opts.name,
-        data_dir = %opts.data_dir.display(),
-        member_dir = %member_dir.display(),
-        wal_dir = %opts.wal_dir.display(),
-        heartbeat_interval = ?opts.heartbeat_interval,
-        election_timeout = ?opts.election_timeout,
-        snapshot_count = opts.snapshot_count,
-        max_request_bytes = opts.max_request_bytes,
-        listen_client_urls = ?opts.listen_client_urls,
-        advertise_client_urls = ?opts.advertise_client_urls,
-        initial_cluster = ?opts.initial_cluster,
+        "data-dir" = %opts.data_dir.display(),
+        "member-dir" = %member_dir.display(),
+        "wal-dir" = %opts.wal_dir.display(),
+        "heartbeat-interval" = ?opts.heartbeat_interval,
+        "election-timeout" = ?opts.election_timeout,
+        "snapshot-count" = opts.snapshot_count,
+        "max-request-bytes" = opts.max_request_bytes,
+        "listen-client-urls" = ?opts.listen_client_urls,
+        "advertise-client-urls" = ?opts.advertise_client_urls,
+        "initial-cluster" = ?opts.initial_cluster,
         "starting an etcd server"
     );
 
-    tracing::info!(listen_client_urls = ?opts.listen_client_urls, "configuring client listeners");
+    tracing::info!("listen-client-urls" = ?opts.listen_client_urls, "configuring client listeners");
     let listeners = serve::bind(&opts.listen_client_urls).await?;
     // Advertise what was actually bound where the flag asked for port 0.
     let bound: Vec<String> = listeners
@@ -145,14 +145,14 @@ pub async fn run(
     )?;
     if identity.is_new {
         tracing::info!(
-            local_member_id = %format!("{:x}", identity.member_id),
-            cluster_id = %format!("{:x}", identity.cluster_id),
+            "local-member-id" = %format!("{:x}", identity.member_id),
+            "cluster-id" = %format!("{:x}", identity.cluster_id),
             "starting local member"
         );
     } else {
         tracing::info!(
-            local_member_id = %format!("{:x}", identity.member_id),
-            cluster_id = %format!("{:x}", identity.cluster_id),
+            "local-member-id" = %format!("{:x}", identity.member_id),
+            "cluster-id" = %format!("{:x}", identity.cluster_id),
             "restarting local member"
         );
     }
@@ -191,13 +191,13 @@ pub async fn run(
         .await
         .map_err(|e| RunError::NotReady(e.to_string()))?;
     tracing::info!(
-        local_member_id = %format!("{:x}", identity.member_id),
-        local_member_attributes = %format!("{{Name:{} ClientURLs:{:?}}}", local.name, local.client_urls),
-        cluster_id = %format!("{:x}", identity.cluster_id),
+        "local-member-id" = %format!("{:x}", identity.member_id),
+        "local-member-attributes" = %format!("{{Name:{} ClientURLs:{:?}}}", local.name, local.client_urls),
+        "cluster-id" = %format!("{:x}", identity.cluster_id),
         "published local member to cluster through raft"
     );
     tracing::info!(
-        cluster_version = CLUSTER_VERSION,
+        "cluster-version" = CLUSTER_VERSION,
         "enabled capabilities for version"
     );
 
@@ -230,7 +230,7 @@ pub async fn run(
         }
     }
     server.node().shutdown().await;
-    tracing::info!(name = %opts.name, data_dir = %opts.data_dir.display(), "closed etcd server");
+    tracing::info!(name = %opts.name, "data-dir" = %opts.data_dir.display(), "closed etcd server");
     Ok(())
 }
 

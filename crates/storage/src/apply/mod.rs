@@ -189,7 +189,12 @@ impl<'a> ApplyBatch<'a> {
             meta.insert(META_CURRENT_REVISION, &encode_i64(self.current)[..])?;
             meta.insert(META_COMPACTED_REVISION, &encode_i64(self.compacted)[..])?;
         }
-        if !durable {
+        if durable {
+            // Record the allocator state with every durable commit, so that
+            // reopening after a crash (which rolls back to this commit) is
+            // quick instead of a walk of the whole file.
+            txn.set_quick_repair(true);
+        } else {
             txn.set_durability(Durability::None)?;
         }
         txn.commit()?;
