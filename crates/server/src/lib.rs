@@ -11,6 +11,7 @@
 //!   snapshot) and the one place response headers are built.
 //! - [`api`]: one file per gRPC service, plus request validation.
 //! - [`serve`]: client listeners.
+//! - [`compactor`]: auto-compaction schedules.
 //! - [`errors`]: etcd's client-visible errors and their gRPC statuses.
 //!
 //! A Put, end to end: `api::kv` validates it → `EtcdServer::write` →
@@ -19,8 +20,10 @@
 //! comes back with its revision → `EtcdServer::fill_header` → client.
 
 pub mod api;
+pub mod compactor;
 pub mod config;
 pub mod errors;
+pub mod grpc_compat;
 pub mod ids;
 pub mod logging;
 pub mod member;

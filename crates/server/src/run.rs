@@ -36,6 +36,7 @@ pub struct ServeOptions {
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
     pub max_concurrent_streams: Option<u32>,
+    pub auto_compaction: crate::config::AutoCompaction,
 }
 
 impl ServeOptions {
@@ -64,6 +65,7 @@ impl ServeOptions {
             max_request_bytes: cfg.max_request_bytes as usize,
             max_txn_ops: cfg.max_txn_ops as usize,
             max_concurrent_streams: Some(cfg.max_concurrent_streams),
+            auto_compaction: cfg.auto_compaction(),
         })
     }
 }
@@ -218,10 +220,12 @@ pub async fn run(
     )
     .await;
     tracing::info!("ready to serve client requests");
+    let compactor = tokio::spawn(crate::compactor::run(server.clone(), opts.auto_compaction));
 
     shutdown.await;
     tracing::info!("closing etcd server");
     let _ = stop_tx.send(true);
+    compactor.abort();
     for handle in handles {
         match handle.await {
             Ok(Ok(())) => {}
