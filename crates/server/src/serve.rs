@@ -15,10 +15,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
 use crate::api::{cluster::ClusterService, kv::KvService, maintenance::MaintenanceService};
+use crate::grpc_compat::GrpcCompat;
 use crate::server::EtcdServer;
 
 /// gRPC framing and metadata allowed on top of `--max-request-bytes`, as in
@@ -95,30 +97,34 @@ pub async fn serve(
             address = %addr.map_or_else(|| "unknown".to_string(), |a| a.to_string()),
             "serving client traffic insecurely; this is strongly discouraged!"
         );
-        let router = Server::builder()
-            .max_concurrent_streams(max_concurrent_streams)
-            .tcp_nodelay(true)
-            .add_service(
-                KvServer::from_arc(kv.clone())
-                    .max_decoding_message_size(max_decoding)
-                    .max_encoding_message_size(usize::MAX),
-            )
-            .add_service(
-                MaintenanceServer::from_arc(maintenance.clone())
-                    .max_decoding_message_size(max_decoding)
-                    .max_encoding_message_size(usize::MAX),
-            )
-            .add_service(
-                ClusterServer::from_arc(cluster.clone())
-                    .max_decoding_message_size(max_decoding)
-                    .max_encoding_message_size(usize::MAX),
-            )
-            .add_service(health.clone());
+        let routes = Routes::new(
+            KvServer::from_arc(kv.clone())
+                .max_decoding_message_size(max_decoding)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            MaintenanceServer::from_arc(maintenance.clone())
+                .max_decoding_message_size(max_decoding)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            ClusterServer::from_arc(cluster.clone())
+                .max_decoding_message_size(max_decoding)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(health.clone())
+        .prepare();
         let mut stop = shutdown.clone();
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        handles.push(tokio::spawn(router.serve_with_incoming_shutdown(
+        // Transport errors tonic words differently from grpc-go are
+        // rewritten around the whole router (see `grpc_compat`).
+        let server = Server::builder()
+            .max_concurrent_streams(max_concurrent_streams)
+            .tcp_nodelay(true);
+        handles.push(tokio::spawn(server.serve_with_incoming_shutdown(
+            GrpcCompat::new(routes),
             TcpListenerStream::new(listener),
             stopped,
         )));
