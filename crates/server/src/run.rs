@@ -35,7 +35,7 @@ pub struct ServeOptions {
     pub snapshot_count: u64,
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
-    pub max_concurrent_streams: Option<u32>,
+    pub transport: serve::Transport,
     pub auto_compaction: crate::config::AutoCompaction,
 }
 
@@ -64,7 +64,11 @@ impl ServeOptions {
             snapshot_count: cfg.snapshot_count,
             max_request_bytes: cfg.max_request_bytes as usize,
             max_txn_ops: cfg.max_txn_ops as usize,
-            max_concurrent_streams: Some(cfg.max_concurrent_streams),
+            transport: serve::Transport {
+                max_concurrent_streams: Some(cfg.max_concurrent_streams),
+                keepalive_interval: cfg.grpc_keepalive_interval,
+                keepalive_timeout: cfg.grpc_keepalive_timeout,
+            },
             auto_compaction: cfg.auto_compaction(),
         })
     }
@@ -212,13 +216,7 @@ pub async fn run(
         },
     );
     let (stop_tx, stop_rx) = watch::channel(false);
-    let handles = serve::serve(
-        server.clone(),
-        listeners,
-        opts.max_concurrent_streams,
-        stop_rx,
-    )
-    .await;
+    let handles = serve::serve(server.clone(), listeners, opts.transport, stop_rx).await;
     tracing::info!("ready to serve client requests");
     let compactor = tokio::spawn(crate::compactor::run(server.clone(), opts.auto_compaction));
 

@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
 use etcd_proto::etcdserverpb::kv_server::KvServer;
@@ -73,12 +74,23 @@ fn host_port(url: &str) -> Result<String, ListenError> {
     Ok(host_port.to_string())
 }
 
+/// HTTP/2 settings from the `--max-concurrent-streams` and
+/// `--grpc-keepalive-*` flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    pub max_concurrent_streams: Option<u32>,
+    /// How often the server pings an idle connection.
+    pub keepalive_interval: Duration,
+    /// How long it waits for the ping's answer before closing.
+    pub keepalive_timeout: Duration,
+}
+
 /// Serves all services on every listener; resolves when all have stopped
 /// after `shutdown` flips to true.
 pub async fn serve(
     server: Arc<EtcdServer>,
     listeners: Vec<TcpListener>,
-    max_concurrent_streams: Option<u32>,
+    transport: Transport,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<Result<(), tonic::transport::Error>>> {
     let max_decoding = server.limits().max_request_bytes + GRPC_OVERHEAD_BYTES;
@@ -121,7 +133,9 @@ pub async fn serve(
         // Transport errors tonic words differently from grpc-go are
         // rewritten around the whole router (see `grpc_compat`).
         let server = Server::builder()
-            .max_concurrent_streams(max_concurrent_streams)
+            .max_concurrent_streams(transport.max_concurrent_streams)
+            .http2_keepalive_interval(Some(transport.keepalive_interval))
+            .http2_keepalive_timeout(Some(transport.keepalive_timeout))
             .tcp_nodelay(true);
         handles.push(tokio::spawn(server.serve_with_incoming_shutdown(
             GrpcCompat::new(routes),
