@@ -1,0 +1,185 @@
+//! The command line: global flags shared by every workload, and one
+//! subcommand per workload, named and defaulted like etcd's own `benchmark`
+//! tool (etcd 3.4 `tools/benchmark`) so that its command lines run here as
+//! they are.
+//!
+//! Owns parsing and the flags' documentation only. Checking that values make
+//! sense together (e.g. key size vs key space) belongs to the workload that
+//! uses them; connecting belongs to `connect`.
+//!
+//! Boolean flags take Go's forms too: `--precise`, `--precise=true`,
+//! `--precise=false`.
+
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::duration::parse_go_duration;
+
+/// A load generator for etcd v3 servers that speaks the gRPC API directly.
+#[derive(Debug, Parser)]
+#[command(
+    name = "etcd-benchmark",
+    version,
+    about = "A low-level benchmark tool for etcd v3 servers (etcd-rs or etcd)",
+    long_about = "A low-level benchmark tool for etcd v3 servers (etcd-rs or etcd).\n\
+                  It talks gRPC directly, without an etcd client library, and \
+                  takes the flags of etcd's own `benchmark` tool."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every workload shares; accepted before or after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// gRPC endpoints, comma-separated; `host:port` or `http://host:port`.
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_value = "127.0.0.1:2379"
+    )]
+    pub endpoints: Vec<String>,
+
+    /// Total number of gRPC connections (HTTP/2 connections).
+    #[arg(long, global = true, default_value_t = 1)]
+    pub conns: usize,
+
+    /// Total number of concurrent clients; client i uses connection i % conns.
+    #[arg(long, global = true, default_value_t = 1)]
+    pub clients: usize,
+
+    /// Print latencies with full floating point precision.
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true,
+          default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
+    pub precise: bool,
+
+    /// Connect only to the leader: with several endpoints, ask each one's
+    /// Maintenance.Status and keep the one that says it leads.
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true,
+          default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
+    pub target_leader: bool,
+
+    /// Print the report as one JSON object instead of etcd's text layout.
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true,
+          default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
+    pub json: bool,
+
+    /// Dial timeout for each connection, as a Go duration (0 = none).
+    #[arg(long, global = true, default_value = "0", value_parser = parse_go_duration)]
+    pub dial_timeout: Duration,
+}
+
+/// The workloads.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Benchmark put.
+    Put(PutArgs),
+}
+
+/// Flags of `put`, with etcd's names and defaults.
+#[derive(Debug, Clone, Args)]
+pub struct PutArgs {
+    /// Total number of put requests.
+    #[arg(long, default_value_t = 10_000)]
+    pub total: u64,
+
+    /// Key size of put request, in bytes.
+    #[arg(long, default_value_t = 8)]
+    pub key_size: usize,
+
+    /// Value size of put request, in bytes.
+    #[arg(long, default_value_t = 8)]
+    pub val_size: usize,
+
+    /// Maximum puts per second (0 is no limit).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+
+    /// Maximum possible keys.
+    #[arg(long, default_value_t = 1)]
+    pub key_space_size: u64,
+
+    /// Use sequential keys (request i writes key i % key-space-size) rather
+    /// than random ones.
+    #[arg(long, num_args = 0..=1, require_equals = true,
+          default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
+    pub sequential_keys: bool,
+
+    /// Interval to compact the store while putting, as a Go duration
+    /// (e.g. 5m; 0 = never). Do not combine with the server's own
+    /// --auto-compaction-retention.
+    #[arg(long, default_value = "0", value_parser = parse_go_duration)]
+    pub compact_interval: Duration,
+
+    /// How far behind the current revision each compaction goes (current
+    /// revision 10000 with delta 1000 compacts at 9000).
+    #[arg(long, default_value_t = 1000)]
+    pub compact_index_delta: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("etcd-benchmark").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_match_etcd() {
+        let cli = parse(&["put"]);
+        assert_eq!(cli.global.endpoints, vec!["127.0.0.1:2379"]);
+        assert_eq!((cli.global.conns, cli.global.clients), (1, 1));
+        assert!(!cli.global.precise && !cli.global.json && !cli.global.target_leader);
+        let Command::Put(put) = cli.command;
+        assert_eq!(put.total, 10_000);
+        assert_eq!((put.key_size, put.val_size), (8, 8));
+        assert_eq!((put.rate, put.key_space_size), (0, 1));
+        assert!(!put.sequential_keys);
+        assert_eq!(put.compact_interval, Duration::ZERO);
+        assert_eq!(put.compact_index_delta, 1000);
+    }
+
+    #[test]
+    fn takes_an_etcd_command_line() {
+        let cli = parse(&[
+            "--endpoints=127.0.0.1:1,http://127.0.0.1:2",
+            "--conns=10",
+            "--clients",
+            "100",
+            "put",
+            "--key-size=8",
+            "--val-size",
+            "256",
+            "--sequential-keys",
+            "--key-space-size=1000",
+            "--compact-interval=5m",
+            "--precise=true",
+        ]);
+        assert_eq!(
+            cli.global.endpoints,
+            vec!["127.0.0.1:1", "http://127.0.0.1:2"]
+        );
+        assert_eq!((cli.global.conns, cli.global.clients), (10, 100));
+        assert!(cli.global.precise);
+        let Command::Put(put) = cli.command;
+        assert_eq!(put.val_size, 256);
+        assert!(put.sequential_keys);
+        assert_eq!(put.key_space_size, 1000);
+        assert_eq!(put.compact_interval, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn go_style_false_turns_a_flag_off() {
+        let cli = parse(&["put", "--sequential-keys=false", "--json"]);
+        let Command::Put(put) = cli.command;
+        assert!(!put.sequential_keys);
+        assert!(cli.global.json);
+    }
+}

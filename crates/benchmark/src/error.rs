@@ -1,0 +1,19 @@
+//! The errors that end a run before it reports: bad flags and failed dials.
+//! Failed requests during a run are not errors here; they are counted in the
+//! report.
+
+use crate::connect::ConnectError;
+use crate::workload::put::PutError;
+
+/// Why `etcd-benchmark` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("--{flag} must be positive")]
+    NotPositive { flag: &'static str },
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Put(#[from] PutError),
+    #[error("encoding the JSON report: {0}")]
+    Json(#[from] serde_json::Error),
+}

@@ -1,0 +1,100 @@
+//! The workloads, one module each, and the driver they share: `--clients`
+//! concurrent clients pull request numbers 0..total from a common counter,
+//! wait for their `--rate` slot, send, and time each request.
+//!
+//! Owns the concurrency and timing. What a request is belongs to each
+//! workload's [`Worker`]; the statistics belong to `report`.
+
+pub mod put;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::rate::Pacer;
+use crate::report::{status_text, Recording};
+
+/// One client of a workload: sends the request numbered `index`.
+pub trait Worker: Send + 'static {
+    fn request(&mut self, index: u64) -> impl Future<Output = Result<(), tonic::Status>> + Send;
+}
+
+/// Runs `total` requests spread over `workers`, each worker one concurrent
+/// client, and returns every request's outcome with the run's wall time.
+///
+/// Only the request itself is timed: waiting for a rate slot is not, so a
+/// rate-limited run reports the server's latency, not the limiter's.
+pub async fn drive<W: Worker>(workers: Vec<W>, total: u64, pacer: Arc<Pacer>) -> Recording {
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut clients = JoinSet::new();
+    for mut worker in workers {
+        let next = Arc::clone(&next);
+        let pacer = Arc::clone(&pacer);
+        clients.spawn(async move {
+            let mut recording = Recording::default();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= total {
+                    break;
+                }
+                pacer.wait().await;
+                let sent = Instant::now();
+                let outcome = worker.request(index).await;
+                recording.record(sent.elapsed(), outcome.map_err(|s| status_text(&s)));
+            }
+            recording
+        });
+    }
+    let mut all = Recording::default();
+    while let Some(joined) = clients.join_next().await {
+        match joined {
+            Ok(recording) => all.merge(recording),
+            // A client that panicked lost its tally; count it visibly rather
+            // than report a run that looks clean.
+            Err(err) => all.record(
+                Default::default(),
+                Err(format!("client task failed: {err}")),
+            ),
+        }
+    }
+    all.elapsed = started.elapsed();
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails every third request, succeeds otherwise.
+    struct Flaky;
+
+    impl Worker for Flaky {
+        async fn request(&mut self, index: u64) -> Result<(), tonic::Status> {
+            if index.is_multiple_of(3) {
+                Err(tonic::Status::unavailable("down"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_request_is_sent_once_across_clients() {
+        let rec = drive(vec![Flaky, Flaky, Flaky], 30, Arc::new(Pacer::new(0))).await;
+        assert_eq!(rec.latencies.len(), 20);
+        assert_eq!(
+            rec.errors.get("rpc error: code = Unavailable desc = down"),
+            Some(&10)
+        );
+    }
+
+    #[tokio::test]
+    async fn zero_total_sends_nothing() {
+        let rec = drive(vec![Flaky], 0, Arc::new(Pacer::new(0))).await;
+        assert!(rec.latencies.is_empty() && rec.errors.is_empty());
+    }
+}
