@@ -198,6 +198,21 @@ impl RaftNode {
             .map_err(|_| ProposeError::NoLeader)?
     }
 
+    /// Resolves when Raft stops on a fatal error (a failed fsync or a full
+    /// disk, say), with the reason. A member in that state can no longer
+    /// accept writes; the server exits so a supervisor restarts it.
+    pub async fn fatal(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Err(fatal) = &metrics.borrow_watched().running_state {
+                return fatal.to_string();
+            }
+            if metrics.changed().await.is_err() {
+                return "raft metrics closed".to_string();
+            }
+        }
+    }
+
     /// Publishes this member's attributes through Raft if they changed.
     pub async fn publish_local(&self, local: MemberNode) -> Result<(), ProposeError> {
         let metrics = self.metrics();

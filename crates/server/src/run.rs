@@ -94,6 +94,8 @@ pub enum RunError {
     Raft(#[from] etcd_raft::StartError),
     #[error("member did not become ready: {0}")]
     NotReady(String),
+    #[error("raft stopped: {0}")]
+    Fatal(String),
 }
 
 /// Runs a member until `shutdown` resolves (a signal, in the binary).
@@ -220,7 +222,13 @@ pub async fn run(
     tracing::info!("ready to serve client requests");
     let compactor = tokio::spawn(crate::compactor::run(server.clone(), opts.auto_compaction));
 
-    shutdown.await;
+    let failure = tokio::select! {
+        _ = shutdown => None,
+        reason = server.node().fatal() => Some(reason),
+    };
+    if let Some(reason) = &failure {
+        tracing::error!(error = %reason, "raft stopped on a fatal error; shutting down");
+    }
     tracing::info!("closing etcd server");
     let _ = stop_tx.send(true);
     compactor.abort();
@@ -233,7 +241,10 @@ pub async fn run(
     }
     server.node().shutdown().await;
     tracing::info!(name = %opts.name, "data-dir" = %opts.data_dir.display(), "closed etcd server");
-    Ok(())
+    match failure {
+        Some(reason) => Err(RunError::Fatal(reason)),
+        None => Ok(()),
+    }
 }
 
 /// Replaces advertised URLs whose port is 0 with the addresses actually bound,

@@ -119,6 +119,9 @@ pub struct Node {
     peer_port: u16,
     /// Counts launches so the log shows where each one begins.
     launches: u32,
+    /// A per-file size limit (RLIMIT_FSIZE) for the next launches, to make
+    /// the disk "full" without privileges: writes past it fail with EFBIG.
+    file_size_limit: Option<u64>,
 }
 
 /// What the log reader saw before the server became ready or died.
@@ -144,6 +147,7 @@ impl Node {
             client_port: 0,
             peer_port: 0,
             launches: 0,
+            file_size_limit: None,
         };
         node.launch(true).await;
         node
@@ -359,7 +363,20 @@ impl Node {
             args.join(" ")
         )
         .expect("write server log");
-        let mut command = Command::new(self.target.binary());
+        let mut command = match self.file_size_limit {
+            None => Command::new(self.target.binary()),
+            Some(limit) => {
+                // SIGXFSZ would kill the server outright; ignored, the write
+                // fails with EFBIG instead, like a full disk. `exec` keeps the
+                // pid, so kill9 still hits the server.
+                let mut c = Command::new("bash");
+                c.arg("-c")
+                    .arg(r#"trap '' XFSZ; exec prlimit --fsize="$0" -- "$@""#)
+                    .arg(limit.to_string())
+                    .arg(self.target.binary());
+                c
+            }
+        };
         // Both servers read ETCD_* variables as flags: keep the run hermetic
         // (this also hides the suite's own ETCD_RS_* knobs from them).
         for (name, _) in std::env::vars_os() {
@@ -380,6 +397,31 @@ impl Node {
         pump_lines(stdout, self.log_path(), tx.clone());
         pump_lines(stderr, self.log_path(), tx);
         (rx, child)
+    }
+
+    /// Limits the size of every file the server writes from its next launch
+    /// on (`None` lifts the limit).
+    pub fn set_file_size_limit(&mut self, limit: Option<u64>) {
+        self.file_size_limit = limit;
+    }
+
+    /// Waits for the process to exit on its own; its exit status.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    return Some(status);
+                }
+            } else {
+                return None;
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The last part of the log, for failure messages.
