@@ -21,7 +21,7 @@ pub enum ConnectError {
     NoEndpoints,
     #[error("bad endpoint {endpoint:?}: {reason}")]
     BadEndpoint { endpoint: String, reason: String },
-    #[error("dial error: {endpoint}: {source}")]
+    #[error("dial error: {endpoint}")]
     Dial {
         endpoint: String,
         #[source]

@@ -44,7 +44,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("etcd-benchmark: {err}");
+            eprintln!("etcd-benchmark: {}", error_chain(&err));
             ExitCode::FAILURE
         }
     }
@@ -58,6 +58,11 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
     }
     if global.clients == 0 {
         return Err(BenchError::NotPositive { flag: "clients" });
+    }
+    // Refuse bad workload flags before dialing, so a typo is not reported
+    // as a connection problem.
+    match &cli.command {
+        Command::Put(args) => workload::put::check(args)?,
     }
     let urls = connect::normalize_endpoints(&global.endpoints)?;
     let urls = connect::pick_endpoints(urls, global.target_leader, global.dial_timeout).await?;
@@ -89,6 +94,23 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
             report::text::render(&summary, global.precise)
         ))
     }
+}
+
+/// An error with its causes, outermost first: transport errors keep the
+/// useful part ("Connection refused") in their sources.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some layers repeat their cause in their own message.
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// The `--json` output: what ran, against what, and the summary.
