@@ -4,7 +4,8 @@
 //! - [`types`]: the openraft type configuration (entries carry our
 //!   `RaftRequest`; node ids are etcd member ids).
 //! - [`wal_codec`]: the bytes of log ids, votes and entries in the WAL.
-//! - [`log_store`]: the Raft log on the `raft-log` WAL (group-committed fsyncs).
+//! - [`log_store`]: the Raft log on the `raft-log` WAL; [`group_commit`]:
+//!   one fsync for all appends that arrive while the previous one runs.
 //! - [`state_machine`]: applies committed entries to the redb backend in
 //!   batches, with the applied log id in the same transaction; snapshots.
 //! - [`network`]: how Raft reaches peers.
@@ -14,6 +15,7 @@
 //! entry via `LogStore::append` (durable on the WAL's fsync callback) → commit →
 //! `StateMachine::apply` runs it through `etcd_storage` and answers the proposer.
 
+pub mod group_commit;
 pub mod log_store;
 pub mod network;
 pub mod node;

@@ -1,10 +1,10 @@
 //! The Raft log on disk: openraft's `RaftLogStorage` over the `raft-log` WAL.
 //!
 //! `raft-log` writes chunked, CRC-checked files and fsyncs from one background
-//! worker that takes every write queued since its last sync into the next one
-//! (group commit). openraft is told an append is durable only from that
-//! worker's callback, so Raft never counts an entry as persisted before its
-//! fsync. Votes are waited for before returning, as Raft requires.
+//! worker; [`GroupCommit`] makes appends that arrive during a sync share the
+//! next one. openraft is told an append is durable only from the sync's
+//! callback, so Raft never counts an entry as persisted before its fsync.
+//! Votes are waited for before returning, as Raft requires.
 //!
 //! This module owns the WAL directory (`<data-dir>/member/wal` or `--wal-dir`);
 //! it knows nothing of what entries mean.
@@ -21,8 +21,14 @@ use openraft::{Entry, OptionalSend};
 use raft_log::api::raft_log_writer::RaftLogWriter;
 use raft_log::RaftLog;
 
+use crate::group_commit::GroupCommit;
 use crate::types::TypeConfig;
 use crate::wal_codec::{NoUserData, WalLogId, WalPayload, WalVote};
+
+/// The WAL's flush worker syncs at once; appends are batched by
+/// [`GroupCommit`] instead (raft-log's default 1 ms gathering wait would add a
+/// millisecond to every lone put).
+const FLUSH_BATCH_WAIT: std::time::Duration = std::time::Duration::ZERO;
 
 /// Binds our encodings into `raft-log`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -47,16 +53,26 @@ impl raft_log::Types for WalTypes {
     }
 }
 
-/// Who is waiting for an fsync: openraft (appends) or one of our own calls.
+/// Who is waiting for an fsync: a group of appends, or one of our own calls
+/// (votes, truncation).
 pub enum WalCallback {
-    Raft(IOFlushed<TypeConfig>),
+    Group(Vec<IOFlushed<TypeConfig>>, Arc<GroupCommit>),
     Wait(tokio::sync::oneshot::Sender<io::Result<()>>),
 }
 
 impl raft_log::Callback for WalCallback {
     fn send(self, res: io::Result<()>) {
         match self {
-            WalCallback::Raft(flushed) => flushed.io_completed(res),
+            WalCallback::Group(appends, group) => {
+                for flushed in appends {
+                    let res = match &res {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+                    };
+                    flushed.io_completed(res);
+                }
+                group.sync_done();
+            }
             WalCallback::Wait(tx) => {
                 // The waiter may have gone away (shutdown); nothing to tell then.
                 let _ = tx.send(res);
@@ -69,6 +85,7 @@ impl raft_log::Callback for WalCallback {
 #[derive(Clone)]
 pub struct LogStore {
     wal: Arc<Mutex<RaftLog<WalTypes>>>,
+    group: Arc<GroupCommit>,
 }
 
 impl LogStore {
@@ -78,10 +95,11 @@ impl LogStore {
         std::fs::create_dir_all(dir)?;
         let mut config = raft_log::Config::new(dir.display());
         config.wal.truncate_incomplete_record = Some(true);
-        let wal = RaftLog::open(Arc::new(config))?;
-        Ok(LogStore {
-            wal: Arc::new(Mutex::new(wal)),
-        })
+        // See FLUSH_BATCH_WAIT.
+        config.wal.flush_batch_wait = Some(FLUSH_BATCH_WAIT);
+        let wal = Arc::new(Mutex::new(RaftLog::open(Arc::new(config))?));
+        let group = GroupCommit::start(wal.clone())?;
+        Ok(LogStore { wal, group })
     }
 
     fn lock(&self) -> io::Result<MutexGuard<'_, RaftLog<WalTypes>>> {
@@ -189,7 +207,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 .into_iter()
                 .map(|e| (WalLogId::from_raft(&e.log_id), WalPayload(e.payload))),
         )?;
-        wal.flush(true, Some(WalCallback::Raft(callback)))
+        self.group.submit(&mut wal, callback)
     }
 
     async fn truncate_after(
@@ -266,6 +284,45 @@ mod tests {
         let vote = store.read_vote().await.unwrap().unwrap();
         assert_eq!(vote.leader_id.voted_for, 42);
         assert!(vote.committed);
+    }
+
+    /// Appends issued back to back (as openraft issues them) all complete,
+    /// the later ones through the group commit, and all are durable.
+    #[tokio::test]
+    async fn appends_while_a_sync_runs_share_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = LogStore::open(dir.path()).unwrap();
+            let mut waits = Vec::new();
+            for i in 1..=200 {
+                let (tx, rx) = <TypeConfig as openraft::type_config::TypeConfigExt>::oneshot();
+                store
+                    .append(vec![entry(1, i)], IOFlushed::signal(tx))
+                    .await
+                    .unwrap();
+                waits.push(rx);
+            }
+            for rx in waits {
+                rx.await.unwrap().unwrap();
+            }
+        }
+        // The group-commit thread may hold the WAL for a moment after the
+        // last sync completed: wait for the directory lock to be released.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut store = loop {
+            match LogStore::open(dir.path()) {
+                Ok(store) => break store,
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::task::yield_now().await
+                }
+                Err(e) => panic!("reopen: {e}"),
+            }
+        };
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_log_id.unwrap().index, 200);
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::StreamExt;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
@@ -135,11 +136,19 @@ pub async fn serve(
         let server = Server::builder()
             .max_concurrent_streams(transport.max_concurrent_streams)
             .http2_keepalive_interval(Some(transport.keepalive_interval))
-            .http2_keepalive_timeout(Some(transport.keepalive_timeout))
-            .tcp_nodelay(true);
+            .http2_keepalive_timeout(Some(transport.keepalive_timeout));
+        // Small gRPC frames must not wait for Nagle's algorithm (40 ms stalls
+        // against delayed ACKs); tonic's own nodelay option does not apply to
+        // an incoming stream we supply, so set it per accepted connection.
+        let incoming = TcpListenerStream::new(listener).map(|conn| {
+            conn.and_then(|stream| {
+                stream.set_nodelay(true)?;
+                Ok(stream)
+            })
+        });
         handles.push(tokio::spawn(server.serve_with_incoming_shutdown(
             GrpcCompat::new(routes),
-            TcpListenerStream::new(listener),
+            incoming,
             stopped,
         )));
     }

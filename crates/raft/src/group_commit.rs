@@ -1,0 +1,124 @@
+//! Group commit for Raft log appends: at most one WAL sync is in flight for
+//! appends; appends that arrive while it runs wait together for the next one.
+//!
+//! raft-log's flush worker gathers writes only for a fixed wait before each
+//! fsync: any wait delays a lone put, and no wait syncs every append alone.
+//! So the WAL is told to sync at once (no wait) and the batching happens here:
+//! the first append starts a sync; later appends park their callbacks; when
+//! the sync completes, one new sync covers everything parked meanwhile.
+//!
+//! Lock order, everywhere: the WAL first, then the group state. An append
+//! parks its callback only after its entries are in the WAL's buffer, and the
+//! next sync is requested under the WAL lock, so it always covers them.
+
+use std::io;
+use std::mem;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex, Weak};
+
+use openraft::storage::IOFlushed;
+use raft_log::api::raft_log_writer::RaftLogWriter;
+use raft_log::RaftLog;
+
+use crate::log_store::{WalCallback, WalTypes};
+use crate::types::TypeConfig;
+
+/// Appends waiting for a sync, and whether one is in flight.
+#[derive(Default)]
+struct GroupState {
+    in_flight: bool,
+    waiting: Vec<IOFlushed<TypeConfig>>,
+}
+
+/// Shared by the log store, the in-flight sync's callback and the syncer
+/// thread (which holds it weakly, so it ends when the store is gone).
+pub struct GroupCommit {
+    state: Mutex<GroupState>,
+    /// Wakes the syncer thread when a sync completed.
+    completed: Mutex<Sender<()>>,
+}
+
+impl GroupCommit {
+    /// Starts the syncer thread for `wal`.
+    pub fn start(wal: Arc<Mutex<RaftLog<WalTypes>>>) -> io::Result<Arc<GroupCommit>> {
+        let (tx, rx) = channel();
+        let group = Arc::new(GroupCommit {
+            state: Mutex::new(GroupState::default()),
+            completed: Mutex::new(tx),
+        });
+        let weak = Arc::downgrade(&group);
+        let wal = Arc::downgrade(&wal);
+        std::thread::Builder::new()
+            .name("wal-group-commit".to_string())
+            .spawn(move || syncer(wal, weak, rx))?;
+        Ok(group)
+    }
+
+    /// Called with the WAL locked, after `flushed`'s entries were appended:
+    /// starts a sync for them, or parks them for the next one.
+    pub fn submit(
+        self: &Arc<Self>,
+        wal: &mut RaftLog<WalTypes>,
+        flushed: IOFlushed<TypeConfig>,
+    ) -> io::Result<()> {
+        {
+            let mut state = self.lock_state()?;
+            if state.in_flight {
+                state.waiting.push(flushed);
+                return Ok(());
+            }
+            state.in_flight = true;
+        }
+        let batch = WalCallback::Group(vec![flushed], self.clone());
+        wal.flush(true, Some(batch)).inspect_err(|_| self.abandon())
+    }
+
+    /// The in-flight sync finished (on the flush worker's thread): wake the
+    /// syncer to start the next one. Never blocks on the WAL here.
+    pub fn sync_done(&self) {
+        if let Ok(tx) = self.completed.lock() {
+            let _ = tx.send(());
+        }
+    }
+
+    fn lock_state(&self) -> io::Result<std::sync::MutexGuard<'_, GroupState>> {
+        self.state
+            .lock()
+            .map_err(|_| io::Error::other("group commit state poisoned"))
+    }
+
+    /// A sync could not even be requested: nothing is in flight any more.
+    fn abandon(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.in_flight = false;
+        }
+    }
+}
+
+/// Starts one sync for everything parked since the last one, each time a
+/// sync completes; clears `in_flight` when nothing is parked.
+/// It holds the WAL and the group weakly: once the log store is dropped, the
+/// WAL closes (releasing its directory lock) and the thread ends.
+fn syncer(wal: Weak<Mutex<RaftLog<WalTypes>>>, group: Weak<GroupCommit>, completed: Receiver<()>) {
+    while completed.recv().is_ok() {
+        let (Some(group), Some(wal)) = (group.upgrade(), wal.upgrade()) else {
+            return;
+        };
+        let Ok(mut wal) = wal.lock() else { return };
+        let batch = match group.state.lock() {
+            Ok(mut state) if state.waiting.is_empty() => {
+                state.in_flight = false;
+                continue;
+            }
+            Ok(mut state) => mem::take(&mut state.waiting),
+            Err(_) => return,
+        };
+        let callback = WalCallback::Group(batch, group.clone());
+        if let Err(e) = wal.flush(true, Some(callback)) {
+            // The flush request itself failed, so its callback will never
+            // run: fail every parked append now (Raft treats it as fatal).
+            tracing::error!(error = %e, "cannot request a WAL sync");
+            group.abandon();
+        }
+    }
+}
