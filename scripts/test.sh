@@ -13,6 +13,7 @@ command -v etcdctl >/dev/null || packages+=(etcd-client)
 [ -d /usr/share/gocode/src/go.etcd.io/etcd/clientv3 ] || packages+=(golang-etcd-server-dev)
 command -v go >/dev/null || packages+=(golang-go)
 command -v protoc >/dev/null || packages+=(protobuf-compiler)
+python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "installing test dependencies: ${packages[*]}"
   sudo_cmd=""

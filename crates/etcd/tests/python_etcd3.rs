@@ -1,0 +1,479 @@
+//! Compatibility with the Python client users reach for, PyPI's `etcd3`
+//! 0.12.0: `tests/python/etcd3_check.py` runs one fixed script of puts, gets
+//! (key, prefix, range, all, sorted), deletes, transactions, `replace()`,
+//! compactions, `status()` and `members`, printing one JSON line per step
+//! with what the library handed back, exceptions included (class, gRPC code
+//! and details).
+//!
+//! The client lives in a venv made once per test process by
+//! `tests/python/setup.sh` under `target/tmp/python-etcd3/` from the exact
+//! pins of `tests/python/requirements.txt`; setup.sh keeps a venv made from
+//! the same requirements, so only the first run (or a changed pin) installs.
+//!
+//! The transcript of a fresh reference etcd is the expectation. Each variant
+//! runs the script against a fresh server of its target and must print the
+//! same transcript, step by step, after normalising what legitimately
+//! differs between two servers:
+//! - the top-level header's cluster_id, member_id and raft_term, checked to
+//!   be non-zero and identical in every step (headers nested in txn
+//!   responses are compared exactly: etcd leaves their ids zero);
+//! - the client and peer URLs (ports are ephemeral);
+//! - in `status()`: `version` (3.4.23 for the reference, our
+//!   `etcd_server::VERSION`, 3.5.0, for ours: we implement the 3.5 API),
+//!   `db_size` and `raft_index` (storage and log layouts differ; both must be
+//!   positive), `raft_term` and the leader's id (checked against the
+//!   headers' raft_term and member_id);
+//! - the member ids in `members` (checked against the headers' member_id).
+//!
+//! This file does not skip: a missing python3, venv module or unreachable
+//! PyPI fails the test with the install hint.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{HeaderIds, Node, Target};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+/// How long one run of the script may take (it stops by itself after the
+/// first call the server does not answer, each call having 5 s).
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many differing steps a failure message shows in full.
+const MAX_REPORTED_DIFFS: usize = 12;
+/// How much of one differing step a failure message shows.
+const MAX_STEP_CHARS: usize = 800;
+/// What the reference etcd reports as its version.
+const REFERENCE_VERSION: &str = "3.4.23";
+const INSTALL_HINT: &str = "python3 with the venv module and access to PyPI are needed: run the \
+     project's test command (scripts/test.sh), which installs python3-venv, or \
+     `apt-get install -y python3-venv`";
+
+/// Makes (or reuses) the venv once per test process; every test waits for
+/// the same setup and sees the same failure if it failed. Returns the venv's
+/// python.
+fn venv_python() -> &'static Path {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match PYTHON.get_or_init(setup_venv) {
+        Ok(path) => path,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+fn setup_venv() -> Result<PathBuf, String> {
+    let script = python_dir().join("setup.sh");
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("python-etcd3")
+        .join("venv");
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(&venv)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run {}: {e}\n{INSTALL_HINT}", script.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "setting up the etcd3 venv with {} failed ({}):\n{}{}\n{INSTALL_HINT}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+        ));
+    }
+    Ok(venv.join("bin").join("python"))
+}
+
+fn python_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python")
+}
+
+/// What one run of the script printed.
+struct Transcript {
+    /// One JSON object per step, in script order.
+    steps: Vec<Value>,
+    status: ExitStatus,
+    stderr: String,
+}
+
+impl Transcript {
+    fn step(&self, name: &str) -> &Value {
+        self.steps
+            .iter()
+            .find(|s| s["step"] == name)
+            .unwrap_or_else(|| panic!("no step {name} in the transcript"))
+    }
+
+    /// The exit status and the script's stderr, for failure messages.
+    fn context(&self) -> String {
+        format!(
+            "etcd3_check.py exited with {}; its stderr:\n{}",
+            self.status, self.stderr
+        )
+    }
+}
+
+/// Runs the script against `node`.
+async fn run_check(node: &Node) -> Transcript {
+    let python = tokio::task::spawn_blocking(venv_python)
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let script = python_dir().join("etcd3_check.py");
+    let child = tokio::process::Command::new(python)
+        // Isolated mode: no user site-packages, no PYTHON* variables.
+        .arg("-I")
+        .arg(&script)
+        .arg(format!("--endpoint={}", node.endpoint()))
+        // The pinned protobuf 3.20.3 is pure Python on 3.11 anyway; this
+        // keeps etcd3's old generated modules loading if the pin moves to a
+        // protobuf >= 4.
+        .env("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", python.display()));
+    let output = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("etcd3_check.py did not finish within {RUN_TIMEOUT:?}"))
+        .expect("wait for etcd3_check.py");
+    let stdout = String::from_utf8(output.stdout).expect("etcd3_check.py prints UTF-8");
+    let steps = stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("etcd3_check.py printed a non-JSON line ({e}): {line}"))
+        })
+        .collect();
+    Transcript {
+        steps,
+        status: output.status,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Turns a raw transcript into the comparable one (see the module doc),
+/// reporting every value that is not as a server must report it.
+fn normalize(t: &Transcript, node: &Node, problems: &mut Vec<String>) -> Vec<Value> {
+    let (mut steps, ids) = strip_header_ids(&t.steps, problems);
+    let Some(ids) = ids else {
+        problems.push("no step carried a response header".to_string());
+        return steps;
+    };
+    let urls = [
+        (node.client_url(), "<client-url>"),
+        (node.peer_url(), "<peer-url>"),
+    ];
+    let version = Want::Equal(
+        expected_version(node.target()).into(),
+        "the server's version",
+    );
+    let member_id = Want::Equal(ids.member_id.into(), "the headers' member_id");
+    let raft_term = Want::Equal(ids.raft_term.into(), "the headers' raft_term");
+    for step in &mut steps {
+        replace_strings(step, &urls);
+        if step["ok"] != true {
+            continue;
+        }
+        // The fields (JSON pointers) that legitimately differ, and what each
+        // must be.
+        let mut fields = Vec::new();
+        match step["step"].as_str() {
+            Some("status") => {
+                fields.push(("/version".to_string(), &version));
+                fields.push(("/db_size".to_string(), &Want::Positive));
+                fields.push(("/raft_index".to_string(), &Want::Positive));
+                fields.push(("/raft_term".to_string(), &raft_term));
+                fields.push(("/leader/id".to_string(), &member_id));
+            }
+            Some("members") => {
+                let count = step["members"].as_array().map_or(0, Vec::len);
+                for i in 0..count {
+                    fields.push((format!("/members/{i}/id"), &member_id));
+                }
+            }
+            _ => {}
+        }
+        let name = step["step"].as_str().unwrap_or("?").to_string();
+        for (pointer, want) in fields {
+            match step.pointer_mut(&pointer) {
+                Some(field) => {
+                    if !want.holds(field) {
+                        problems.push(format!(
+                            "step {name}: {pointer} is {field}, not {}",
+                            want.expectation()
+                        ));
+                    }
+                    *field = Value::from(format!("<{}>", want.describe()));
+                }
+                None => problems.push(format!("step {name}: {pointer} is missing")),
+            }
+        }
+    }
+    steps
+}
+
+/// What a field that differs between servers must be.
+enum Want {
+    /// Exactly this value, described for messages and the mask.
+    Equal(Value, &'static str),
+    /// A number above zero.
+    Positive,
+}
+
+impl Want {
+    fn holds(&self, value: &Value) -> bool {
+        match self {
+            Want::Equal(want, _) => value == want,
+            Want::Positive => value.as_u64().is_some_and(|v| v > 0),
+        }
+    }
+
+    /// The requirement for a failure message.
+    fn expectation(&self) -> String {
+        match self {
+            Want::Equal(want, what) => format!("{what} {want}"),
+            Want::Positive => "positive".to_string(),
+        }
+    }
+
+    /// The mask's name.
+    fn describe(&self) -> &'static str {
+        match self {
+            Want::Equal(_, what) => what,
+            Want::Positive => "positive",
+        }
+    }
+}
+
+/// The `status()` version each server reports: they differ by design, the
+/// reference being etcd 3.4.23 and ours reporting the 3.5 API it implements.
+fn expected_version(target: Target) -> &'static str {
+    match target {
+        Target::Reference => REFERENCE_VERSION,
+        Target::EtcdRs => etcd_server::VERSION,
+    }
+}
+
+/// Replaces, anywhere in `value`, each string equal to a pattern's text.
+fn replace_strings(value: &mut Value, patterns: &[(String, &str)]) {
+    match value {
+        Value::String(s) => {
+            if let Some((_, marker)) = patterns.iter().find(|(text, _)| text == s) {
+                *s = (*marker).to_string();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| replace_strings(v, patterns)),
+        Value::Object(map) => map.values_mut().for_each(|v| replace_strings(v, patterns)),
+        _ => {}
+    }
+}
+
+/// Removes cluster_id, member_id and raft_term from every top-level header,
+/// requiring them non-zero and the same in every step, and returns the ids
+/// seen. Reports instead of panicking so the step diff is still shown.
+fn strip_header_ids(
+    steps: &[Value],
+    problems: &mut Vec<String>,
+) -> (Vec<Value>, Option<HeaderIds>) {
+    let mut seen: Option<(String, HeaderIds)> = None;
+    let mut stripped = Vec::with_capacity(steps.len());
+    for step in steps {
+        let mut step = step.clone();
+        let name = step["step"].as_str().unwrap_or("?").to_string();
+        if let Some(header) = step.get_mut("header").and_then(Value::as_object_mut) {
+            let mut take = |field: &str| {
+                let value = header.remove(field).and_then(|v| v.as_u64()).unwrap_or(0);
+                if value == 0 {
+                    problems.push(format!("step {name}: header {field} is missing or zero"));
+                }
+                value
+            };
+            let ids = HeaderIds {
+                cluster_id: take("cluster_id"),
+                member_id: take("member_id"),
+                raft_term: take("raft_term"),
+            };
+            match &seen {
+                None => seen = Some((name.clone(), ids)),
+                Some((first, first_ids)) if *first_ids != ids => problems.push(format!(
+                    "step {name}: header ids {ids:?} differ from step {first}'s {first_ids:?}"
+                )),
+                Some(_) => {}
+            }
+        }
+        stripped.push(step);
+    }
+    (stripped, seen.map(|(_, ids)| ids))
+}
+
+/// Lists the steps whose JSON differs, position by position.
+fn diff_steps(expected: &[Value], actual: &[Value], problems: &mut Vec<String>) {
+    if expected.len() != actual.len() {
+        problems.push(format!(
+            "the reference printed {} steps, this server {}",
+            expected.len(),
+            actual.len()
+        ));
+    }
+    let mut reported = 0;
+    let mut unreported = 0;
+    for (i, (want, got)) in expected.iter().zip(actual).enumerate() {
+        if want == got {
+            continue;
+        }
+        if reported == MAX_REPORTED_DIFFS {
+            unreported += 1;
+            continue;
+        }
+        reported += 1;
+        problems.push(format!(
+            "step {i} ({}) differs:\n  reference: {}\n  this one:  {}",
+            want["step"].as_str().unwrap_or("?"),
+            shorten(want),
+            shorten(got),
+        ));
+    }
+    if unreported > 0 {
+        problems.push(format!("... and {unreported} more differing steps"));
+    }
+}
+
+/// A step's JSON, cut to a readable length (a 129-op txn is long).
+fn shorten(step: &Value) -> String {
+    let text = step.to_string();
+    match text.char_indices().nth(MAX_STEP_CHARS) {
+        Some((cut, _)) => format!("{}... ({} chars)", &text[..cut], text.len()),
+        None => text,
+    }
+}
+
+/// The normalised reference transcript, made once per process from a fresh
+/// reference etcd.
+async fn reference_transcript() -> &'static [Value] {
+    static REFERENCE: OnceCell<Vec<Value>> = OnceCell::const_new();
+    REFERENCE
+        .get_or_init(|| async {
+            let node = Node::start(Target::Reference, &[]).await;
+            let transcript = run_check(&node).await;
+            assert!(
+                transcript.status.success(),
+                "etcd3_check.py failed against the reference etcd\n{}",
+                transcript.context()
+            );
+            let mut problems = Vec::new();
+            let steps = normalize(&transcript, &node, &mut problems);
+            assert!(
+                problems.is_empty(),
+                "reference transcript: {}",
+                problems.join("\n")
+            );
+            steps
+        })
+        .await
+}
+
+/// Facts about etcd and this library, checked on a raw reference transcript
+/// so the script is known to exercise them.
+fn spot_check_reference(t: &Transcript) {
+    let put = t.step("put_a");
+    assert_eq!(put["header"]["revision"], 2, "{put}");
+    assert_eq!(put["prev_kv"], Value::Null, "{put}");
+    let put = t.step("put_a_prev_kv");
+    assert_eq!(put["prev_kv"]["value"], "apple", "{put}");
+    let get = t.step("get_a");
+    assert_eq!(
+        (&get["value"], &get["metadata"]["version"]),
+        (&Value::from("apricot"), &Value::from(2)),
+        "{get}"
+    );
+    assert_eq!(t.step("get_prefix")["count"], 4);
+    // etcd3 drops `revision` from its range reads: today's value comes back.
+    let dropped = t.step("get_range_revision_dropped");
+    assert_eq!(dropped["kvs"][0]["value"], "apricot", "{dropped}");
+    assert_eq!(t.step("delete_b")["result"], true);
+    assert_eq!(t.step("delete_b_again")["result"], false);
+    assert_eq!(t.step("txn_value_and_version_success")["succeeded"], true);
+    assert_eq!(t.step("txn_value_failure")["succeeded"], false);
+    assert_eq!(t.step("replace_match")["result"], true);
+    assert_eq!(t.step("replace_mismatch")["result"], false);
+    assert_eq!(t.step("compact")["ok"], true);
+    // Only a few gRPC codes become etcd3 exceptions; the rest reach the
+    // caller as grpc's own error.
+    for (name, code, details) in [
+        (
+            "get_compacted_rev_raw",
+            "OUT_OF_RANGE",
+            "etcdserver: mvcc: required revision has been compacted",
+        ),
+        (
+            "compact_future",
+            "OUT_OF_RANGE",
+            "etcdserver: mvcc: required revision is a future revision",
+        ),
+        (
+            "txn_error_duplicate_key",
+            "INVALID_ARGUMENT",
+            "etcdserver: duplicate key given in txn request",
+        ),
+        (
+            "put_empty_key",
+            "INVALID_ARGUMENT",
+            "etcdserver: key is not provided",
+        ),
+        (
+            "put_over_max_request_bytes",
+            "INVALID_ARGUMENT",
+            "etcdserver: request is too large",
+        ),
+    ] {
+        let step = t.step(name);
+        assert_eq!(
+            (
+                &step["ok"],
+                &step["is_grpc_error"],
+                &step["code"],
+                &step["details"]
+            ),
+            (
+                &Value::Bool(false),
+                &Value::Bool(true),
+                &Value::from(code),
+                &Value::from(details)
+            ),
+            "{step}"
+        );
+    }
+    let status = t.step("status");
+    assert_eq!(status["version"], REFERENCE_VERSION, "{status}");
+    assert_eq!(status["leader"]["name"], "node-1", "{status}");
+}
+
+both!(kv_txn_compact_script, |target| async move {
+    let expected = reference_transcript().await;
+    let node = Node::start(target, &[]).await;
+    let transcript = run_check(&node).await;
+    if target == Target::Reference {
+        spot_check_reference(&transcript);
+    }
+
+    let mut problems = Vec::new();
+    let actual = normalize(&transcript, &node, &mut problems);
+    diff_steps(expected, &actual, &mut problems);
+    if !transcript.status.success() {
+        problems.push(format!("etcd3_check.py exited with {}", transcript.status));
+    }
+    if !problems.is_empty() {
+        let mut message =
+            format!("the Python etcd3 transcript of {target:?} differs from etcd's:\n");
+        for problem in &problems {
+            let _ = writeln!(message, "- {problem}");
+        }
+        let _ = write!(message, "{}", transcript.context());
+        panic!("{message}");
+    }
+});
