@@ -30,6 +30,34 @@ struct GroupState {
     waiting: Vec<IOFlushed<TypeConfig>>,
 }
 
+/// The appends one sync answers. Dropped unanswered (the sync could not be
+/// requested, or the WAL discarded the request), it fails every one of them,
+/// so Raft learns of the failure instead of waiting forever.
+pub struct SyncWaiters(Vec<IOFlushed<TypeConfig>>);
+
+impl SyncWaiters {
+    /// Answers every append with the sync's result.
+    pub fn complete(mut self, res: &io::Result<()>) {
+        for flushed in self.0.drain(..) {
+            let res = match res {
+                Ok(()) => Ok(()),
+                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            };
+            flushed.io_completed(res);
+        }
+    }
+}
+
+impl Drop for SyncWaiters {
+    fn drop(&mut self) {
+        for flushed in self.0.drain(..) {
+            flushed.io_completed(Err(io::Error::other(
+                "the WAL sync covering this append was never performed",
+            )));
+        }
+    }
+}
+
 /// Shared by the log store, the in-flight sync's callback and the syncer
 /// thread (which holds it weakly, so it ends when the store is gone).
 pub struct GroupCommit {
@@ -69,7 +97,7 @@ impl GroupCommit {
             }
             state.in_flight = true;
         }
-        let batch = WalCallback::Group(vec![flushed], self.clone());
+        let batch = WalCallback::Group(SyncWaiters(vec![flushed]), self.clone());
         wal.flush(true, Some(batch)).inspect_err(|_| self.abandon())
     }
 
@@ -113,12 +141,35 @@ fn syncer(wal: Weak<Mutex<RaftLog<WalTypes>>>, group: Weak<GroupCommit>, complet
             Ok(mut state) => mem::take(&mut state.waiting),
             Err(_) => return,
         };
-        let callback = WalCallback::Group(batch, group.clone());
+        let callback = WalCallback::Group(SyncWaiters(batch), group.clone());
         if let Err(e) = wal.flush(true, Some(callback)) {
-            // The flush request itself failed, so its callback will never
-            // run: fail every parked append now (Raft treats it as fatal).
+            // The callback was dropped unanswered, which failed every parked
+            // append (see SyncWaiters); Raft treats that as fatal.
             tracing::error!(error = %e, "cannot request a WAL sync");
             group.abandon();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::type_config::TypeConfigExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn waiters_dropped_unanswered_fail_their_appends() {
+        let (tx, rx) = TypeConfig::oneshot();
+        drop(SyncWaiters(vec![IOFlushed::signal(tx)]));
+        assert!(rx.await.unwrap().is_err());
+    }
+
+    #[tokio::test]
+    async fn waiters_completed_get_the_sync_result() {
+        let (tx1, rx1) = TypeConfig::oneshot();
+        let (tx2, rx2) = TypeConfig::oneshot();
+        SyncWaiters(vec![IOFlushed::signal(tx1), IOFlushed::signal(tx2)]).complete(&Ok(()));
+        assert!(rx1.await.unwrap().is_ok());
+        assert!(rx2.await.unwrap().is_ok());
     }
 }

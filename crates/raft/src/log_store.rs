@@ -21,7 +21,7 @@ use openraft::{Entry, OptionalSend};
 use raft_log::api::raft_log_writer::RaftLogWriter;
 use raft_log::RaftLog;
 
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{GroupCommit, SyncWaiters};
 use crate::types::TypeConfig;
 use crate::wal_codec::{NoUserData, WalLogId, WalPayload, WalVote};
 
@@ -56,7 +56,7 @@ impl raft_log::Types for WalTypes {
 /// Who is waiting for an fsync: a group of appends, or one of our own calls
 /// (votes, truncation).
 pub enum WalCallback {
-    Group(Vec<IOFlushed<TypeConfig>>, Arc<GroupCommit>),
+    Group(SyncWaiters, Arc<GroupCommit>),
     Wait(tokio::sync::oneshot::Sender<io::Result<()>>),
 }
 
@@ -64,13 +64,7 @@ impl raft_log::Callback for WalCallback {
     fn send(self, res: io::Result<()>) {
         match self {
             WalCallback::Group(appends, group) => {
-                for flushed in appends {
-                    let res = match &res {
-                        Ok(()) => Ok(()),
-                        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-                    };
-                    flushed.io_completed(res);
-                }
+                appends.complete(&res);
                 group.sync_done();
             }
             WalCallback::Wait(tx) => {
@@ -114,11 +108,6 @@ impl LogStore {
         self.lock()?.flush(true, Some(WalCallback::Wait(tx)))?;
         rx.await
             .map_err(|_| io::Error::other("the WAL flush worker stopped"))?
-    }
-
-    /// Size of the WAL files on disk, in bytes.
-    pub fn on_disk_size(&self) -> io::Result<u64> {
-        Ok(self.lock()?.on_disk_size())
     }
 }
 

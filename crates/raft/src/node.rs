@@ -13,7 +13,6 @@ use etcd_storage::{ApplyError, ApplyResponse, Backend};
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::{ChangeMembers, Raft, ReadPolicy, ServerState, SnapshotPolicy};
-use tokio::sync::watch;
 
 use crate::log_store::LogStore;
 use crate::network::PeerNetwork;
@@ -28,8 +27,6 @@ pub struct NodeOptions {
     /// The members of a brand-new cluster (`--initial-cluster`); ignored when
     /// the WAL already holds a cluster.
     pub initial_members: BTreeMap<MemberId, MemberNode>,
-    /// This member's current attributes, published through Raft at start.
-    pub local: MemberNode,
     /// `--wal-dir`, default `<data-dir>/member/wal`.
     pub wal_dir: PathBuf,
     /// Where snapshots are written, `<data-dir>/member/snap`.
@@ -90,8 +87,6 @@ pub struct RaftNode {
     member_id: MemberId,
     raft: Raft<TypeConfig, StateMachine>,
     backend: Arc<Backend>,
-    log: LogStore,
-    applied: watch::Receiver<u64>,
 }
 
 impl RaftNode {
@@ -102,7 +97,7 @@ impl RaftNode {
             dir: opts.wal_dir.clone(),
             source,
         })?;
-        let (state_machine, applied) = StateMachine::new(backend.clone(), opts.snap_dir.clone())
+        let state_machine = StateMachine::new(backend.clone(), opts.snap_dir.clone())
             .map_err(|e| StartError::Raft(e.to_string()))?;
 
         let heartbeat = opts.heartbeat_interval.as_millis() as u64;
@@ -139,8 +134,6 @@ impl RaftNode {
             member_id: opts.member_id,
             raft,
             backend,
-            log,
-            applied,
         };
         let initialized = node
             .raft
@@ -294,22 +287,12 @@ impl RaftNode {
             .collect()
     }
 
-    /// A receiver of the last applied log index.
-    pub fn applied(&self) -> watch::Receiver<u64> {
-        self.applied.clone()
-    }
-
     pub fn backend(&self) -> &Arc<Backend> {
         &self.backend
     }
 
     pub fn member_id(&self) -> MemberId {
         self.member_id
-    }
-
-    /// Bytes of WAL on disk.
-    pub fn wal_size(&self) -> u64 {
-        self.log.on_disk_size().unwrap_or(0)
     }
 
     /// Stops Raft, then makes everything applied durable in redb so the next
@@ -319,14 +302,10 @@ impl RaftNode {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
         }
         let backend = self.backend.clone();
-        let synced = tokio::task::spawn_blocking(move || -> Result<(), String> {
-            let batch = backend.begin_apply().map_err(|e| e.to_string())?;
-            batch.commit(true).map_err(|e| e.to_string())?;
-            Ok(())
-        })
-        .await;
-        if let Ok(Err(e)) | Err(e) = synced.map_err(|e| e.to_string()) {
-            tracing::warn!(error = %e, "could not sync the backend at shutdown");
+        match tokio::task::spawn_blocking(move || backend.sync()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not sync the backend at shutdown"),
+            Err(e) => tracing::warn!(error = %e, "could not sync the backend at shutdown"),
         }
     }
 

@@ -6,9 +6,10 @@
 //! "how far we got" can never disagree. Most commits are not fsynced: the WAL
 //! already holds every entry durably, so after a crash redb rolls back to its
 //! last durable commit (data and applied id together) and Raft re-applies the
-//! rest from the WAL. A durable commit is made at least every
-//! [`DURABLE_COMMIT_INTERVAL`], before a snapshot (so the log is never purged
-//! past what redb holds durably) and at shutdown.
+//! rest from the WAL. A batch commits durably when the last durable commit is
+//! older than [`DURABLE_COMMIT_INTERVAL`]; a snapshot commits durably first
+//! (so the log is never purged past what redb holds durably), and so does
+//! shutdown.
 //!
 //! This module does not interpret requests: `etcd_storage` does.
 
@@ -17,12 +18,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use etcd_storage::Backend;
+use etcd_storage::{Backend, ReadTxn};
 use futures::{Stream, TryStreamExt};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend, StoredMembership};
-use tokio::sync::watch;
 
 use crate::types::{Applied, Proposal, TypeConfig};
 use crate::wal_codec::{decode_membership, encode_membership, WalLogId};
@@ -50,50 +50,33 @@ pub struct StateMachine {
     last_durable: Instant,
     /// The newest built snapshot, shared with the builders that replace it.
     current: CurrentSnapshot,
-    /// Publishes the last applied log index, for readers waiting on apply.
-    applied_tx: watch::Sender<u64>,
 }
 
 impl StateMachine {
-    pub fn new(
-        backend: Arc<Backend>,
-        snap_dir: PathBuf,
-    ) -> io::Result<(Self, watch::Receiver<u64>)> {
+    pub fn new(backend: Arc<Backend>, snap_dir: PathBuf) -> io::Result<Self> {
         std::fs::create_dir_all(&snap_dir)?;
-        let applied = read_applied(&backend)?.map_or(0, |id| id.index);
-        let (applied_tx, applied_rx) = watch::channel(applied);
-        Ok((
-            StateMachine {
-                backend,
-                snap_dir,
-                last_durable: Instant::now(),
-                current: CurrentSnapshot::default(),
-                applied_tx,
-            },
-            applied_rx,
-        ))
+        Ok(StateMachine {
+            backend,
+            snap_dir,
+            last_durable: Instant::now(),
+            current: CurrentSnapshot::default(),
+        })
     }
 
-    /// Makes everything applied so far durable in redb.
-    pub fn sync(&mut self) -> io::Result<()> {
-        let batch = self.backend.begin_apply().map_err(io::Error::other)?;
-        batch.commit(true).map_err(io::Error::other)?;
-        self.last_durable = Instant::now();
-        Ok(())
+    fn view(&self) -> io::Result<ReadTxn> {
+        self.backend.read().map_err(io::Error::other)
     }
 }
 
-fn read_applied(backend: &Backend) -> io::Result<Option<WalLogId>> {
-    let read = backend.read().map_err(io::Error::other)?;
-    match read.meta(META_APPLIED).map_err(io::Error::other)? {
+fn read_applied(view: &ReadTxn) -> io::Result<Option<WalLogId>> {
+    match view.meta(META_APPLIED).map_err(io::Error::other)? {
         Some(bytes) => Ok(Some(WalLogId::from_bytes(&bytes)?)),
         None => Ok(None),
     }
 }
 
-fn read_membership(backend: &Backend) -> io::Result<StoredMembershipOf<TypeConfig>> {
-    let read = backend.read().map_err(io::Error::other)?;
-    let Some(bytes) = read.meta(META_MEMBERSHIP).map_err(io::Error::other)? else {
+fn read_membership(view: &ReadTxn) -> io::Result<StoredMembershipOf<TypeConfig>> {
+    let Some(bytes) = view.meta(META_MEMBERSHIP).map_err(io::Error::other)? else {
         return Ok(StoredMembership::default());
     };
     let (id, mut rest) = bytes.split_at(16.min(bytes.len()));
@@ -109,8 +92,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn applied_state(
         &mut self,
     ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
-        let applied = read_applied(&self.backend)?.map(WalLogId::to_raft);
-        Ok((applied, read_membership(&self.backend)?))
+        let view = self.view()?;
+        let applied = read_applied(&view)?.map(WalLogId::to_raft);
+        Ok((applied, read_membership(&view)?))
     }
 
     async fn apply<Strm>(&mut self, entries: Strm) -> Result<(), io::Error>
@@ -122,10 +106,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(());
         };
 
-        // redb calls block; keep them off the async scheduler's core threads.
+        // redb calls block; keep them off the async scheduler's threads.
         let backend = self.backend.clone();
         let durable = self.last_durable.elapsed() >= DURABLE_COMMIT_INTERVAL;
-        let responses = tokio::task::block_in_place(|| -> io::Result<_> {
+        let responses = tokio::task::spawn_blocking(move || -> io::Result<_> {
             let mut batch = backend.begin_apply().map_err(io::Error::other)?;
             let mut responses = Vec::with_capacity(entries.len());
             for (entry, responder) in entries {
@@ -149,11 +133,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             // Events go to watchers once the watch service exists.
             let _events = batch.commit(durable).map_err(io::Error::other)?;
             Ok(responses)
-        })?;
+        })
+        .await
+        .map_err(io::Error::other)??;
         if durable {
             self.last_durable = Instant::now();
         }
-        self.applied_tx.send_replace(last.index);
 
         // Answer only after the commit: a client never sees a write that a
         // reader could not yet see.
@@ -217,24 +202,28 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let snap_dir = self.snap_dir.clone();
         let current = self.current.clone();
         tokio::task::spawn_blocking(move || {
-            // Durable first: Raft purges the log behind a snapshot, and redb
-            // must never roll back behind what the log still holds.
-            backend
-                .begin_apply()
-                .map_err(io::Error::other)?
-                .commit(true)
-                .map_err(io::Error::other)?;
-            let applied = read_applied(&backend)?;
-            let membership = read_membership(&backend)?;
+            // Holding the apply batch stops applies: the view taken now, the
+            // state the durable commit persists and the log id recorded in the
+            // snapshot are one point. Raft purges the log behind that id, and
+            // redb must never roll back behind what the log still holds.
+            let batch = backend.begin_apply().map_err(io::Error::other)?;
+            let view = backend.read().map_err(io::Error::other)?;
+            batch.commit(true).map_err(io::Error::other)?;
+            let applied = read_applied(&view)?;
+            let membership = read_membership(&view)?;
             let name = match applied {
                 Some(id) => format!("{:016x}-{:016x}.snap.db", id.term, id.index),
                 None => "empty.snap.db".to_string(),
             };
-            let tmp = snap_dir.join(format!("{name}.tmp"));
             let path = snap_dir.join(&name);
-            backend.write_snapshot(&tmp).map_err(io::Error::other)?;
-            std::fs::rename(&tmp, &path)?;
+            backend
+                .write_snapshot(&view, &path)
+                .map_err(io::Error::other)?;
+            drop(view);
             remove_older_snapshots(&snap_dir, &name)?;
+            if let Err(e) = backend.refresh_size_in_use() {
+                tracing::warn!(error = %e, "cannot measure the backend's size in use");
+            }
             let meta = SnapshotMetaOf::<TypeConfig> {
                 last_log_id: applied.map(WalLogId::to_raft),
                 last_membership: membership,
@@ -258,7 +247,9 @@ fn remove_older_snapshots(dir: &std::path::Path, keep: &str) -> io::Result<()> {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.ends_with(".snap.db") && name != keep {
+        // Older snapshots, and copies a crash left half-written.
+        let stale = (name.ends_with(".snap.db") && name != keep) || name.ends_with(".snap.db.tmp");
+        if stale {
             std::fs::remove_file(entry.path())?;
         }
     }

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use crate::config::AutoCompaction;
 use crate::errors::EtcdError;
-use crate::server::{Consistency, EtcdServer};
+use crate::server::EtcdServer;
 
 /// How often revision-mode compaction checks, as in etcd.
 const REVISION_CHECK_INTERVAL: Duration = Duration::from_secs(5 * 60);
@@ -55,8 +55,10 @@ impl Periodic {
         }
     }
 
+    /// A tenth of the period (capped at 1 h), and never zero: a
+    /// nanosecond retention must not make a zero-length timer.
     fn tick_for(period: Duration) -> Duration {
-        period.min(ONE_HOUR) / 10
+        (period.min(ONE_HOUR) / 10).max(Duration::from_millis(1))
     }
 
     /// How often [`Periodic::on_tick`] must be called.
@@ -125,7 +127,7 @@ pub async fn run(server: Arc<EtcdServer>, policy: AutoCompaction) {
             let mut ticker = tokio::time::interval(schedule.tick());
             ticker.tick().await;
             loop {
-                let Ok(current) = current_revision(&server).await else {
+                let Ok(current) = server.current_revision().await else {
                     ticker.tick().await;
                     continue;
                 };
@@ -142,7 +144,7 @@ pub async fn run(server: Arc<EtcdServer>, policy: AutoCompaction) {
             ticker.tick().await;
             loop {
                 ticker.tick().await;
-                let Ok(current) = current_revision(&server).await else {
+                let Ok(current) = server.current_revision().await else {
                     continue;
                 };
                 if let Some(rev) = schedule.on_tick(current) {
@@ -152,12 +154,6 @@ pub async fn run(server: Arc<EtcdServer>, policy: AutoCompaction) {
             }
         }
     }
-}
-
-async fn current_revision(server: &EtcdServer) -> Result<i64, EtcdError> {
-    server
-        .read(Consistency::Serializable, |txn| Ok(txn.current_revision()?))
-        .await
 }
 
 /// Proposes one compaction if this member leads; "already compacted" counts

@@ -26,8 +26,6 @@ pub enum EtcdError {
     Compacted,
     #[error("etcdserver: mvcc: required revision is a future revision")]
     FutureRev,
-    #[error("etcdserver: mvcc: database space exceeded")]
-    NoSpace,
     #[error("etcdserver: requested lease not found")]
     LeaseNotFound,
     #[error("etcdserver: request is too large")]
@@ -57,7 +55,7 @@ impl EtcdError {
             EmptyKey | KeyNotFound | ValueProvided | LeaseProvided | TooManyOps | DuplicateKey
             | RequestTooLarge => Code::InvalidArgument,
             Compacted | FutureRev => Code::OutOfRange,
-            NoSpace | TooManyRequests => Code::ResourceExhausted,
+            TooManyRequests => Code::ResourceExhausted,
             LeaseNotFound => Code::NotFound,
             NoLeader | LeaderChanged | Stopped | Timeout => Code::Unavailable,
             NotLeader => Code::FailedPrecondition,

@@ -18,6 +18,9 @@ use crate::serve;
 use crate::server::{EtcdServer, Limits};
 use crate::{CLUSTER_VERSION, VERSION};
 
+/// How long in-flight requests may run on after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Everything `run` needs, in plain form; built from the parsed configuration.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -178,7 +181,6 @@ pub async fn run(
         NodeOptions {
             member_id: identity.member_id,
             initial_members,
-            local: local.clone(),
             wal_dir: opts.wal_dir.clone(),
             snap_dir,
             heartbeat_interval: opts.heartbeat_interval,
@@ -215,6 +217,7 @@ pub async fn run(
         Limits {
             max_request_bytes: opts.max_request_bytes,
             max_txn_ops: opts.max_txn_ops,
+            request_timeout: Duration::from_secs(5) + 2 * opts.election_timeout,
         },
     );
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -232,11 +235,19 @@ pub async fn run(
     tracing::info!("closing etcd server");
     let _ = stop_tx.send(true);
     compactor.abort();
-    for handle in handles {
-        match handle.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "client listener stopped with an error"),
-            Err(e) => tracing::warn!(error = %e, "client listener task failed"),
+    // In-flight requests get a grace period; streams that never end (health
+    // watches) must not hold the shutdown forever.
+    for mut handle in handles {
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut handle).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "client listener stopped with an error"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "client listener task failed"),
+            Err(_) => {
+                tracing::warn!(
+                    "client connections still open after the grace period; closing them"
+                );
+                handle.abort();
+            }
         }
     }
     server.node().shutdown().await;

@@ -1,14 +1,15 @@
 //! [`EtcdServer`]: one member's request pipeline, shared by every gRPC service.
 //!
-//! Every client write goes through [`EtcdServer::write`]: authenticate →
-//! check quota → check size → propose through Raft → applied result. Every
-//! read goes through [`EtcdServer::read`]: authenticate → (linearizable reads
-//! only) wait for a ReadIndex → run against a consistent backend snapshot.
-//! Auth and quota join these two functions; services never talk to Raft or
-//! storage around them. Response headers are built in one place,
-//! [`EtcdServer::header`].
+//! Every client write goes through [`EtcdServer::write`]: refuse when apply
+//! lags far behind → check size → propose through Raft (with etcd's request
+//! timeout) → applied result. Every read goes through [`EtcdServer::read`]:
+//! (linearizable reads only) wait for a ReadIndex → run against a consistent
+//! backend snapshot. Authentication and the space quota will be steps of
+//! these two functions, so services never talk to Raft or storage around
+//! them. Response headers are built in one place, [`EtcdServer::header`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use etcd_proto::etcdserverpb::ResponseHeader;
 use etcd_proto::raftpb::raft_request::Request;
@@ -26,7 +27,13 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// `--max-txn-ops`.
     pub max_txn_ops: usize,
+    /// How long a proposal may take before the client gets "request timed
+    /// out": etcd's 5 s plus two election timeouts.
+    pub request_timeout: Duration,
 }
+
+/// etcd refuses new proposals while apply lags commit by more than this.
+const MAX_APPLY_LAG: u64 = 5000;
 
 /// Whether a read must be linearizable (the default) or may be served from
 /// this member's state as it is (`serializable`).
@@ -90,10 +97,23 @@ impl EtcdServer {
         let proposal = RaftRequest {
             request: Some(request),
         };
+        let status = self.node.status();
+        if status.committed_index.saturating_sub(status.applied_index) > MAX_APPLY_LAG {
+            return Err(EtcdError::TooManyRequests);
+        }
         if proposal.encoded_len() > self.limits.max_request_bytes {
             return Err(EtcdError::RequestTooLarge);
         }
-        Ok(self.node.propose(proposal).await?)
+        match tokio::time::timeout(self.limits.request_timeout, self.node.propose(proposal)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(EtcdError::Timeout),
+        }
+    }
+
+    /// The store's current revision, as this member has applied it.
+    pub async fn current_revision(&self) -> Result<i64, EtcdError> {
+        self.read(Consistency::Serializable, |txn| Ok(txn.current_revision()?))
+            .await
     }
 
     /// Runs `f` against a consistent snapshot of the store, after a ReadIndex

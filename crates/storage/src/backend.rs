@@ -43,6 +43,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::{
     Database, Key, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, Value,
@@ -81,6 +82,8 @@ pub struct Backend {
     db: Database,
     /// Where the file lives, for [`Backend::size`].
     path: PathBuf,
+    /// Cached Status.dbSizeInUse (see [`Backend::refresh_size_in_use`]).
+    size_in_use: AtomicU64,
 }
 
 impl Backend {
@@ -96,10 +99,13 @@ impl Backend {
         let txn = db.begin_write()?;
         init_tables(&txn)?;
         txn.commit()?;
-        Ok(Backend {
+        let backend = Backend {
             db,
             path: path.to_path_buf(),
-        })
+            size_in_use: AtomicU64::new(0),
+        };
+        backend.refresh_size_in_use()?;
+        Ok(backend)
     }
 
     /// A consistent snapshot for reads; it does not block the apply batch.
@@ -118,15 +124,29 @@ impl Backend {
         Ok(fs::metadata(&self.path)?.len())
     }
 
-    /// Bytes in allocated pages (Status.dbSizeInUse). redb only exposes this
-    /// through a walk of every table's pages, inside a write transaction: it
-    /// waits for the current apply batch and costs O(database pages), so
-    /// callers should not poll it in a hot loop.
-    pub fn size_in_use(&self) -> Result<u64, StorageError> {
+    /// Bytes in allocated pages (Status.dbSizeInUse), as of the last
+    /// [`Backend::refresh_size_in_use`]. Cheap: Status may be polled.
+    pub fn size_in_use(&self) -> u64 {
+        self.size_in_use.load(Ordering::Relaxed)
+    }
+
+    /// Recomputes [`Backend::size_in_use`]. redb only exposes it through a
+    /// walk of every table's pages inside a write transaction: this waits for
+    /// the current apply batch and costs O(database pages), so it runs rarely
+    /// (at open, after snapshots, and at most every few seconds on demand).
+    pub fn refresh_size_in_use(&self) -> Result<u64, StorageError> {
         let txn = self.db.begin_write()?;
         let stats = txn.stats()?;
         txn.abort()?;
-        Ok(stats.allocated_pages() * stats.page_size() as u64)
+        let bytes = stats.allocated_pages() * stats.page_size() as u64;
+        self.size_in_use.store(bytes, Ordering::Relaxed);
+        Ok(bytes)
+    }
+
+    /// Makes every commit so far durable (an empty durable commit).
+    pub fn sync(&self) -> Result<(), StorageError> {
+        self.begin_apply()?.commit(true)?;
+        Ok(())
     }
 
     /// The redb database, for white-box tests.
@@ -135,12 +155,12 @@ impl Backend {
         &self.db
     }
 
-    /// Writes a consistent point-in-time copy of every table into a new redb
-    /// file at `path` (replacing it if present). The copy is built at
+    /// Writes the state `view` sees — a consistent point in time — as a new
+    /// redb file at `path` (replacing it if present). The copy is built at
     /// `<path>.tmp`, committed durably, then renamed into place, so `path`
     /// never holds a partial copy.
-    pub fn write_snapshot(&self, path: &Path) -> Result<(), StorageError> {
-        let src = self.db.begin_read()?;
+    pub fn write_snapshot(&self, view: &ReadTxn, path: &Path) -> Result<(), StorageError> {
+        let src = view.redb();
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
@@ -150,12 +170,12 @@ impl Backend {
         {
             let dst_db = Database::create(&tmp)?;
             let dst = dst_db.begin_write()?;
-            copy_table(&src, &dst, KV)?;
-            copy_table(&src, &dst, KEY_INDEX)?;
-            copy_table(&src, &dst, LATEST)?;
-            copy_table(&src, &dst, META)?;
-            copy_table(&src, &dst, LEASES)?;
-            copy_table(&src, &dst, LEASE_KEYS)?;
+            copy_table(src, &dst, KV)?;
+            copy_table(src, &dst, KEY_INDEX)?;
+            copy_table(src, &dst, LATEST)?;
+            copy_table(src, &dst, META)?;
+            copy_table(src, &dst, LEASES)?;
+            copy_table(src, &dst, LEASE_KEYS)?;
             dst.commit()?;
         }
         fs::rename(&tmp, path)?;
@@ -237,8 +257,8 @@ mod tests {
         assert_eq!(r.current_revision().unwrap(), 1);
         assert_eq!(r.compacted_revision().unwrap(), -1);
         assert!(b.size().unwrap() > 0);
-        assert!(b.size_in_use().unwrap() > 0);
-        assert!(b.size_in_use().unwrap() <= b.size().unwrap());
+        assert!(b.refresh_size_in_use().unwrap() > 0);
+        assert!(b.size_in_use() <= b.size().unwrap());
     }
 
     #[test]
@@ -277,7 +297,7 @@ mod tests {
         batch.set_meta("x", b"1").unwrap();
         batch.commit(true).unwrap();
         let snap = dir.path().join("snap.db");
-        b.write_snapshot(&snap).unwrap();
+        b.write_snapshot(&b.read().unwrap(), &snap).unwrap();
         let mut batch = b.begin_apply().unwrap();
         batch.set_meta("x", b"2").unwrap();
         batch.commit(false).unwrap();
@@ -290,7 +310,7 @@ mod tests {
         // Writing again replaces the file.
         drop(r);
         drop(copy);
-        b.write_snapshot(&snap).unwrap();
+        b.write_snapshot(&b.read().unwrap(), &snap).unwrap();
         let copy = Backend::open(&snap).unwrap();
         assert_eq!(
             copy.read().unwrap().meta("x").unwrap().as_deref(),

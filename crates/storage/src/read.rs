@@ -28,6 +28,11 @@ pub struct ReadTxn {
 }
 
 impl ReadTxn {
+    /// The underlying redb snapshot (for whole-store copies).
+    pub(crate) fn redb(&self) -> &ReadTransaction {
+        &self.txn
+    }
+
     pub(crate) fn new(txn: ReadTransaction) -> Result<ReadTxn, StorageError> {
         let meta = txn.open_table(META)?;
         let current = read_meta_i64(&meta, META_CURRENT_REVISION)?;

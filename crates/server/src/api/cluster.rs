@@ -42,7 +42,7 @@ impl ClusterService {
 }
 
 fn not_yet(rpc: &str) -> Status {
-    Status::unimplemented(format!("etcd-rs: Cluster.{rpc} is not implemented yet"))
+    super::not_yet("Cluster", rpc)
 }
 
 #[tonic::async_trait]

@@ -6,7 +6,8 @@
 //! answer `Unimplemented` until then.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use etcd_proto::etcdserverpb::maintenance_server::Maintenance;
 use etcd_proto::etcdserverpb::{
@@ -19,21 +20,47 @@ use futures::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::errors::EtcdError;
-use crate::server::{Consistency, EtcdServer};
+use crate::server::EtcdServer;
 use crate::VERSION;
+
+/// How stale Status.dbSizeInUse may get. Measuring it walks the whole
+/// database under the apply lock, so it is refreshed in the background, at
+/// most this often, when Status is asked for.
+const SIZE_IN_USE_MAX_AGE: Duration = Duration::from_secs(10);
 
 pub struct MaintenanceService {
     server: Arc<EtcdServer>,
+    /// When a dbSizeInUse refresh was last started.
+    size_refreshed: Mutex<Instant>,
 }
 
 impl MaintenanceService {
     pub fn new(server: Arc<EtcdServer>) -> MaintenanceService {
-        MaintenanceService { server }
+        MaintenanceService {
+            server,
+            size_refreshed: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn refresh_size_in_use_if_stale(&self) {
+        let Ok(mut last) = self.size_refreshed.lock() else {
+            return;
+        };
+        if last.elapsed() < SIZE_IN_USE_MAX_AGE {
+            return;
+        }
+        *last = Instant::now();
+        let backend = self.server.node().backend().clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = backend.refresh_size_in_use() {
+                tracing::warn!(error = %e, "cannot measure the backend's size in use");
+            }
+        });
     }
 }
 
 fn not_yet(rpc: &str) -> Status {
-    Status::unimplemented(format!("etcd-rs: Maintenance.{rpc} is not implemented yet"))
+    super::not_yet("Maintenance", rpc)
 }
 
 #[tonic::async_trait]
@@ -48,10 +75,7 @@ impl Maintenance for MaintenanceService {
         }
         // No alarm can be raised yet (the space quota arrives with cluster
         // maintenance), so the list is empty; the header is current.
-        let revision = self
-            .server
-            .read(Consistency::Serializable, |txn| Ok(txn.current_revision()?))
-            .await?;
+        let revision = self.server.current_revision().await?;
         Ok(Response::new(AlarmResponse {
             header: Some(self.server.header(revision)),
             alarms: Vec::new(),
@@ -66,10 +90,11 @@ impl Maintenance for MaintenanceService {
         let backend = self.server.node().backend().clone();
         let (revision, db_size, db_size_in_use) = tokio::task::spawn_blocking(move || {
             let revision = backend.read()?.current_revision()?;
-            Ok::<_, EtcdError>((revision, backend.size()?, backend.size_in_use()?))
+            Ok::<_, EtcdError>((revision, backend.size()?, backend.size_in_use()))
         })
         .await
         .map_err(|e| EtcdError::Internal(e.to_string()))??;
+        self.refresh_size_in_use_if_stale();
         let mut errors = Vec::new();
         if raft.leader.is_none() {
             errors.push(EtcdError::NoLeader.to_string());

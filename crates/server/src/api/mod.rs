@@ -6,3 +6,9 @@ pub mod cluster;
 pub mod kv;
 pub mod maintenance;
 pub mod validate;
+
+/// The answer of an RPC whose service exists but which a later issue
+/// implements.
+pub(crate) fn not_yet(service: &str, rpc: &str) -> tonic::Status {
+    tonic::Status::unimplemented(format!("etcd-rs: {service}.{rpc} is not implemented yet"))
+}
