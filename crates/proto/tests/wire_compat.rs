@@ -431,6 +431,7 @@ fn raft_request_field_numbers_are_stable() {
         (5, "lease_grant", "etcdserverpb.LeaseGrantRequest"),
         (6, "lease_revoke", "etcdserverpb.LeaseRevokeRequest"),
         (7, "alarm", "etcdserverpb.AlarmRequest"),
+        (8, "lease_checkpoint", "etcdserverpb.LeaseCheckpointRequest"),
     ]
     .map(|(n, name, ty)| (n, name.to_owned(), ty.to_owned()));
     assert_eq!(fields, expected);

@@ -39,6 +39,7 @@ impl fmt::Display for Proposal {
             Some(Request::LeaseGrant(_)) => "lease_grant",
             Some(Request::LeaseRevoke(_)) => "lease_revoke",
             Some(Request::Alarm(_)) => "alarm",
+            Some(Request::LeaseCheckpoint(_)) => "lease_checkpoint",
             None => "empty",
         };
         f.write_str(kind)

@@ -127,6 +127,7 @@ impl<'a> ApplyBatch<'a> {
             Request::LeaseGrant(_) => Err(ApplyError::Unsupported("lease grant")),
             Request::LeaseRevoke(_) => Err(ApplyError::Unsupported("lease revoke")),
             Request::Alarm(_) => Err(ApplyError::Unsupported("alarm")),
+            Request::LeaseCheckpoint(_) => Err(ApplyError::Unsupported("lease checkpoint")),
         };
         let events = tw.into_events();
         match result {
