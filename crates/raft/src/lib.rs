@@ -24,4 +24,5 @@ pub mod types;
 pub mod wal_codec;
 
 pub use node::{NodeOptions, ProposeError, RaftNode, RaftStatus, StartError};
+pub use state_machine::CommitObserver;
 pub use types::{MemberId, MemberNode};

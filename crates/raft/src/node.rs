@@ -16,11 +16,11 @@ use openraft::{ChangeMembers, Raft, ReadPolicy, ServerState, SnapshotPolicy};
 
 use crate::log_store::LogStore;
 use crate::network::PeerNetwork;
-use crate::state_machine::StateMachine;
+use crate::state_machine::{CommitObserver, StateMachine};
 use crate::types::{MemberId, MemberNode, Proposal, TypeConfig};
 
 /// What a node needs to start; the server derives it from etcd's flags.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NodeOptions {
     /// This member's id.
     pub member_id: MemberId,
@@ -37,6 +37,8 @@ pub struct NodeOptions {
     pub election_timeout: Duration,
     /// `--snapshot-count`: applied entries between snapshots.
     pub snapshot_count: u64,
+    /// Told about every committed batch (watch hub, lessor).
+    pub on_commit: Option<CommitObserver>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,8 +99,12 @@ impl RaftNode {
             dir: opts.wal_dir.clone(),
             source,
         })?;
-        let state_machine = StateMachine::new(backend.clone(), opts.snap_dir.clone())
-            .map_err(|e| StartError::Raft(e.to_string()))?;
+        let state_machine = StateMachine::new(
+            backend.clone(),
+            opts.snap_dir.clone(),
+            opts.on_commit.clone(),
+        )
+        .map_err(|e| StartError::Raft(e.to_string()))?;
 
         let heartbeat = opts.heartbeat_interval.as_millis() as u64;
         let election = opts.election_timeout.as_millis() as u64;

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use etcd_storage::{Backend, ReadTxn};
+use etcd_storage::{Backend, Committed, ReadTxn};
 use futures::{Stream, TryStreamExt};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
@@ -35,6 +35,11 @@ pub const DURABLE_COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 const META_APPLIED: &str = "raft/applied";
 const META_MEMBERSHIP: &str = "raft/membership";
 
+/// Told about every committed batch, on the apply thread, before any client
+/// of that batch is answered: watchers see a write no later than its writer
+/// learns it succeeded. Must not block.
+pub type CommitObserver = Arc<dyn Fn(&Committed) + Send + Sync>;
+
 type CurrentSnapshot = Arc<std::sync::Mutex<Option<(SnapshotMetaOf<TypeConfig>, PathBuf)>>>;
 
 /// A snapshot as a file: a consistent copy of the whole backend.
@@ -50,16 +55,23 @@ pub struct StateMachine {
     last_durable: Instant,
     /// The newest built snapshot, shared with the builders that replace it.
     current: CurrentSnapshot,
+    /// Who hears about committed batches (the watch hub, the lessor).
+    observer: Option<CommitObserver>,
 }
 
 impl StateMachine {
-    pub fn new(backend: Arc<Backend>, snap_dir: PathBuf) -> io::Result<Self> {
+    pub fn new(
+        backend: Arc<Backend>,
+        snap_dir: PathBuf,
+        observer: Option<CommitObserver>,
+    ) -> io::Result<Self> {
         std::fs::create_dir_all(&snap_dir)?;
         Ok(StateMachine {
             backend,
             snap_dir,
             last_durable: Instant::now(),
             current: CurrentSnapshot::default(),
+            observer,
         })
     }
 
@@ -109,6 +121,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // redb calls block; keep them off the async scheduler's threads.
         let backend = self.backend.clone();
         let durable = self.last_durable.elapsed() >= DURABLE_COMMIT_INTERVAL;
+        let observer = self.observer.clone();
         let responses = tokio::task::spawn_blocking(move || -> io::Result<_> {
             let mut batch = backend.begin_apply().map_err(io::Error::other)?;
             let mut responses = Vec::with_capacity(entries.len());
@@ -130,8 +143,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             batch
                 .set_meta(META_APPLIED, &last.to_bytes())
                 .map_err(io::Error::other)?;
-            // Events go to watchers once the watch service exists.
-            let _events = batch.commit(durable).map_err(io::Error::other)?;
+            let committed = batch.commit(durable).map_err(io::Error::other)?;
+            if let Some(observer) = &observer {
+                observer(&committed);
+            }
             Ok(responses)
         })
         .await

@@ -186,6 +186,7 @@ pub async fn run(
             heartbeat_interval: opts.heartbeat_interval,
             election_timeout: opts.election_timeout,
             snapshot_count: opts.snapshot_count,
+            on_commit: None,
         },
         backend,
     )

@@ -24,7 +24,7 @@ pub mod mvcc;
 pub mod read;
 
 pub use apply::txn::is_read_only;
-pub use apply::{ApplyBatch, ApplyResponse};
+pub use apply::{ApplyBatch, ApplyResponse, Committed};
 pub use backend::Backend;
 pub use error::{ApplyError, StorageError};
 pub use read::ReadTxn;

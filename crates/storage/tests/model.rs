@@ -665,7 +665,7 @@ fn run(seed: u64, steps: usize) {
                 }
             }
         }
-        let events = batch.commit(rng.chance(20)).unwrap();
+        let events = batch.commit(rng.chance(20)).unwrap().events;
         assert_eq!(events, expected_events, "seed {seed} step {step}: events");
 
         let read = backend.read().unwrap();

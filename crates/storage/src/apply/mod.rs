@@ -177,7 +177,7 @@ impl<'a> ApplyBatch<'a> {
     /// not reused before the next durable commit, so the file grows under a
     /// long run of non-durable commits: commit durably now and then (e.g.
     /// every N batches and before snapshots).
-    pub fn commit(self, durable: bool) -> Result<Vec<Event>, StorageError> {
+    pub fn commit(self, durable: bool) -> Result<Committed, StorageError> {
         let mut txn = self.txn;
         if let Some(reason) = self.poisoned {
             txn.abort()?;
@@ -199,8 +199,21 @@ impl<'a> ApplyBatch<'a> {
             txn.set_durability(Durability::None)?;
         }
         txn.commit()?;
-        Ok(self.events)
+        Ok(Committed {
+            revision: self.current,
+            events: self.events,
+        })
     }
+}
+
+/// What a committed batch changed, for the layers that react to applied
+/// state (watchers now; the lessor later).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Committed {
+    /// The store revision after the batch.
+    pub revision: i64,
+    /// Every event of the batch, in revision order, each with its `prev_kv`.
+    pub events: Vec<Event>,
 }
 
 /// A compaction request: checks, then the physical removal, within this
@@ -259,7 +272,7 @@ mod tests {
         assert_eq!(batch.current_revision(), 3);
         // Uncommitted: readers do not see it.
         assert_eq!(s.backend.read().unwrap().current_revision().unwrap(), 1);
-        let events = batch.commit(false).unwrap();
+        let events = batch.commit(false).unwrap().events;
         let revs: Vec<i64> = events
             .iter()
             .map(|e| e.kv.as_ref().unwrap().mod_revision)
@@ -288,7 +301,7 @@ mod tests {
         ] {
             assert!(matches!(batch.apply(&req), Err(ApplyError::Unsupported(_))));
         }
-        assert!(batch.commit(true).unwrap().is_empty());
+        assert!(batch.commit(true).unwrap().events.is_empty());
         assert_eq!(s.rev(), 1);
     }
 

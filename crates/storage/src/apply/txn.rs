@@ -605,7 +605,7 @@ mod tests {
                 })),
             })
             .unwrap();
-        let events = batch.commit(false).unwrap();
+        let events = batch.commit(false).unwrap().events;
         let summary: Vec<(i32, String, i64)> = events
             .iter()
             .map(|e| {
