@@ -65,6 +65,13 @@ pub enum ApplyError {
     /// A put names a lease that does not exist.
     #[error("etcdserver: requested lease not found")]
     LeaseNotFound,
+    /// A lease grant names an id that is already granted.
+    #[error("etcdserver: lease already exists")]
+    LeaseExists,
+    /// A lease grant asks for a TTL above etcd's `MaxLeaseTTL`
+    /// ([`crate::MAX_LEASE_TTL`] seconds).
+    #[error("etcdserver: too large lease TTL")]
+    LeaseTtlTooLarge,
     /// A put with `ignore_value` or `ignore_lease` targets a missing key.
     #[error("etcdserver: key not found")]
     KeyNotFound,
@@ -102,6 +109,14 @@ mod tests {
         assert_eq!(
             ApplyError::LeaseNotFound.to_string(),
             "etcdserver: requested lease not found"
+        );
+        assert_eq!(
+            ApplyError::LeaseExists.to_string(),
+            "etcdserver: lease already exists"
+        );
+        assert_eq!(
+            ApplyError::LeaseTtlTooLarge.to_string(),
+            "etcdserver: too large lease TTL"
         );
         assert_eq!(
             ApplyError::KeyNotFound.to_string(),

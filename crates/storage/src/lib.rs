@@ -7,26 +7,33 @@
 //! - [`read`]: [`ReadTxn`], a consistent snapshot serving Range and
 //!   read-only Txn.
 //! - `apply`: [`ApplyBatch`], one write transaction per batch of committed
-//!   raft entries; `ops` (Range/Put/DeleteRange), `txn` (compares, branches).
+//!   raft entries; `ops` (Range/Put/DeleteRange), `txn` (compares, branches),
+//!   `lease` (LeaseGrant/LeaseRevoke/LeaseCheckpoint). A commit reports its
+//!   events and [`LeaseChange`]s in [`Committed`].
+//! - [`lease`]: the stored lease record ([`LeaseRecord`]) and its lookups.
 //! - [`mvcc`]: revisions, key ranges, the key index, range semantics,
-//!   writes and compaction.
+//!   writes, compaction and the history read back as watch events
+//!   ([`ReadTxn::events`]).
 //! - [`error`]: [`StorageError`] (fatal) and [`ApplyError`] (etcd's
 //!   client-visible refusals).
 //!
 //! Not here: raft (the raft crate stores its applied log id and membership
-//! as opaque meta blobs), leases' timers, watchers, auth, and the mapping of
+//! as opaque meta blobs), leases' timers and expiry (the server's lessor),
+//! watchers, auth, and the mapping of
 //! errors to gRPC status codes (the server's).
 
 pub mod apply;
 pub mod backend;
 pub mod error;
+pub mod lease;
 pub mod mvcc;
 pub mod read;
 
 pub use apply::txn::is_read_only;
-pub use apply::{ApplyBatch, ApplyResponse, Committed};
+pub use apply::{ApplyBatch, ApplyResponse, Committed, LeaseChange};
 pub use backend::Backend;
 pub use error::{ApplyError, StorageError};
+pub use lease::{LeaseRecord, MAX_LEASE_TTL};
 pub use read::ReadTxn;
 
 #[cfg(test)]

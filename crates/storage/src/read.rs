@@ -1,18 +1,22 @@
 //! [`ReadTxn`]: a consistent snapshot of the store for serving reads (Range,
-//! read-only Txn) and meta lookups, concurrently with the apply batch.
+//! read-only Txn, history as watch events, leases) and meta lookups,
+//! concurrently with the apply batch.
 //!
 //! It owns nothing but the redb read transaction and the revisions read at
-//! its start; the read logic itself is in `mvcc` and `apply::txn`.
+//! its start; the read logic itself is in `mvcc`, `apply::txn` and `lease`.
 
 use etcd_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
+use etcd_proto::mvccpb::Event;
 use redb::{ReadOnlyTable, ReadTransaction};
 
 use crate::apply::{ops, txn};
 use crate::backend::{
-    read_meta_i64, KEY_INDEX, KV, LATEST, LEASES, META, META_COMPACTED_REVISION,
+    read_meta_i64, KEY_INDEX, KV, LATEST, LEASES, LEASE_KEYS, META, META_COMPACTED_REVISION,
     META_CURRENT_REVISION,
 };
 use crate::error::{ApplyError, StorageError};
+use crate::lease::{self, LeaseRecord};
+use crate::mvcc::history;
 use crate::mvcc::key_range::KeyRange;
 use crate::mvcc::read::range_keys;
 use crate::mvcc::{KvTxn, MvccTables, RangeOptions, RangeResult};
@@ -73,6 +77,64 @@ impl ReadTxn {
         }
         let mut view = self.view()?;
         txn::execute(&mut view, req)
+    }
+
+    /// The events of the keys `key` / `range_end` select (etcd's range
+    /// rules, see [`KeyRange::new`]) with revision `>= from_rev`, up to this
+    /// view's current revision: in revision then sub-revision order,
+    /// covering at most `max_revisions` distinct revisions (0 returns
+    /// nothing) without ever splitting one. Each DELETE carries the key and
+    /// the deleting revision as its `kv`, as etcd sends it. With `prev_kv`,
+    /// each event carries the key's previous live version, read as etcd does
+    /// at `mod_revision - 1`: none for a creation, nor when that revision is
+    /// below the compacted revision.
+    ///
+    /// Reading on: when the result covers `max_revisions` revisions, more
+    /// may follow from the last event's revision + 1; otherwise the view's
+    /// history up to [`ReadTxn::current_revision`] has been read.
+    ///
+    /// `from_rev <= 1` reads from the beginning. A start below the compacted
+    /// revision → [`ApplyError::Compacted`]; at exactly the compacted
+    /// revision, as in etcd, the events compaction kept of it (its puts) are
+    /// returned.
+    ///
+    /// Cost: a range scans `kv` from `from_rev` (every change since, parsing
+    /// only the key of those outside the range); a single key walks its own
+    /// changes only. Memory holds only the returned events.
+    pub fn events(
+        &self,
+        from_rev: i64,
+        key: &[u8],
+        range_end: &[u8],
+        prev_kv: bool,
+        max_revisions: usize,
+    ) -> Result<Vec<Event>, ApplyError> {
+        let view = self.view()?;
+        history::events(
+            &view,
+            self.current,
+            self.compacted,
+            from_rev,
+            &KeyRange::new(key, range_end),
+            prev_kv,
+            max_revisions,
+        )
+    }
+
+    /// Lease `id`, if granted.
+    pub fn lease(&self, id: i64) -> Result<Option<LeaseRecord>, StorageError> {
+        lease::get(&self.txn.open_table(LEASES)?, id)
+    }
+
+    /// Every granted lease, by id.
+    pub fn leases(&self) -> Result<Vec<LeaseRecord>, StorageError> {
+        lease::all(&self.txn.open_table(LEASES)?)
+    }
+
+    /// The keys attached to lease `id` (empty if it has none or does not
+    /// exist), in key order.
+    pub fn lease_keys(&self, id: i64) -> Result<Vec<Vec<u8>>, StorageError> {
+        lease::keys(&self.txn.open_table(LEASE_KEYS)?, id)
     }
 
     /// An opaque blob stored by an upper layer with `ApplyBatch::set_meta`.

@@ -3,14 +3,14 @@
 use etcd_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use etcd_proto::etcdserverpb::request_op::Request as Op;
 use etcd_proto::etcdserverpb::{
-    CompactionRequest, Compare, DeleteRangeRequest, PutRequest, RangeRequest, RangeResponse,
-    RequestOp, TxnRequest,
+    CompactionRequest, Compare, DeleteRangeRequest, LeaseGrantRequest, LeaseRevokeRequest,
+    PutRequest, RangeRequest, RangeResponse, RequestOp, TxnRequest,
 };
 use etcd_proto::mvccpb::KeyValue;
 use etcd_proto::raftpb::raft_request::Request;
 use etcd_proto::raftpb::RaftRequest;
 
-use crate::{ApplyError, ApplyResponse, Backend};
+use crate::{ApplyError, ApplyResponse, Backend, Committed};
 
 /// A backend in a temp dir (kept alive by the returned guard).
 pub struct Store {
@@ -27,10 +27,38 @@ impl Store {
 
     /// Applies one request in its own batch.
     pub fn apply(&self, req: Request) -> Result<ApplyResponse, ApplyError> {
+        self.apply_committed(req).0
+    }
+
+    /// Applies one request in its own batch; also returns what the commit
+    /// reported.
+    pub fn apply_committed(&self, req: Request) -> (Result<ApplyResponse, ApplyError>, Committed) {
         let mut batch = self.backend.begin_apply().unwrap();
         let r = batch.apply(&RaftRequest { request: Some(req) });
-        batch.commit(false).unwrap();
-        r
+        (r, batch.commit(false).unwrap())
+    }
+
+    pub fn grant(&self, id: i64, ttl: i64) {
+        self.apply(Request::LeaseGrant(LeaseGrantRequest { ttl, id }))
+            .unwrap();
+    }
+
+    pub fn revoke(&self, id: i64) -> Result<ApplyResponse, ApplyError> {
+        self.apply(Request::LeaseRevoke(LeaseRevokeRequest { id }))
+    }
+
+    /// Puts `key` attached to `lease`; returns the revision.
+    pub fn put_lease(&self, key: &str, value: &str, lease: i64) -> i64 {
+        match self
+            .apply(Request::Put(PutRequest {
+                lease,
+                ..put_req(key, value)
+            }))
+            .unwrap()
+        {
+            ApplyResponse::Put(r) => r.header.unwrap().revision,
+            other => panic!("{other:?}"),
+        }
     }
 
     pub fn put(&self, key: &str, value: &str) -> i64 {

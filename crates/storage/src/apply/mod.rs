@@ -3,7 +3,8 @@
 //!
 //! Owns request dispatch, the top-level Put lease check, compaction requests,
 //! revision bookkeeping across the batch and the commit. The per-request
-//! semantics are in `ops` (Range/Put/DeleteRange) and `txn` (Txn); the MVCC
+//! semantics are in `ops` (Range/Put/DeleteRange), `txn` (Txn) and `lease`
+//! (LeaseGrant/LeaseRevoke/LeaseCheckpoint); the MVCC
 //! mechanics in `crate::mvcc`. Not here: raft log ids, membership (opaque
 //! meta blobs of the raft layer) and headers' cluster/member/term fields
 //! (the server's).
@@ -14,13 +15,15 @@
 //! then poisoned and [`ApplyBatch::commit`] refuses, so redb rolls it all
 //! back.
 
+pub(crate) mod lease;
 pub(crate) mod ops;
 pub(crate) mod txn;
 
 use std::marker::PhantomData;
 
 use etcd_proto::etcdserverpb::{
-    CompactionRequest, CompactionResponse, DeleteRangeResponse, PutResponse, TxnResponse,
+    CompactionRequest, CompactionResponse, DeleteRangeResponse, LeaseCheckpointResponse,
+    LeaseGrantResponse, LeaseRevokeResponse, PutResponse, TxnResponse,
 };
 use etcd_proto::mvccpb::Event;
 use etcd_proto::raftpb::raft_request::Request;
@@ -45,6 +48,9 @@ pub enum ApplyResponse {
     DeleteRange(DeleteRangeResponse),
     Txn(TxnResponse),
     Compaction(CompactionResponse),
+    LeaseGrant(LeaseGrantResponse),
+    LeaseRevoke(LeaseRevokeResponse),
+    LeaseCheckpoint(LeaseCheckpointResponse),
 }
 
 /// One redb write transaction applying a batch of committed entries.
@@ -59,6 +65,8 @@ pub struct ApplyBatch<'a> {
     initial: (i64, i64),
     /// Every event of the batch, in revision order.
     events: Vec<Event>,
+    /// Every lease change of the batch, in apply order.
+    lease_changes: Vec<LeaseChange>,
     /// Set when a storage error struck after a request began changing
     /// tables: the batch must not commit.
     poisoned: Option<String>,
@@ -81,6 +89,7 @@ impl<'a> ApplyBatch<'a> {
             compacted,
             initial: (current, compacted),
             events: Vec::new(),
+            lease_changes: Vec::new(),
             poisoned: None,
             _backend: PhantomData,
         })
@@ -105,6 +114,7 @@ impl<'a> ApplyBatch<'a> {
         };
         let mut tw = TxnWrite::new(WriteTables::open(&self.txn)?, self.current, self.compacted);
         let mut compacted_to = None;
+        let mut lease_changes = Vec::new();
         let result = match request {
             Request::Put(p) => {
                 // etcd checks the lease before opening its write.
@@ -124,10 +134,19 @@ impl<'a> ApplyBatch<'a> {
                 }
                 r
             }
-            Request::LeaseGrant(_) => Err(ApplyError::Unsupported("lease grant")),
-            Request::LeaseRevoke(_) => Err(ApplyError::Unsupported("lease revoke")),
+            Request::LeaseGrant(g) => lease::grant(&mut tw, g).map(|(resp, change)| {
+                lease_changes.push(change);
+                ApplyResponse::LeaseGrant(resp)
+            }),
+            Request::LeaseRevoke(r) => lease::revoke(&mut tw, r).map(|(resp, change)| {
+                lease_changes.push(change);
+                ApplyResponse::LeaseRevoke(resp)
+            }),
+            Request::LeaseCheckpoint(c) => lease::checkpoint(&mut tw, c).map(|(resp, changes)| {
+                lease_changes = changes;
+                ApplyResponse::LeaseCheckpoint(resp)
+            }),
             Request::Alarm(_) => Err(ApplyError::Unsupported("alarm")),
-            Request::LeaseCheckpoint(_) => Err(ApplyError::Unsupported("lease checkpoint")),
         };
         let events = tw.into_events();
         match result {
@@ -139,11 +158,12 @@ impl<'a> ApplyBatch<'a> {
                 if let Some(rev) = compacted_to {
                     self.compacted = rev;
                 }
+                self.lease_changes.extend(lease_changes);
                 Ok(resp)
             }
             Err(ApplyError::Storage(e)) => {
-                // Compaction deletes without events, so any storage error may
-                // have left a partial change.
+                // Compaction and lease records change tables without events,
+                // so any storage error may have left a partial change.
                 self.poisoned = Some(e.to_string());
                 Err(ApplyError::Storage(e))
             }
@@ -168,7 +188,8 @@ impl<'a> ApplyBatch<'a> {
         Ok(value)
     }
 
-    /// Commits the batch and returns its events in revision order.
+    /// Commits the batch and returns its events in revision order and its
+    /// lease changes in apply order.
     ///
     /// `durable = false` commits with redb's `Durability::None`: visible to
     /// readers at once, but a crash rolls the file back to the last durable
@@ -202,18 +223,35 @@ impl<'a> ApplyBatch<'a> {
         Ok(Committed {
             revision: self.current,
             events: self.events,
+            lease_changes: self.lease_changes,
         })
     }
 }
 
 /// What a committed batch changed, for the layers that react to applied
-/// state (watchers now; the lessor later).
+/// state (watchers, the lessor).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Committed {
     /// The store revision after the batch.
     pub revision: i64,
     /// Every event of the batch, in revision order, each with its `prev_kv`.
+    /// A lease revoke's deletes are here like any other delete.
     pub events: Vec<Event>,
+    /// Every lease grant, revoke and checkpoint of the batch, in apply order,
+    /// so the in-memory lessor follows exactly what was applied.
+    pub lease_changes: Vec<LeaseChange>,
+}
+
+/// One applied change to the set of leases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LeaseChange {
+    /// Lease `id` was granted with `ttl` seconds.
+    Granted { id: i64, ttl: i64 },
+    /// Lease `id` was revoked; its keys' deletes are in `Committed::events`.
+    Revoked { id: i64 },
+    /// Lease `id` (still granted) had `remaining_ttl` seconds left when its
+    /// checkpoint was proposed.
+    Checkpointed { id: i64, remaining_ttl: i64 },
 }
 
 /// A compaction request: checks, then the physical removal, within this
@@ -241,9 +279,9 @@ fn compact(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::{LEASES, LEASE_KEYS};
+    use crate::backend::LEASE_KEYS;
     use crate::test_util::*;
-    use etcd_proto::etcdserverpb::{LeaseGrantRequest, PutRequest};
+    use etcd_proto::etcdserverpb::PutRequest;
     use redb::ReadableDatabase;
 
     fn raft(req: Request) -> RaftRequest {
@@ -295,13 +333,13 @@ mod tests {
         let mut batch = s.backend.begin_apply().unwrap();
         for req in [
             RaftRequest { request: None },
-            raft(Request::LeaseGrant(LeaseGrantRequest { ttl: 5, id: 1 })),
-            raft(Request::LeaseRevoke(Default::default())),
             raft(Request::Alarm(Default::default())),
         ] {
             assert!(matches!(batch.apply(&req), Err(ApplyError::Unsupported(_))));
         }
-        assert!(batch.commit(true).unwrap().events.is_empty());
+        let committed = batch.commit(true).unwrap();
+        assert!(committed.events.is_empty());
+        assert!(committed.lease_changes.is_empty());
         assert_eq!(s.rev(), 1);
     }
 
@@ -347,18 +385,8 @@ mod tests {
     #[test]
     fn puts_and_deletes_maintain_lease_links() {
         let s = Store::new();
-        {
-            let w = s.backend.db().begin_write().unwrap();
-            w.open_table(LEASES)
-                .unwrap()
-                .insert(7, &b"ttl"[..])
-                .unwrap();
-            w.open_table(LEASES)
-                .unwrap()
-                .insert(8, &b"ttl"[..])
-                .unwrap();
-            w.commit().unwrap();
-        }
+        s.grant(7, 10);
+        s.grant(8, 10);
         let links = || -> Vec<(i64, String)> {
             let r = s.backend.db().begin_read().unwrap();
             let t = r.open_table(LEASE_KEYS).unwrap();

@@ -4,8 +4,8 @@
 //! key/range_end pair selects (`key_range`), finding the revision of a key at
 //! a point in history (`key_index`), reading key-values at a revision
 //! (`read`), a Range request's limit/filter/sort semantics (`range`), writing
-//! puts and tombstones inside one request (`write`) and compaction
-//! (`compaction`). It does not own the tables' definitions or the database
+//! puts and tombstones inside one request (`write`), compaction
+//! (`compaction`) and reading the history back as watch events (`history`). It does not own the tables' definitions or the database
 //! (`backend`), nor request dispatch, pre-checks and Txn branches (`apply`).
 //!
 //! Two implementations of [`KvTxn`] give the request layer one interface:
@@ -13,6 +13,7 @@
 //! ([`write::TxnWrite`]), as etcd's `TxnRead`/`TxnWrite` do.
 
 pub(crate) mod compaction;
+pub(crate) mod history;
 pub(crate) mod key_index;
 pub mod key_range;
 pub(crate) mod range;
