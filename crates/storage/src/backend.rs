@@ -11,7 +11,7 @@
 //! key_index   (key bytes, main u64, sub u64) -> u8: 0 = put, 1 = tombstone
 //! latest      key bytes                    -> (main u64, sub u64)
 //! meta        &str                         -> bytes
-//! leases      lease id i64                 -> bytes (owned by the lease layer)
+//! leases      lease id i64                 -> protobuf leasepb.Lease (see `lease`)
 //! lease_keys  (lease id i64, key bytes)    -> ()
 //! ```
 //!
@@ -33,8 +33,9 @@
 //!   compaction, as in etcd), `mvcc/schema_version`, and opaque blobs of
 //!   upper layers (raft applied log id, membership, ids) under any key not
 //!   starting with `mvcc/`.
-//! - `leases` is filled by the lease layer; a put naming a lease absent here
-//!   is refused. `lease_keys` is maintained by every put and delete so that a
+//! - `leases` holds one record per granted lease (format in `crate::lease`),
+//!   written by lease grant / checkpoint / revoke; a put naming a lease
+//!   absent here is refused. `lease_keys` is maintained by every put and delete so that a
 //!   lease revoke can find its keys without a scan.
 //!
 //! Every table is written only inside one redb write transaction per apply

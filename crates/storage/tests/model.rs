@@ -1,9 +1,12 @@
 //! Model-based test: a seeded random sequence of puts, deletes, txns,
-//! compactions and ranges runs against the redb store and against a tiny
-//! in-memory reference model of etcd's MVCC (the full key space after every
-//! revision, kept in a Vec). Every response — Range (latest and historical,
-//! with limits, sorts, filters), Put, DeleteRange, Txn, Compaction, errors
-//! included — and every watch event must match.
+//! compactions, lease grants/revokes/checkpoints and ranges runs against the
+//! redb store and against a tiny in-memory reference model of etcd's MVCC
+//! (the full key space after every revision, kept in a Vec, plus the leases
+//! and the event history). Every response — Range (latest and historical,
+//! with limits, sorts, filters), Put, DeleteRange, Txn, Compaction, lease
+//! requests, errors included — every committed event and lease change, the
+//! stored leases and their keys, and the history read back as watch events
+//! must match.
 //!
 //! The model is written from etcd's source independently of the crate's
 //! code, so a shared misunderstanding is the only way both can agree on a
@@ -17,13 +20,14 @@ use etcd_proto::etcdserverpb::request_op::Request as Op;
 use etcd_proto::etcdserverpb::response_op::Response as OpResp;
 use etcd_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
-    PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp,
-    TxnRequest, TxnResponse,
+    LeaseCheckpoint, LeaseCheckpointRequest, LeaseCheckpointResponse, LeaseGrantRequest,
+    LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest, PutResponse,
+    RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
 };
 use etcd_proto::mvccpb::{event::EventType, Event, KeyValue};
 use etcd_proto::raftpb::raft_request::Request;
 use etcd_proto::raftpb::RaftRequest;
-use etcd_storage::{ApplyError, ApplyResponse, Backend};
+use etcd_storage::{ApplyError, ApplyResponse, Backend, LeaseChange, LeaseRecord, MAX_LEASE_TTL};
 
 /// xorshift64*: deterministic, dependency-free.
 struct Rng(u64);
@@ -59,6 +63,10 @@ struct Model {
     /// (revision, state after it), one entry per revision from 1.
     states: Vec<(i64, State)>,
     compacted: i64,
+    /// Granted leases: id -> (ttl, remaining_ttl).
+    leases: BTreeMap<i64, (i64, i64)>,
+    /// Every event ever, in order, without prev_kv.
+    history: Vec<Event>,
 }
 
 /// A result to compare: the store's error is reduced to its message.
@@ -73,6 +81,8 @@ impl Model {
         Model {
             states: vec![(1, State::new())],
             compacted: -1,
+            leases: BTreeMap::new(),
+            history: Vec::new(),
         }
     }
 
@@ -202,7 +212,141 @@ impl Model {
             return (out, Vec::new());
         }
         self.states.push((work.begin + 1, work.state));
+        self.history.extend(work.events.iter().map(|e| Event {
+            prev_kv: None,
+            ..e.clone()
+        }));
         (out, work.events)
+    }
+
+    /// A top-level put: etcd checks the lease before anything else.
+    fn put(&mut self, p: &PutRequest) -> (Outcome<PutResponse>, Vec<Event>) {
+        if p.lease != 0 && !self.leases.contains_key(&p.lease) {
+            return (err(ApplyError::LeaseNotFound), vec![]);
+        }
+        self.write(|_, w| w.put(p))
+    }
+
+    /// lessor.go `Grant` as applied (the TTL arrives already raised).
+    fn grant(&mut self, id: i64, ttl: i64) -> (Outcome<LeaseGrantResponse>, Vec<LeaseChange>) {
+        if id == 0 {
+            return (
+                err(ApplyError::Unsupported("a lease grant without an id")),
+                vec![],
+            );
+        }
+        if ttl > MAX_LEASE_TTL {
+            return (err(ApplyError::LeaseTtlTooLarge), vec![]);
+        }
+        if self.leases.contains_key(&id) {
+            return (err(ApplyError::LeaseExists), vec![]);
+        }
+        self.leases.insert(id, (ttl, 0));
+        let resp = LeaseGrantResponse {
+            header: hdr(self.current()),
+            id,
+            ttl,
+            error: String::new(),
+        };
+        (Ok(resp), vec![LeaseChange::Granted { id, ttl }])
+    }
+
+    /// lessor.go `Revoke`: the lease's keys, sorted, deleted in one txn.
+    fn revoke(&mut self, id: i64) -> (Outcome<LeaseRevokeResponse>, Vec<Event>, Vec<LeaseChange>) {
+        if self.leases.remove(&id).is_none() {
+            return (err(ApplyError::LeaseNotFound), vec![], vec![]);
+        }
+        let keys: Vec<Vec<u8>> = self
+            .latest()
+            .values()
+            .filter(|kv| kv.lease == id)
+            .map(|kv| kv.key.clone())
+            .collect();
+        let (out, events) = self.write(|_, w| {
+            for k in &keys {
+                w.delete(&DeleteRangeRequest {
+                    key: k.clone(),
+                    ..Default::default()
+                });
+            }
+            Ok(LeaseRevokeResponse {
+                header: hdr(w.begin + i64::from(!w.events.is_empty())),
+            })
+        });
+        (out, events, vec![LeaseChange::Revoked { id }])
+    }
+
+    fn checkpoint(
+        &mut self,
+        cps: &[LeaseCheckpoint],
+    ) -> (Outcome<LeaseCheckpointResponse>, Vec<LeaseChange>) {
+        let mut changes = Vec::new();
+        for c in cps {
+            if let Some(l) = self.leases.get_mut(&c.id) {
+                l.1 = c.remaining_ttl;
+                changes.push(LeaseChange::Checkpointed {
+                    id: c.id,
+                    remaining_ttl: c.remaining_ttl,
+                });
+            }
+        }
+        let resp = LeaseCheckpointResponse {
+            header: hdr(self.current()),
+        };
+        (Ok(resp), changes)
+    }
+
+    /// What a watcher replaying from `from` reads (watchable_store.go
+    /// `syncWatchers` + the prev_kv lookup of v3rpc/watch.go).
+    fn events(
+        &self,
+        from: i64,
+        key: &[u8],
+        end: &[u8],
+        prev_kv: bool,
+        max: usize,
+    ) -> Outcome<Vec<Event>> {
+        let from = from.max(1);
+        if from < self.compacted {
+            return err(ApplyError::Compacted);
+        }
+        let mut out: Vec<Event> = Vec::new();
+        let mut revs = 0;
+        for (i, e) in self.history.iter().enumerate() {
+            let kv = e.kv.as_ref().unwrap();
+            let rev = kv.mod_revision;
+            if rev < from || !Self::in_range(&kv.key, key, end) {
+                continue;
+            }
+            // Compaction at R keeps of revision R only each key's last change
+            // when it is a put (a txn the server would refuse may put a key
+            // twice in one revision).
+            if rev == self.compacted {
+                let later_same_key = self.history[i + 1..].iter().any(|l| {
+                    let lkv = l.kv.as_ref().unwrap();
+                    lkv.mod_revision == rev && lkv.key == kv.key
+                });
+                if later_same_key || e.r#type == EventType::Delete as i32 {
+                    continue;
+                }
+            }
+            if out.last().map(|l| l.kv.as_ref().unwrap().mod_revision) != Some(rev) {
+                if revs == max {
+                    break;
+                }
+                revs += 1;
+            }
+            let prev = if prev_kv && rev > self.compacted {
+                self.state_at(rev - 1).get(&kv.key).cloned()
+            } else {
+                None
+            };
+            out.push(Event {
+                prev_kv: prev,
+                ..e.clone()
+            });
+        }
+        Ok(out)
     }
 
     fn compare(c: &Compare, state: &State) -> bool {
@@ -264,7 +408,7 @@ impl Model {
             if (p.ignore_value || p.ignore_lease) && !pre.contains_key(&p.key) {
                 return err(ApplyError::KeyNotFound);
             }
-            if p.lease != 0 {
+            if p.lease != 0 && !self.leases.contains_key(&p.lease) {
                 return err(ApplyError::LeaseNotFound);
             }
         }
@@ -370,7 +514,7 @@ impl Work {
                 (Some(prev), true) => prev.value.clone(),
                 _ => p.value.clone(),
             },
-            lease: 0,
+            lease: p.lease,
         };
         self.state.insert(p.key.clone(), kv.clone());
         self.events.push(Event {
@@ -453,8 +597,8 @@ fn gen_put(rng: &mut Rng, top_level: bool) -> PutRequest {
     PutRequest {
         key: gen_key(rng),
         value: format!("v{}", rng.below(1000)).into_bytes(),
-        lease: if rng.chance(3) {
-            1 + rng.below(3) as i64
+        lease: if rng.chance(40) {
+            1 + rng.below(4) as i64
         } else {
             0
         },
@@ -602,30 +746,28 @@ fn run(seed: u64, steps: usize) {
     let mut model = Model::new();
     let mut rng = Rng(seed);
     let mut step = 0;
+    // The interesting revokes happened (guards the generator's mix).
+    let mut multi_key_revokes = 0;
     while step < steps {
         // A batch of 1..4 writes, then a few reads.
         let mut batch = backend.begin_apply().unwrap();
         let mut expected_events = Vec::new();
+        let mut expected_leases = Vec::new();
         for _ in 0..1 + rng.below(4) {
             step += 1;
             let ctx = format!("seed {seed} step {step}");
             match rng.below(100) {
-                0..=39 => {
+                0..=35 => {
                     let p = gen_put(&mut rng, true);
                     let got = outcome(batch.apply(&raft(Request::Put(p.clone()))), |r| match r {
                         ApplyResponse::Put(r) => Some(r),
                         _ => None,
                     });
-                    let (want, ev) = if p.lease != 0 {
-                        // The model knows no leases: every lease is unknown.
-                        (err(ApplyError::LeaseNotFound), vec![])
-                    } else {
-                        model.write(|_, w| w.put(&p))
-                    };
+                    let (want, ev) = model.put(&p);
                     assert_eq!(got, want, "{ctx}: put {p:?}");
                     expected_events.extend(ev);
                 }
-                40..=59 => {
+                36..=51 => {
                     let d = gen_delete(&mut rng);
                     let got =
                         outcome(
@@ -639,7 +781,7 @@ fn run(seed: u64, steps: usize) {
                     assert_eq!(got, want, "{ctx}: delete {d:?}");
                     expected_events.extend(ev);
                 }
-                60..=89 => {
+                52..=79 => {
                     let t = gen_txn(&mut rng, &model, 0);
                     let got = outcome(batch.apply(&raft(Request::Txn(t.clone()))), |r| match r {
                         ApplyResponse::Txn(r) => Some(r),
@@ -648,6 +790,60 @@ fn run(seed: u64, steps: usize) {
                     let (want, ev) = model.txn(&t);
                     assert_eq!(got, want, "{ctx}: txn {t:?}");
                     expected_events.extend(ev);
+                }
+                80..=85 => {
+                    let id = rng.below(5) as i64;
+                    let ttl = if rng.chance(10) {
+                        MAX_LEASE_TTL + 1
+                    } else {
+                        1 + rng.below(100) as i64
+                    };
+                    let got = outcome(
+                        batch.apply(&raft(Request::LeaseGrant(LeaseGrantRequest { ttl, id }))),
+                        |r| match r {
+                            ApplyResponse::LeaseGrant(r) => Some(r),
+                            _ => None,
+                        },
+                    );
+                    let (want, changes) = model.grant(id, ttl);
+                    assert_eq!(got, want, "{ctx}: grant {id} ttl {ttl}");
+                    expected_leases.extend(changes);
+                }
+                86..=87 => {
+                    let id = rng.below(5) as i64;
+                    let got = outcome(
+                        batch.apply(&raft(Request::LeaseRevoke(LeaseRevokeRequest { id }))),
+                        |r| match r {
+                            ApplyResponse::LeaseRevoke(r) => Some(r),
+                            _ => None,
+                        },
+                    );
+                    let (want, ev, changes) = model.revoke(id);
+                    assert_eq!(got, want, "{ctx}: revoke {id}");
+                    multi_key_revokes += usize::from(ev.len() >= 2);
+                    expected_events.extend(ev);
+                    expected_leases.extend(changes);
+                }
+                88..=92 => {
+                    let checkpoints: Vec<LeaseCheckpoint> = (0..rng.below(4))
+                        .map(|_| LeaseCheckpoint {
+                            id: rng.below(6) as i64,
+                            remaining_ttl: rng.below(50) as i64,
+                        })
+                        .collect();
+                    let req = LeaseCheckpointRequest {
+                        checkpoints: checkpoints.clone(),
+                    };
+                    let got = outcome(
+                        batch.apply(&raft(Request::LeaseCheckpoint(req))),
+                        |r| match r {
+                            ApplyResponse::LeaseCheckpoint(r) => Some(r),
+                            _ => None,
+                        },
+                    );
+                    let (want, changes) = model.checkpoint(&checkpoints);
+                    assert_eq!(got, want, "{ctx}: checkpoint {checkpoints:?}");
+                    expected_leases.extend(changes);
                 }
                 _ => {
                     let cur = model.current();
@@ -665,12 +861,80 @@ fn run(seed: u64, steps: usize) {
                 }
             }
         }
-        let events = batch.commit(rng.chance(20)).unwrap().events;
-        assert_eq!(events, expected_events, "seed {seed} step {step}: events");
+        let committed = batch.commit(rng.chance(20)).unwrap();
+        assert_eq!(committed.revision, model.current());
+        assert_eq!(
+            committed.events, expected_events,
+            "seed {seed} step {step}: events"
+        );
+        assert_eq!(
+            committed.lease_changes, expected_leases,
+            "seed {seed} step {step}: lease changes"
+        );
 
         let read = backend.read().unwrap();
         assert_eq!(read.current_revision().unwrap(), model.current());
         assert_eq!(read.compacted_revision().unwrap(), model.compacted);
+        let want_leases: Vec<LeaseRecord> = model
+            .leases
+            .iter()
+            .map(|(&id, &(ttl, remaining_ttl))| LeaseRecord {
+                id,
+                ttl,
+                remaining_ttl,
+            })
+            .collect();
+        assert_eq!(
+            read.leases().unwrap(),
+            want_leases,
+            "seed {seed} step {step}"
+        );
+        for id in 0..5 {
+            let want: Vec<Vec<u8>> = model
+                .latest()
+                .values()
+                .filter(|kv| id != 0 && kv.lease == id)
+                .map(|kv| kv.key.clone())
+                .collect();
+            assert_eq!(
+                read.lease_keys(id).unwrap(),
+                want,
+                "seed {seed} step {step}: keys of {id}"
+            );
+            let want = model
+                .leases
+                .get(&id)
+                .map(|&(ttl, remaining_ttl)| LeaseRecord {
+                    id,
+                    ttl,
+                    remaining_ttl,
+                });
+            assert_eq!(read.lease(id).unwrap(), want);
+        }
+        for _ in 0..2 {
+            let key = if rng.chance(20) {
+                vec![0]
+            } else {
+                gen_key(&mut rng)
+            };
+            let end = gen_range_end(&mut rng, &key);
+            let lo = model.compacted - 2;
+            let from = lo + rng.below((model.current() - lo + 3) as u64) as i64;
+            let prev_kv = rng.chance(50);
+            let max = if rng.chance(50) {
+                rng.below(4) as usize
+            } else {
+                usize::MAX
+            };
+            let got = read
+                .events(from, &key, &end, prev_kv, max)
+                .map_err(|e| e.to_string());
+            assert_eq!(
+                got,
+                model.events(from, &key, &end, prev_kv, max),
+                "seed {seed} step {step}: events({from}, {key:?}, {end:?}, {prev_kv}, {max})"
+            );
+        }
         for _ in 0..4 {
             let req = gen_range(&mut rng, &model, true);
             let got = read.range(&req).map_err(|e| e.to_string());
@@ -699,6 +963,7 @@ fn run(seed: u64, steps: usize) {
             backend = Backend::open(&path).unwrap();
         }
     }
+    assert!(multi_key_revokes > 0, "seed {seed}: no revoke deleted keys");
     // Finally every revision that is still readable reads as the model says.
     let read = backend.read().unwrap();
     for rev in model.compacted.max(1)..=model.current() {
