@@ -28,6 +28,10 @@ pub enum EtcdError {
     FutureRev,
     #[error("etcdserver: requested lease not found")]
     LeaseNotFound,
+    #[error("etcdserver: lease already exists")]
+    LeaseExists,
+    #[error("etcdserver: too large lease TTL")]
+    LeaseTtlTooLarge,
     #[error("etcdserver: request is too large")]
     RequestTooLarge,
     #[error("etcdserver: too many requests")]
@@ -54,11 +58,11 @@ impl EtcdError {
         match self {
             EmptyKey | KeyNotFound | ValueProvided | LeaseProvided | TooManyOps | DuplicateKey
             | RequestTooLarge => Code::InvalidArgument,
-            Compacted | FutureRev => Code::OutOfRange,
+            Compacted | FutureRev | LeaseTtlTooLarge => Code::OutOfRange,
             TooManyRequests => Code::ResourceExhausted,
             LeaseNotFound => Code::NotFound,
             NoLeader | LeaderChanged | Stopped | Timeout => Code::Unavailable,
-            NotLeader => Code::FailedPrecondition,
+            NotLeader | LeaseExists => Code::FailedPrecondition,
             Internal(_) => Code::Unknown,
         }
     }
@@ -76,6 +80,8 @@ impl From<ApplyError> for EtcdError {
             ApplyError::Compacted => EtcdError::Compacted,
             ApplyError::FutureRevision => EtcdError::FutureRev,
             ApplyError::LeaseNotFound => EtcdError::LeaseNotFound,
+            ApplyError::LeaseExists => EtcdError::LeaseExists,
+            ApplyError::LeaseTtlTooLarge => EtcdError::LeaseTtlTooLarge,
             ApplyError::KeyNotFound => EtcdError::KeyNotFound,
             other => EtcdError::Internal(other.to_string()),
         }
@@ -122,5 +128,11 @@ mod tests {
         let s = Status::from(EtcdError::EmptyKey);
         assert_eq!(s.code(), Code::InvalidArgument);
         assert_eq!(s.message(), "etcdserver: key is not provided");
+        let s = Status::from(EtcdError::from(ApplyError::LeaseExists));
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert_eq!(s.message(), "etcdserver: lease already exists");
+        let s = Status::from(EtcdError::from(ApplyError::LeaseTtlTooLarge));
+        assert_eq!(s.code(), Code::OutOfRange);
+        assert_eq!(s.message(), "etcdserver: too large lease TTL");
     }
 }

@@ -12,6 +12,8 @@
 //! - [`api`]: one file per gRPC service, plus request validation.
 //! - [`serve`]: client listeners.
 //! - [`compactor`]: auto-compaction schedules.
+//! - [`lease`]: the lessor (expiry on the leader, keep-alives, TTL
+//!   checkpoints), used by `api::lease`.
 //! - [`errors`]: etcd's client-visible errors and their gRPC statuses.
 //!
 //! A Put, end to end: `api::kv` validates it → `EtcdServer::write` →
@@ -25,6 +27,7 @@ pub mod config;
 pub mod errors;
 pub mod grpc_compat;
 pub mod ids;
+pub mod lease;
 pub mod logging;
 pub mod member;
 pub mod run;
