@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_raft::{MemberNode, NodeOptions, RaftNode};
-use etcd_storage::Backend;
+use etcd_raft::{CommitObserver, MemberNode, NodeOptions, RaftNode};
+use etcd_storage::{Backend, Committed};
 use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError};
+use crate::lease::{self, Lessor, LessorConfig};
 use crate::member::{self, Bootstrap};
 use crate::serve;
 use crate::server::{EtcdServer, Limits};
@@ -20,6 +21,8 @@ use crate::{CLUSTER_VERSION, VERSION};
 
 /// How long in-flight requests may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long a stopping leader may spend recording its leases' remaining TTLs.
+const LEASE_CHECKPOINT_GRACE: Duration = Duration::from_secs(3);
 
 /// Everything `run` needs, in plain form; built from the parsed configuration.
 #[derive(Debug, Clone)]
@@ -168,6 +171,29 @@ pub async fn run(
         );
     }
 
+    // etcd's request timeout: 5 s plus two election timeouts.
+    let request_timeout = Duration::from_secs(5) + 2 * opts.election_timeout;
+    let lessor = Lessor::new(
+        LessorConfig::new(
+            identity.member_id,
+            opts.heartbeat_interval,
+            opts.election_timeout,
+            request_timeout,
+        ),
+        &backend,
+    )
+    .map_err(|source| RunError::Backend {
+        path: db_path.clone(),
+        source,
+    })?;
+    // Told about every applied batch, on the apply thread; must not block.
+    let on_commit: CommitObserver = {
+        let lessor = lessor.clone();
+        Arc::new(move |committed: &Committed| {
+            lessor.on_commit(committed);
+        })
+    };
+
     let local = MemberNode {
         name: opts.name.clone(),
         peer_urls: opts.initial_advertise_peer_urls.clone(),
@@ -186,7 +212,7 @@ pub async fn run(
             heartbeat_interval: opts.heartbeat_interval,
             election_timeout: opts.election_timeout,
             snapshot_count: opts.snapshot_count,
-            on_commit: None,
+            on_commit: Some(on_commit),
         },
         backend,
     )
@@ -218,12 +244,25 @@ pub async fn run(
         Limits {
             max_request_bytes: opts.max_request_bytes,
             max_txn_ops: opts.max_txn_ops,
-            request_timeout: Duration::from_secs(5) + 2 * opts.election_timeout,
+            request_timeout,
         },
     );
+    // Start the leases' clocks (this member leads once ready) before any
+    // client can grant or renew.
+    if let Err(e) = lessor.follow_role(&server).await {
+        tracing::warn!(error = %e, "lessor could not follow the raft role yet");
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
-    let handles = serve::serve(server.clone(), listeners, opts.transport, stop_rx).await;
+    let handles = serve::serve(
+        server.clone(),
+        lessor.clone(),
+        listeners,
+        opts.transport,
+        stop_rx,
+    )
+    .await;
     tracing::info!("ready to serve client requests");
+    let lessor_loop = lease::expiry::spawn(lessor.clone(), server.clone());
     let compactor = tokio::spawn(crate::compactor::run(server.clone(), opts.auto_compaction));
 
     let failure = tokio::select! {
@@ -250,6 +289,19 @@ pub async fn run(
                 handle.abort();
             }
         }
+    }
+    // No request renews a lease any more: a leader records where each lease
+    // stands, so the restart resumes them there.
+    lessor_loop.abort();
+    if failure.is_none()
+        && tokio::time::timeout(
+            LEASE_CHECKPOINT_GRACE,
+            lease::expiry::checkpoint_all(&lessor, &server),
+        )
+        .await
+        .is_err()
+    {
+        tracing::warn!("lease checkpoints at shutdown timed out");
     }
     server.node().shutdown().await;
     tracing::info!(name = %opts.name, "data-dir" = %opts.data_dir.display(), "closed etcd server");

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
 use etcd_proto::etcdserverpb::kv_server::KvServer;
+use etcd_proto::etcdserverpb::lease_server::LeaseServer;
 use etcd_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -21,8 +22,10 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
+use crate::api::lease::LeaseService;
 use crate::api::{cluster::ClusterService, kv::KvService, maintenance::MaintenanceService};
 use crate::grpc_compat::GrpcCompat;
+use crate::lease::Lessor;
 use crate::server::EtcdServer;
 
 /// gRPC framing and metadata allowed on top of `--max-request-bytes`, as in
@@ -90,6 +93,7 @@ pub struct Transport {
 /// after `shutdown` flips to true.
 pub async fn serve(
     server: Arc<EtcdServer>,
+    lessor: Arc<Lessor>,
     listeners: Vec<TcpListener>,
     transport: Transport,
     shutdown: watch::Receiver<bool>,
@@ -98,6 +102,7 @@ pub async fn serve(
     let kv = Arc::new(KvService::new(server.clone()));
     let maintenance = Arc::new(MaintenanceService::new(server.clone()));
     let cluster = Arc::new(ClusterService::new(server.clone()));
+    let lease = Arc::new(LeaseService::new(server.clone(), lessor, shutdown.clone()));
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_service_status("", ServingStatus::Serving)
@@ -122,6 +127,11 @@ pub async fn serve(
         )
         .add_service(
             ClusterServer::from_arc(cluster.clone())
+                .max_decoding_message_size(max_decoding)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            LeaseServer::from_arc(lease.clone())
                 .max_decoding_message_size(max_decoding)
                 .max_encoding_message_size(usize::MAX),
         )

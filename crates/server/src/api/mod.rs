@@ -1,9 +1,10 @@
 //! The gRPC services, one file each, and the request checks they share.
-//! Services that are not implemented yet (Watch, Lease, Auth, Lock, Election)
+//! Services that are not implemented yet (Watch, Auth, Lock, Election)
 //! are not registered, so clients get `Unimplemented` for them.
 
 pub mod cluster;
 pub mod kv;
+pub mod lease;
 pub mod maintenance;
 pub mod validate;
 
