@@ -12,6 +12,8 @@
 //! - [`api`]: one file per gRPC service, plus request validation.
 //! - [`serve`]: client listeners.
 //! - [`compactor`]: auto-compaction schedules.
+//! - [`watch`]: the watch hub (every watcher; live fan-out of committed
+//!   events, catch-up from storage for those behind), used by `api::watch`.
 //! - [`lease`]: the lessor (expiry on the leader, keep-alives, TTL
 //!   checkpoints), used by `api::lease`.
 //! - [`errors`]: etcd's client-visible errors and their gRPC statuses.
@@ -33,6 +35,7 @@ pub mod member;
 pub mod run;
 pub mod serve;
 pub mod server;
+pub mod watch;
 
 /// The etcd server version we report (`Status.version`, `/version`): the etcd
 /// API level etcd-rs implements.
