@@ -12,11 +12,13 @@ use etcd_raft::{CommitObserver, MemberNode, NodeOptions, RaftNode};
 use etcd_storage::{Backend, Committed};
 use tokio::sync::watch;
 
+use crate::api::watch::{WatchConfig, WatchService};
 use crate::config::{Config, ConfigError};
 use crate::lease::{self, Lessor, LessorConfig};
 use crate::member::{self, Bootstrap};
 use crate::serve;
 use crate::server::{EtcdServer, Limits};
+use crate::watch::{Hub, HubConfig};
 use crate::{CLUSTER_VERSION, VERSION};
 
 /// How long in-flight requests may run on after a shutdown signal.
@@ -43,6 +45,8 @@ pub struct ServeOptions {
     pub max_txn_ops: usize,
     pub transport: serve::Transport,
     pub auto_compaction: crate::config::AutoCompaction,
+    /// `--experimental-watch-progress-notify-interval` (0: etcd's default).
+    pub watch_progress_notify_interval: Duration,
 }
 
 impl ServeOptions {
@@ -76,6 +80,7 @@ impl ServeOptions {
                 keepalive_timeout: cfg.grpc_keepalive_timeout,
             },
             auto_compaction: cfg.auto_compaction(),
+            watch_progress_notify_interval: cfg.experimental_watch_progress_notify_interval,
         })
     }
 }
@@ -186,10 +191,19 @@ pub async fn run(
         path: db_path.clone(),
         source,
     })?;
+    // Watchers start at the backend's revision; every later batch reaches
+    // them through the observer.
+    let hub =
+        Hub::new(backend.clone(), HubConfig::default()).map_err(|source| RunError::Backend {
+            path: db_path.clone(),
+            source,
+        })?;
     // Told about every applied batch, on the apply thread; must not block.
     let on_commit: CommitObserver = {
         let lessor = lessor.clone();
+        let hub = hub.clone();
         Arc::new(move |committed: &Committed| {
+            hub.publish(committed);
             lessor.on_commit(committed);
         })
     };
@@ -253,9 +267,16 @@ pub async fn run(
         tracing::warn!(error = %e, "lessor could not follow the raft role yet");
     }
     let (stop_tx, stop_rx) = watch::channel(false);
+    let watch_service = Arc::new(WatchService::new(
+        server.clone(),
+        hub.clone(),
+        WatchConfig::new(opts.watch_progress_notify_interval, opts.election_timeout),
+    ));
+    let catch_up = tokio::spawn(crate::watch::catch_up::run(hub));
     let handles = serve::serve(
         server.clone(),
         lessor.clone(),
+        watch_service,
         listeners,
         opts.transport,
         stop_rx,
@@ -275,6 +296,7 @@ pub async fn run(
     tracing::info!("closing etcd server");
     let _ = stop_tx.send(true);
     compactor.abort();
+    catch_up.abort();
     // In-flight requests get a grace period; streams that never end (health
     // watches) must not hold the shutdown forever.
     for mut handle in handles {

@@ -13,6 +13,7 @@ use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
 use etcd_proto::etcdserverpb::kv_server::KvServer;
 use etcd_proto::etcdserverpb::lease_server::LeaseServer;
 use etcd_proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use etcd_proto::etcdserverpb::watch_server::WatchServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -23,6 +24,7 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
 use crate::api::lease::LeaseService;
+use crate::api::watch::WatchService;
 use crate::api::{cluster::ClusterService, kv::KvService, maintenance::MaintenanceService};
 use crate::grpc_compat::GrpcCompat;
 use crate::lease::Lessor;
@@ -94,6 +96,7 @@ pub struct Transport {
 pub async fn serve(
     server: Arc<EtcdServer>,
     lessor: Arc<Lessor>,
+    watch_service: Arc<WatchService>,
     listeners: Vec<TcpListener>,
     transport: Transport,
     shutdown: watch::Receiver<bool>,
@@ -132,6 +135,11 @@ pub async fn serve(
         )
         .add_service(
             LeaseServer::from_arc(lease.clone())
+                .max_decoding_message_size(max_decoding)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            WatchServer::from_arc(watch_service.clone())
                 .max_decoding_message_size(max_decoding)
                 .max_encoding_message_size(usize::MAX),
         )

@@ -1,5 +1,5 @@
 //! The gRPC services, one file each, and the request checks they share.
-//! Services that are not implemented yet (Watch, Auth, Lock, Election)
+//! Services that are not implemented yet (Auth, Lock, Election)
 //! are not registered, so clients get `Unimplemented` for them.
 
 pub mod cluster;
@@ -7,6 +7,7 @@ pub mod kv;
 pub mod lease;
 pub mod maintenance;
 pub mod validate;
+pub mod watch;
 
 /// The answer of an RPC whose service exists but which a later issue
 /// implements.
