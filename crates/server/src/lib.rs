@@ -25,6 +25,7 @@
 
 pub mod api;
 pub mod compactor;
+pub mod concurrency;
 pub mod config;
 pub mod errors;
 pub mod grpc_compat;

@@ -272,11 +272,12 @@ pub async fn run(
         hub.clone(),
         WatchConfig::new(opts.watch_progress_notify_interval, opts.election_timeout),
     ));
-    let catch_up = tokio::spawn(crate::watch::catch_up::run(hub));
+    let catch_up = tokio::spawn(crate::watch::catch_up::run(hub.clone()));
     let handles = serve::serve(
         server.clone(),
         lessor.clone(),
         watch_service,
+        hub,
         listeners,
         opts.transport,
         stop_rx,

@@ -14,6 +14,8 @@ use etcd_proto::etcdserverpb::kv_server::KvServer;
 use etcd_proto::etcdserverpb::lease_server::LeaseServer;
 use etcd_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use etcd_proto::etcdserverpb::watch_server::WatchServer;
+use etcd_proto::v3electionpb::election_server::ElectionServer;
+use etcd_proto::v3lockpb::lock_server::LockServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -23,12 +25,16 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
+use crate::api::election::ElectionService;
 use crate::api::lease::LeaseService;
+use crate::api::lock::LockService;
 use crate::api::watch::WatchService;
 use crate::api::{cluster::ClusterService, kv::KvService, maintenance::MaintenanceService};
+use crate::concurrency::Concurrency;
 use crate::grpc_compat::GrpcCompat;
 use crate::lease::Lessor;
 use crate::server::EtcdServer;
+use crate::watch::Hub;
 
 /// gRPC framing and metadata allowed on top of `--max-request-bytes`, as in
 /// etcd, so that a request just under the limit still decodes and gets
@@ -97,6 +103,7 @@ pub async fn serve(
     server: Arc<EtcdServer>,
     lessor: Arc<Lessor>,
     watch_service: Arc<WatchService>,
+    hub: Hub,
     listeners: Vec<TcpListener>,
     transport: Transport,
     shutdown: watch::Receiver<bool>,
@@ -105,6 +112,9 @@ pub async fn serve(
     let kv = Arc::new(KvService::new(server.clone()));
     let maintenance = Arc::new(MaintenanceService::new(server.clone()));
     let cluster = Arc::new(ClusterService::new(server.clone()));
+    let concurrency = Concurrency::new(server.clone(), hub, lessor.clone(), shutdown.clone());
+    let lock = Arc::new(LockService::new(concurrency.clone()));
+    let election = Arc::new(ElectionService::new(concurrency));
     let lease = Arc::new(LeaseService::new(server.clone(), lessor, shutdown.clone()));
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
@@ -140,6 +150,16 @@ pub async fn serve(
         )
         .add_service(
             WatchServer::from_arc(watch_service.clone())
+                .max_decoding_message_size(max_decoding)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            LockServer::from_arc(lock.clone())
+                .max_decoding_message_size(max_decoding)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            ElectionServer::from_arc(election.clone())
                 .max_decoding_message_size(max_decoding)
                 .max_encoding_message_size(usize::MAX),
         )

@@ -1,10 +1,12 @@
 //! The gRPC services, one file each, and the request checks they share.
-//! Services that are not implemented yet (Auth, Lock, Election)
+//! Services that are not implemented yet (Auth)
 //! are not registered, so clients get `Unimplemented` for them.
 
 pub mod cluster;
+pub mod election;
 pub mod kv;
 pub mod lease;
+pub mod lock;
 pub mod maintenance;
 pub mod validate;
 pub mod watch;
