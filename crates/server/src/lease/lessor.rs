@@ -336,3 +336,81 @@ fn as_tuple(r: &LeaseRecord) -> (i64, i64, i64) {
 fn as_checkpoint((id, remaining_ttl): (i64, i64)) -> LeaseCheckpoint {
     LeaseCheckpoint { id, remaining_ttl }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etcd_proto::etcdserverpb::{LeaseGrantRequest, LeaseRevokeRequest};
+    use etcd_proto::raftpb::RaftRequest;
+
+    fn cfg() -> LessorConfig {
+        LessorConfig::new(
+            7,
+            Duration::from_millis(100),
+            Duration::from_millis(1000),
+            Duration::from_secs(7),
+        )
+    }
+
+    fn apply(backend: &Backend, request: Request) -> Committed {
+        let mut batch = backend.begin_apply().unwrap();
+        batch
+            .apply(&RaftRequest {
+                request: Some(request),
+            })
+            .unwrap();
+        batch.commit(false).unwrap()
+    }
+
+    fn grant(id: i64, ttl: i64) -> Request {
+        Request::LeaseGrant(LeaseGrantRequest { id, ttl })
+    }
+
+    #[test]
+    fn config_follows_etcd() {
+        let cfg = cfg();
+        assert_eq!(cfg.min_ttl, 2);
+        assert_eq!(cfg.promote_extend, Duration::from_secs(1));
+        assert_eq!(cfg.checkpoint_interval, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn loads_stored_leases_and_follows_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Backend::open(&dir.path().join("db")).unwrap();
+        apply(&backend, grant(1, 60));
+        apply(&backend, grant(2, 30));
+        apply(
+            &backend,
+            Request::LeaseCheckpoint(LeaseCheckpointRequest {
+                checkpoints: vec![LeaseCheckpoint {
+                    id: 2,
+                    remaining_ttl: 12,
+                }],
+            }),
+        );
+
+        let lessor = Lessor::new(cfg(), &backend).unwrap();
+        // Not the leader yet: nothing is timed; a leader would resume lease
+        // 2 from its checkpoint.
+        assert_eq!(lessor.remaining(1), Some(60));
+        assert_eq!(lessor.remaining(2), Some(12));
+        assert_eq!(lessor.leases(), [1, 2]);
+
+        lessor.on_commit(&apply(&backend, grant(3, 5)));
+        lessor.on_commit(&apply(
+            &backend,
+            Request::LeaseRevoke(LeaseRevokeRequest { id: 1 }),
+        ));
+        assert_eq!(lessor.leases(), [2, 3]);
+        assert!(!lessor.contains(1));
+        assert_eq!(lessor.remaining(3), Some(5));
+        // Nothing expires or is checkpointed off the leader.
+        assert!(lessor.take_expired(100).is_empty());
+        assert!(lessor.all_checkpoints().is_empty());
+
+        let id = lessor.new_id();
+        assert!(id > 0 && !lessor.contains(id));
+        assert_ne!(lessor.new_id(), id);
+    }
+}
