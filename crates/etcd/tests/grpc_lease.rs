@@ -1,8 +1,9 @@
 //! The Lease service over gRPC (etcd-client): grants (server-chosen and
 //! client-chosen ids, the minimum and maximum TTL), keys attached with Put,
-//! revoke (keys deleted in one revision), keep-alive streams, TimeToLive,
-//! Leases, expiry by the leader, and (ours only) a restart that resumes a
-//! lease's remaining TTL instead of renewing it.
+//! revoke (keys deleted in one revision, and seen so by watchers),
+//! keep-alive streams, TimeToLive, Leases, expiry by the leader, and (ours
+//! only) a restart that resumes a lease's remaining TTL instead of renewing
+//! it.
 //!
 //! The two servers run with different election timeouts (the harness starts
 //! the reference with `--election-timeout=100`), so their minimum TTLs
@@ -15,7 +16,10 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use common::{assert_status, keys, rev, Node, Target};
-use etcd_client::{Client, GetOptions, LeaseGrantOptions, LeaseTimeToLiveOptions, PutOptions};
+use etcd_client::{
+    Client, EventType, GetOptions, LeaseGrantOptions, LeaseTimeToLiveOptions, PutOptions,
+    WatchOptions, WatchStream,
+};
 use tonic::Code;
 
 /// The shortest TTL each server grants under the harness: etcd's
@@ -190,6 +194,75 @@ both!(
         let revoked = client.lease_revoke(empty).await.unwrap();
         assert_eq!(rev(revoked.header()), 6);
         assert!(lease_ids(&mut client).await.is_empty());
+    }
+);
+
+/// The events of the next non-empty watch response: (type, key, mod
+/// revision).
+async fn next_events(stream: &mut WatchStream) -> Vec<(EventType, String, i64)> {
+    loop {
+        let resp = tokio::time::timeout(Duration::from_secs(10), stream.message())
+            .await
+            .expect("a watch response within 10 s")
+            .expect("watch stream failed")
+            .expect("watch stream ended");
+        if resp.events().is_empty() {
+            continue;
+        }
+        return resp
+            .events()
+            .iter()
+            .map(|e| {
+                let kv = e.kv().expect("an event carries its key");
+                (
+                    e.event_type(),
+                    String::from_utf8_lossy(kv.key()).into_owned(),
+                    kv.mod_revision(),
+                )
+            })
+            .collect();
+    }
+}
+
+both!(
+    watchers_see_a_revoke_as_deletes_of_one_revision,
+    |target| async move {
+        let node = Node::start(target, &[]).await;
+        let mut client = node.client().await;
+        let mut stream = client
+            .watch("w/", Some(WatchOptions::new().with_prefix()))
+            .await
+            .unwrap();
+        let revoked = client.lease_grant(100, None).await.unwrap().id();
+        let expiring = client.lease_grant(2, None).await.unwrap().id();
+        for key in ["w/b", "w/a"] {
+            client.put(key, "v", with_lease(revoked)).await.unwrap();
+        }
+        for key in ["w/d", "w/c"] {
+            client.put(key, "v", with_lease(expiring)).await.unwrap();
+        }
+        for _ in 0..4 {
+            assert_eq!(next_events(&mut stream).await[0].0, EventType::Put);
+        }
+        // A client's revoke: both deletes in one response, at one revision, in
+        // key order.
+        let rev6 = rev(client.lease_revoke(revoked).await.unwrap().header());
+        assert_eq!(rev6, 6);
+        assert_eq!(
+            next_events(&mut stream).await,
+            [
+                (EventType::Delete, "w/a".to_string(), 6),
+                (EventType::Delete, "w/b".to_string(), 6),
+            ]
+        );
+        // Expiry is a revoke through the log too.
+        assert_eq!(
+            next_events(&mut stream).await,
+            [
+                (EventType::Delete, "w/c".to_string(), 7),
+                (EventType::Delete, "w/d".to_string(), 7),
+            ]
+        );
     }
 );
 
