@@ -248,13 +248,17 @@ fn read(
             .map(|i| pool.get(i, t.prev_kv))
             .collect();
         live_index += 1;
-        batches.push((!selected.is_empty()).then(|| WatchBatch {
-            watcher: t.key,
-            watch_id: t.watch_id,
-            revision: read_to,
-            events: selected,
-            compact_revision: 0,
-        }));
+        batches.push(if selected.is_empty() {
+            None
+        } else {
+            Some(WatchBatch {
+                watcher: t.key,
+                watch_id: t.watch_id,
+                revision: read_to,
+                events: selected,
+                compact_revision: 0,
+            })
+        });
     }
     Ok((batches, read_to, compacted))
 }

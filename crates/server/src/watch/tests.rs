@@ -331,14 +331,18 @@ async fn randomised_exactly_once_in_order() {
             for i in 0..WRITES {
                 x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
                 let k = keys[(x >> 33) as usize % keys.len()];
-                if (x >> 40) % 5 == 0 {
-                    store.apply(vec![delete(k)]);
-                } else if (x >> 40) % 5 == 1 {
-                    // Two writes in one batch (two revisions).
-                    let k2 = keys[(x >> 20) as usize % keys.len()];
-                    store.apply(vec![put(k, &i.to_string()), put(k2, "t")]);
-                } else {
-                    store.put(k, &i.to_string());
+                match (x >> 40) % 5 {
+                    0 => {
+                        store.apply(vec![delete(k)]);
+                    }
+                    1 => {
+                        // Two writes in one batch (two revisions).
+                        let k2 = keys[(x >> 20) as usize % keys.len()];
+                        store.apply(vec![put(k, &i.to_string()), put(k2, "t")]);
+                    }
+                    _ => {
+                        store.put(k, &i.to_string());
+                    }
                 }
             }
         })
