@@ -462,6 +462,17 @@ mod restart_resumes_the_remaining_ttl {
             "{before} s left before the restart, {} s after",
             after.ttl()
         );
+        // A crash cannot record anything: the lease resumes from the last
+        // checkpoint, which is never shorter than what is left.
+        let left = after.ttl();
+        node.kill9();
+        node.restart().await;
+        let mut client = node.client().await;
+        let crashed = client.lease_time_to_live(id, None).await.unwrap().ttl();
+        assert!(
+            crashed >= left - 1 && crashed < 60,
+            "{left} s left before the crash, {crashed} s after"
+        );
         // The lease still works: a keep-alive renews it in full.
         let (_keeper, _stream) = client.lease_keep_alive(id).await.unwrap();
         let renewed = client.lease_time_to_live(id, None).await.unwrap();
