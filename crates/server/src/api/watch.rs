@@ -32,7 +32,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::errors::EtcdError;
 use crate::server::EtcdServer;
 use crate::watch::{
-    Filters, Hub, Span, WatchBatch, WatchError, WatchSpec, WatchStream, WatcherKey, STREAM,
+    Delivery, Filters, Hub, Span, WatchError, WatchSpec, WatchStream, WatcherKey, STREAM,
 };
 
 /// etcd's default period of progress notifications.
@@ -163,7 +163,7 @@ impl Session {
     async fn run(
         mut self,
         mut inbound: Streaming<WatchRequest>,
-        mut batches: mpsc::Receiver<Vec<WatchBatch>>,
+        mut batches: mpsc::Receiver<Delivery>,
         config: WatchConfig,
         require_leader: bool,
     ) {
@@ -302,8 +302,11 @@ impl Session {
         .await
     }
 
-    async fn deliver(&mut self, items: Vec<WatchBatch>) -> Result<(), Gone> {
-        for batch in items {
+    async fn deliver(&mut self, delivery: Delivery) -> Result<(), Gone> {
+        // A catch-up delivery's slot is held until its responses are handed
+        // to the transport, bounding what catch-up keeps in memory.
+        let Delivery { batches, slot } = delivery;
+        for batch in batches {
             if batch.watcher == STREAM {
                 self.send(WatchResponse {
                     header: Some(self.server.header(batch.revision)),
@@ -349,6 +352,7 @@ impl Session {
                 self.send(resp).await?;
             }
         }
+        drop(slot);
         self.retry_progress();
         Ok(())
     }

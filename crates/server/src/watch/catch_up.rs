@@ -12,10 +12,14 @@
 //! removed, as in etcd.
 //!
 //! Nothing is buffered for a slow reader: a watcher whose channel stays full
-//! simply waits in the queue and is read for again later, so memory does not
-//! grow with how far behind it is.
+//! simply waits in the queue and is read for again later, and a stream has
+//! at most one catch-up delivery in memory at a time (a [`CatchUpSlot`] held
+//! until the reader has passed it on), so memory does not grow with how far
+//! behind a watcher is.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_proto::mvccpb::Event;
@@ -25,7 +29,7 @@ use tokio::sync::mpsc;
 use super::group::Group;
 use super::hub::{Hub, Shared};
 use super::span::Span;
-use super::watcher::{revision_of, EventPool, Filters, WatchBatch, WatcherKey};
+use super::watcher::{revision_of, Delivery, EventPool, Filters, WatchBatch, WatcherKey};
 
 /// How long to wait before retrying watchers whose channels were full.
 const RETRY: Duration = Duration::from_millis(50);
@@ -67,6 +71,26 @@ pub async fn run(hub: Hub) {
     }
 }
 
+/// A stream's permission to have one catch-up delivery in memory; given
+/// back (and catch-up woken) when the delivery is dropped.
+pub(crate) struct CatchUpSlot {
+    busy: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for CatchUpSlot {
+    fn drop(&mut self) {
+        self.busy.store(false, Ordering::Release);
+        self.shared.wake.notify_one();
+    }
+}
+
+impl std::fmt::Debug for CatchUpSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CatchUpSlot")
+    }
+}
+
 /// A watcher taken out of the queue for one round.
 struct Taken {
     key: WatcherKey,
@@ -76,10 +100,11 @@ struct Taken {
     prev_kv: bool,
     filters: Filters,
     next_rev: i64,
-    tx: mpsc::Sender<Vec<WatchBatch>>,
+    tx: mpsc::Sender<Delivery>,
+    busy: Arc<AtomicBool>,
 }
 
-fn round(shared: &Shared) -> Result<Outcome, ApplyError> {
+fn round(shared: &Arc<Shared>) -> Result<Outcome, ApplyError> {
     let taken = take(shared);
     if taken.is_empty() {
         let st = shared.lock();
@@ -104,19 +129,31 @@ fn round(shared: &Shared) -> Result<Outcome, ApplyError> {
 
     // One item per stream; remember which watchers each delivered to.
     let mut per_stream: HashMap<u64, Vec<WatchBatch>> = HashMap::new();
-    let mut senders: HashMap<u64, &mpsc::Sender<Vec<WatchBatch>>> = HashMap::new();
+    let mut senders: HashMap<u64, &Taken> = HashMap::new();
     for (t, batch) in taken.iter().zip(batches) {
-        senders.insert(t.stream, &t.tx);
+        senders.insert(t.stream, t);
         if let Some(batch) = batch {
             per_stream.entry(t.stream).or_default().push(batch);
         }
     }
     let mut blocked: Vec<u64> = Vec::new();
     for (stream, items) in per_stream {
-        if let Some(tx) = senders.get(&stream) {
-            if tx.try_send(items).is_err() {
-                blocked.push(stream);
-            }
+        let Some(t) = senders.get(&stream) else {
+            continue;
+        };
+        // `take` only picks streams whose slot is free, and only this task
+        // takes slots.
+        t.busy.store(true, Ordering::Release);
+        let delivery = Delivery {
+            batches: items,
+            slot: Some(CatchUpSlot {
+                busy: t.busy.clone(),
+                shared: shared.clone(),
+            }),
+        };
+        // On failure the returned delivery is dropped, freeing the slot.
+        if t.tx.try_send(delivery).is_err() {
+            blocked.push(stream);
         }
     }
 
@@ -168,7 +205,7 @@ fn take(shared: &Shared) -> Vec<Taken> {
         let Some(sink) = st.streams.get(&w.stream) else {
             continue; // its stream is closing
         };
-        if sink.tx.capacity() == 0 {
+        if sink.tx.capacity() == 0 || sink.catch_up_busy.load(Ordering::Acquire) {
             later.push(key);
             continue;
         }
@@ -181,6 +218,7 @@ fn take(shared: &Shared) -> Vec<Taken> {
             filters: w.filters,
             next_rev: w.next_rev,
             tx: sink.tx.clone(),
+            busy: sink.catch_up_busy.clone(),
         });
     }
     st.unsynced.extend(later);

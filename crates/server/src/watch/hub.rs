@@ -18,6 +18,7 @@
 //! therefore bounded by the channels, whatever the readers do.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use etcd_storage::{Backend, Committed, StorageError};
@@ -26,7 +27,7 @@ use tokio::sync::{mpsc, Notify};
 
 use super::group::Group;
 use super::stream::{Watch, WatchStream};
-use super::watcher::{EventPool, WatchBatch, WatchSpec, Watcher, WatcherKey, STREAM};
+use super::watcher::{Delivery, EventPool, WatchBatch, WatchSpec, Watcher, WatcherKey, STREAM};
 
 /// Sizes of the hub's channels and catch-up rounds.
 #[derive(Clone, Copy, Debug)]
@@ -68,7 +69,9 @@ pub(crate) struct Shared {
 
 /// A stream's end of the hub.
 pub(crate) struct Sink {
-    pub tx: mpsc::Sender<Vec<WatchBatch>>,
+    pub tx: mpsc::Sender<Delivery>,
+    /// Taken while a catch-up delivery for the stream is in memory.
+    pub catch_up_busy: Arc<AtomicBool>,
     /// Signalled when one of the stream's watchers becomes synced, for a
     /// progress request waiting on that.
     pub resynced: Arc<Notify>,
@@ -209,7 +212,7 @@ impl Hub {
             let Some(sink) = st.streams.get(&stream) else {
                 continue;
             };
-            match sink.tx.try_send(batches) {
+            match sink.tx.try_send(Delivery::live(batches)) {
                 Ok(()) => {
                     for key in keys {
                         if let Some(w) = st.watchers.get_mut(&key) {
@@ -235,7 +238,7 @@ impl Hub {
 
     /// Opens a stream: a set of watchers sharing one channel (one gRPC Watch
     /// call). Dropping the [`WatchStream`] cancels all its watchers.
-    pub fn open_stream(&self) -> (WatchStream, mpsc::Receiver<Vec<WatchBatch>>) {
+    pub fn open_stream(&self) -> (WatchStream, mpsc::Receiver<Delivery>) {
         let (tx, rx) = mpsc::channel(self.shared.config.stream_capacity.max(1));
         let resynced = Arc::new(Notify::new());
         let id = {
@@ -246,6 +249,7 @@ impl Hub {
                 id,
                 Sink {
                     tx,
+                    catch_up_busy: Arc::new(AtomicBool::new(false)),
                     resynced: resynced.clone(),
                 },
             );
@@ -352,13 +356,13 @@ impl Hub {
             return;
         }
         if let Some(sink) = st.streams.get(&w.stream) {
-            let _ = sink.tx.try_send(vec![WatchBatch {
+            let _ = sink.tx.try_send(Delivery::live(vec![WatchBatch {
                 watcher: key,
                 watch_id: w.watch_id,
                 revision: st.published,
                 events: Vec::new(),
                 compact_revision: 0,
-            }]);
+            }]));
         }
     }
 
@@ -378,13 +382,13 @@ impl Hub {
             return false;
         };
         sink.tx
-            .try_send(vec![WatchBatch {
+            .try_send(Delivery::live(vec![WatchBatch {
                 watcher: STREAM,
                 watch_id: -1,
                 revision: st.published,
                 events: Vec::new(),
                 compact_revision: 0,
-            }])
+            }]))
             .is_ok()
     }
 }

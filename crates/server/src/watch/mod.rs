@@ -41,7 +41,7 @@ pub mod watcher;
 pub use hub::{Hub, HubConfig};
 pub use span::{EmptyRange, Span};
 pub use stream::{Created, Watch, WatchStream};
-pub use watcher::{Filters, WatchBatch, WatchSpec, WatcherKey, STREAM};
+pub use watcher::{Delivery, Filters, WatchBatch, WatchSpec, WatcherKey, STREAM};
 
 /// Why a watcher could not be created; the texts are etcd's cancel reasons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, Notify};
 
 use super::hub::Hub;
-use super::watcher::{WatchBatch, WatchSpec, WatcherKey};
+use super::watcher::{Delivery, WatchBatch, WatchSpec, WatcherKey};
 use super::WatchError;
 
 /// A registered watcher.
@@ -129,7 +129,7 @@ impl Drop for WatchStream {
 /// ```
 pub struct Watch {
     stream: WatchStream,
-    rx: mpsc::Receiver<Vec<WatchBatch>>,
+    rx: mpsc::Receiver<Delivery>,
     queued: VecDeque<WatchBatch>,
     created: Created,
 }
@@ -137,7 +137,7 @@ pub struct Watch {
 impl Watch {
     pub(crate) fn new(
         stream: WatchStream,
-        rx: mpsc::Receiver<Vec<WatchBatch>>,
+        rx: mpsc::Receiver<Delivery>,
         created: Created,
     ) -> Watch {
         Watch {
@@ -161,8 +161,8 @@ impl Watch {
             if let Some(batch) = self.queued.pop_front() {
                 return Some(batch);
             }
-            let batches = self.rx.recv().await?;
-            self.queued.extend(batches);
+            let delivery = self.rx.recv().await?;
+            self.queued.extend(delivery.batches);
         }
     }
 

@@ -88,11 +88,12 @@ fn summary(batch: &WatchBatch) -> Vec<(String, i64, bool)> {
         .collect()
 }
 
-async fn next(rx: &mut mpsc::Receiver<Vec<WatchBatch>>) -> Vec<WatchBatch> {
+async fn next(rx: &mut mpsc::Receiver<Delivery>) -> Vec<WatchBatch> {
     tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .expect("no delivery within 10 s")
         .expect("channel closed")
+        .batches
 }
 
 #[tokio::test]
@@ -281,7 +282,7 @@ async fn progress_only_when_synced() {
     let got = loop {
         stream.request_progress(behind.key);
         if let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(20), rx.recv()).await {
-            break got;
+            break got.batches;
         }
     };
     assert_eq!((got[0].watch_id, got[0].revision), (0, 2));
@@ -384,7 +385,7 @@ async fn randomised_exactly_once_in_order() {
                 }
                 let got = tokio::time::timeout(Duration::from_millis(1500), rx.recv()).await;
                 let Ok(Some(batches)) = got else { break };
-                for b in batches {
+                for b in batches.batches {
                     let s = summary(&b);
                     if let Some(first) = s.first() {
                         assert!(first.1 > last_rev, "revision split or repeated: {s:?}");

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use etcd_proto::mvccpb::{event::EventType, Event};
 
+use super::catch_up::CatchUpSlot;
 use super::span::Span;
 
 /// A watcher's key in the hub: unique for the hub's lifetime, never reused,
@@ -83,6 +84,24 @@ pub struct WatchBatch {
     /// Non-zero: the watcher's next revision was compacted away; it has
     /// been removed and this is the compacted revision.
     pub compact_revision: i64,
+}
+
+/// One item of a stream's channel: batches for some of its watchers.
+#[derive(Debug)]
+pub struct Delivery {
+    pub batches: Vec<WatchBatch>,
+    /// Held by a catch-up delivery until it is dropped (sent on), so catch-up
+    /// has at most one delivery per stream in memory at a time.
+    pub(crate) slot: Option<CatchUpSlot>,
+}
+
+impl Delivery {
+    pub(crate) fn live(batches: Vec<WatchBatch>) -> Delivery {
+        Delivery {
+            batches,
+            slot: None,
+        }
+    }
 }
 
 /// The hub's record of one watcher.
