@@ -22,7 +22,7 @@ use std::time::Duration;
 use etcd_proto::etcdserverpb::watch_create_request::FilterType;
 use etcd_proto::etcdserverpb::watch_request::RequestUnion;
 use etcd_proto::etcdserverpb::watch_server::Watch;
-use etcd_proto::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse};
+use etcd_proto::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse};
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
@@ -306,6 +306,9 @@ impl Session {
         // A catch-up delivery's slot is held until its responses are handed
         // to the transport, bounding what catch-up keeps in memory.
         let Delivery { batches, slot } = delivery;
+        // The batches of one delivery share a revision: build its header once
+        // (a header reads Raft's status).
+        let mut header: Option<ResponseHeader> = None;
         for batch in batches {
             if batch.watcher == STREAM {
                 self.send(WatchResponse {
@@ -338,8 +341,12 @@ impl Session {
                 w.progress_due = false;
             }
             let fragment = w.fragment;
+            let header = match header {
+                Some(h) if h.revision == batch.revision => h,
+                _ => *header.insert(self.server.header(batch.revision)),
+            };
             let resp = WatchResponse {
-                header: Some(self.server.header(batch.revision)),
+                header: Some(header),
                 watch_id: w.watch_id,
                 events: batch.events.iter().map(|e| (**e).clone()).collect(),
                 ..Default::default()
