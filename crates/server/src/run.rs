@@ -271,6 +271,7 @@ pub async fn run(
         server.clone(),
         hub.clone(),
         WatchConfig::new(opts.watch_progress_notify_interval, opts.election_timeout),
+        stop_rx.clone(),
     ));
     let catch_up = tokio::spawn(crate::watch::catch_up::run(hub.clone()));
     let handles = serve::serve(

@@ -24,7 +24,7 @@ use etcd_proto::etcdserverpb::watch_request::RequestUnion;
 use etcd_proto::etcdserverpb::watch_server::Watch;
 use etcd_proto::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse};
 use prost::Message;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -89,14 +89,24 @@ pub struct WatchService {
     server: Arc<EtcdServer>,
     hub: Hub,
     config: WatchConfig,
+    /// Flips to true when the member stops: watch streams never end on
+    /// their own, so they are ended then ("server stopped", which clients
+    /// answer by reconnecting elsewhere) instead of holding the shutdown.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl WatchService {
-    pub fn new(server: Arc<EtcdServer>, hub: Hub, config: WatchConfig) -> WatchService {
+    pub fn new(
+        server: Arc<EtcdServer>,
+        hub: Hub,
+        config: WatchConfig,
+        shutdown: watch::Receiver<bool>,
+    ) -> WatchService {
         WatchService {
             server,
             hub,
             config,
+            shutdown,
         }
     }
 }
@@ -127,7 +137,13 @@ impl Watch for WatchService {
             max_response_bytes: self.server.limits().max_request_bytes + GRPC_OVERHEAD_BYTES,
             out,
         };
-        tokio::spawn(session.run(inbound, batches, self.config, require_leader));
+        tokio::spawn(session.run(
+            inbound,
+            batches,
+            self.config,
+            require_leader,
+            self.shutdown.clone(),
+        ));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
@@ -166,6 +182,7 @@ impl Session {
         mut batches: mpsc::Receiver<Delivery>,
         config: WatchConfig,
         require_leader: bool,
+        mut shutdown: watch::Receiver<bool>,
     ) {
         let out = self.out.clone();
         let resynced = self.stream.resynced();
@@ -212,6 +229,11 @@ impl Session {
                     }
                 }
                 _ = out.closed() => Err(Gone),
+                // A dropped sender also means the member is stopping.
+                _ = async { drop(shutdown.wait_for(|stopping| *stopping).await) } => {
+                    let _ = self.out.send(Err(EtcdError::Stopped.into())).await;
+                    Err(Gone)
+                }
             };
             if step.is_err() {
                 break;
