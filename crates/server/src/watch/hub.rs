@@ -22,12 +22,21 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use etcd_storage::{Backend, Committed, StorageError};
+use prost::Message;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, Notify};
 
 use super::group::Group;
 use super::stream::{Watch, WatchStream};
-use super::watcher::{Delivery, EventPool, WatchBatch, WatchSpec, Watcher, WatcherKey, STREAM};
+use super::watcher::{
+    by_revision, revision_of, Delivery, EventPool, WatchBatch, WatchSpec, Watcher, WatcherKey,
+    STREAM,
+};
+
+/// A committed batch whose events add up to more than this is delivered one
+/// revision per response, as etcd's live notifications are, so that a large
+/// batch never makes a response larger than clients accept.
+const LIVE_SPLIT_BYTES: usize = 1024 * 1024;
 
 /// Sizes of the hub's channels and catch-up rounds.
 #[derive(Clone, Copy, Debug)]
@@ -183,6 +192,13 @@ impl Hub {
             return;
         }
 
+        let split = committed.events.len() > 1
+            && committed
+                .events
+                .iter()
+                .map(Message::encoded_len)
+                .sum::<usize>()
+                > LIVE_SPLIT_BYTES;
         let mut pool = EventPool::new(&committed.events);
         let mut per_stream: HashMap<u64, Vec<WatchBatch>> = HashMap::new();
         for (key, indexes) in hits {
@@ -197,13 +213,26 @@ impl Hub {
             if events.is_empty() {
                 continue;
             }
-            per_stream.entry(w.stream).or_default().push(WatchBatch {
-                watcher: key,
-                watch_id: w.watch_id,
-                revision: committed.revision,
-                events,
-                compact_revision: 0,
-            });
+            let batches = per_stream.entry(w.stream).or_default();
+            if split {
+                for part in by_revision(events) {
+                    batches.push(WatchBatch {
+                        watcher: key,
+                        watch_id: w.watch_id,
+                        revision: part.last().map_or(committed.revision, |e| revision_of(e)),
+                        events: part,
+                        compact_revision: 0,
+                    });
+                }
+            } else {
+                batches.push(WatchBatch {
+                    watcher: key,
+                    watch_id: w.watch_id,
+                    revision: committed.revision,
+                    events,
+                    compact_revision: 0,
+                });
+            }
         }
 
         let mut fell_behind = false;

@@ -419,3 +419,21 @@ async fn randomised_exactly_once_in_order() {
         assert_eq!(seen, want, "watcher {k:?}..{e:?} from {from}");
     }
 }
+
+#[tokio::test]
+async fn large_live_batches_go_out_one_revision_per_batch() {
+    let store = Store::new(HubConfig::default());
+    let (mut stream, mut rx) = store.hub.open_stream();
+    stream.create(0, spec("k", "l", 0)).unwrap();
+    // Small: one batch for both revisions.
+    store.apply(vec![put("k1", "a"), put("k2", "b")]);
+    let got = next(&mut rx).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].revision, 3);
+    // Large: one batch per revision, each with its own revision.
+    let big = "x".repeat(700 * 1024);
+    store.apply(vec![put("k1", &big), put("k2", &big), put("k3", "c")]);
+    let got = next(&mut rx).await;
+    let revs: Vec<(i64, usize)> = got.iter().map(|b| (b.revision, b.events.len())).collect();
+    assert_eq!(revs, [(4, 1), (5, 1), (6, 1)]);
+}

@@ -133,6 +133,20 @@ pub fn revision_of(ev: &Event) -> i64 {
     ev.kv.as_ref().map_or(0, |kv| kv.mod_revision)
 }
 
+/// Splits revision-ordered events into one list per revision.
+pub fn by_revision(events: Vec<Arc<Event>>) -> Vec<Vec<Arc<Event>>> {
+    let mut out: Vec<Vec<Arc<Event>>> = Vec::new();
+    for ev in events {
+        match out.last_mut() {
+            Some(part) if part.last().map(|e| revision_of(e)) == Some(revision_of(&ev)) => {
+                part.push(ev)
+            }
+            _ => out.push(vec![ev]),
+        }
+    }
+    out
+}
+
 /// Shares events among watchers: each event is copied at most twice (with
 /// and without `prev_kv`), however many watchers receive it.
 pub(crate) struct EventPool<'a> {
@@ -217,6 +231,20 @@ mod tests {
         };
         assert!(!w.wants(&ev(EventType::Put, "a", 4, false)));
         assert!(w.wants(&ev(EventType::Put, "a", 5, false)));
+    }
+
+    #[test]
+    fn split_by_revision() {
+        let evs: Vec<Arc<Event>> = [2, 2, 3, 5, 5, 5]
+            .iter()
+            .map(|r| Arc::new(ev(EventType::Put, "a", *r, false)))
+            .collect();
+        let parts: Vec<Vec<i64>> = by_revision(evs)
+            .iter()
+            .map(|p| p.iter().map(|e| revision_of(e)).collect())
+            .collect();
+        assert_eq!(parts, [vec![2, 2], vec![3], vec![5, 5, 5]]);
+        assert!(by_revision(Vec::new()).is_empty());
     }
 
     #[test]
