@@ -119,10 +119,7 @@ impl Watch for WatchService {
         &self,
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let require_leader = request
-            .metadata()
-            .get(REQUIRE_LEADER_KEY)
-            .is_some_and(|v| v.as_bytes() == REQUIRE_LEADER_VALUE.as_bytes());
+        let require_leader = requires_leader(request.metadata());
         if require_leader && self.server.node().status().leader.is_none() {
             return Err(EtcdError::NoLeader.into());
         }
@@ -410,6 +407,14 @@ impl Session {
     }
 }
 
+/// Whether the client asked for a stream that fails without a leader
+/// (clientv3's `WithRequireLeader`, which etcdctl watch always uses).
+fn requires_leader(metadata: &tonic::metadata::MetadataMap) -> bool {
+    metadata
+        .get(REQUIRE_LEADER_KEY)
+        .is_some_and(|v| v.as_bytes() == REQUIRE_LEADER_VALUE.as_bytes())
+}
+
 /// A period plus up to a tenth of it at random.
 fn jittered(period: Duration) -> Duration {
     let random = RandomState::new().build_hasher().finish();
@@ -529,6 +534,16 @@ mod tests {
         let mut whole = r.clone();
         whole.fragment = true;
         assert_eq!(t.encoded_len() + sum, whole.encoded_len());
+    }
+
+    #[test]
+    fn hasleader_metadata() {
+        let mut md = tonic::metadata::MetadataMap::new();
+        assert!(!requires_leader(&md));
+        md.insert("hasleader", "false".parse().unwrap());
+        assert!(!requires_leader(&md));
+        md.insert("hasleader", "true".parse().unwrap());
+        assert!(requires_leader(&md));
     }
 
     #[test]
