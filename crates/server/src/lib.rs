@@ -16,12 +16,18 @@
 //!   events, catch-up from storage for those behind), used by `api::watch`.
 //! - [`lease`]: the lessor (expiry on the leader, keep-alives, TTL
 //!   checkpoints), used by `api::lease`.
+//! - [`concurrency`]: server-side Lock and Election recipes (etcd's key
+//!   layout, waiting on deletes through the watch hub), used by `api::lock`
+//!   and `api::election`.
+//! - [`grpc_compat`]: transport errors worded as grpc-go words them.
 //! - [`errors`]: etcd's client-visible errors and their gRPC statuses.
 //!
 //! A Put, end to end: `api::kv` validates it → `EtcdServer::write` →
 //! `etcd_raft::RaftNode::propose` (WAL append + fsync, commit) →
 //! `etcd_storage` applies it in a redb transaction → the applied response
-//! comes back with its revision → `EtcdServer::fill_header` → client.
+//! comes back with its revision → `EtcdServer::fill_header` → client; on the
+//! apply thread the same commit reaches `watch::Hub::publish`, which hands
+//! the event to every watcher of that key.
 
 pub mod api;
 pub mod compactor;

@@ -517,7 +517,7 @@ static FLAGS: &[Flag] = &[
         "Revisions deleted per compaction batch (0: server default of 1000)."),
     flag!(Experimental, "experimental-compaction-sleep-interval", Ignored, duration => experimental_compaction_sleep_interval, "0s",
         "Pause between compaction batches (0: server default)."),
-    flag!(Experimental, "experimental-watch-progress-notify-interval", Ignored, duration => experimental_watch_progress_notify_interval, "0s",
+    flag!(Experimental, "experimental-watch-progress-notify-interval", Supported, duration => experimental_watch_progress_notify_interval, "0s",
         "Period of progress notifications to watchers that asked for them (0: 10m)."),
     flag!(Experimental, "experimental-downgrade-check-time", Ignored, duration => experimental_downgrade_check_time, "5s",
         "Period of the cluster downgrade check."),
