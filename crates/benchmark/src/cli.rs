@@ -80,6 +80,12 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Benchmark put.
     Put(PutArgs),
+    /// Benchmark watch fan-out: open watchers, then put to the watched keys
+    /// and time each event's delivery to every watcher.
+    Watch(WatchArgs),
+    /// Benchmark lease keepalive: each client grants one lease, then sends
+    /// keepalives for it over its own LeaseKeepAlive stream.
+    LeaseKeepalive(LeaseKeepaliveArgs),
 }
 
 /// Flags of `put`, with etcd's names and defaults.
@@ -123,6 +129,58 @@ pub struct PutArgs {
     pub compact_index_delta: i64,
 }
 
+/// Flags of `watch`, with etcd's names and defaults where etcd has them.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Total watch streams; stream i is opened by client i % clients.
+    #[arg(long, default_value_t = 10)]
+    pub streams: usize,
+
+    /// Total watchers per stream.
+    #[arg(long, default_value_t = 100)]
+    pub watch_per_stream: usize,
+
+    /// Total number of keys to be watched; watcher j watches key
+    /// j % watched-key-total.
+    #[arg(long, default_value_t = 1)]
+    pub watched_key_total: usize,
+
+    /// Number of keys to put per second (0 is no limit).
+    #[arg(long, default_value_t = 0)]
+    pub put_rate: u64,
+
+    /// Number of put requests; put i writes watched key i % watched-key-total.
+    #[arg(long, default_value_t = 1000)]
+    pub put_total: u64,
+
+    /// Key size of watch request, in bytes.
+    #[arg(long, default_value_t = 32)]
+    pub key_size: usize,
+
+    /// Value size of each put, in bytes (not an etcd flag: etcd's tool puts
+    /// the 4-byte value "data", which the default matches in size).
+    #[arg(long, default_value_t = 4)]
+    pub val_size: usize,
+
+    /// Maximum possible keys: watched keys are drawn from this many.
+    #[arg(long, default_value_t = 1)]
+    pub key_space_size: u64,
+
+    /// Use sequential keys (watched key i is key number i % key-space-size)
+    /// rather than random ones.
+    #[arg(long, num_args = 0..=1, require_equals = true,
+          default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
+    pub sequential_keys: bool,
+}
+
+/// Flags of `lease-keepalive`, with etcd's names and defaults.
+#[derive(Debug, Clone, Args)]
+pub struct LeaseKeepaliveArgs {
+    /// Total number of lease keepalive requests.
+    #[arg(long, default_value_t = 10_000)]
+    pub total: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,7 +195,9 @@ mod tests {
         assert_eq!(cli.global.endpoints, vec!["127.0.0.1:2379"]);
         assert_eq!((cli.global.conns, cli.global.clients), (1, 1));
         assert!(!cli.global.precise && !cli.global.json && !cli.global.target_leader);
-        let Command::Put(put) = cli.command;
+        let Command::Put(put) = cli.command else {
+            panic!("not put")
+        };
         assert_eq!(put.total, 10_000);
         assert_eq!((put.key_size, put.val_size), (8, 8));
         assert_eq!((put.rate, put.key_space_size), (0, 1));
@@ -168,7 +228,9 @@ mod tests {
         );
         assert_eq!((cli.global.conns, cli.global.clients), (10, 100));
         assert!(cli.global.precise);
-        let Command::Put(put) = cli.command;
+        let Command::Put(put) = cli.command else {
+            panic!("not put")
+        };
         assert_eq!(put.val_size, 256);
         assert!(put.sequential_keys);
         assert_eq!(put.key_space_size, 1000);
@@ -176,9 +238,67 @@ mod tests {
     }
 
     #[test]
+    fn watch_defaults_match_etcd() {
+        let Command::Watch(w) = parse(&["watch"]).command else {
+            panic!("not watch")
+        };
+        assert_eq!(
+            (w.streams, w.watch_per_stream, w.watched_key_total),
+            (10, 100, 1)
+        );
+        assert_eq!((w.put_rate, w.put_total), (0, 1000));
+        assert_eq!((w.key_size, w.val_size, w.key_space_size), (32, 4, 1));
+        assert!(!w.sequential_keys);
+    }
+
+    #[test]
+    fn takes_an_etcd_watch_command_line() {
+        let cli = parse(&[
+            "--conns=2",
+            "watch",
+            "--streams=10",
+            "--watch-per-stream=1000",
+            "--watched-key-total=10000",
+            "--key-space-size=10000",
+            "--sequential-keys",
+            "--put-total=100",
+            "--put-rate=500",
+            "--key-size=8",
+            "--val-size=16",
+            "--json",
+        ]);
+        assert!(cli.global.json);
+        assert_eq!(cli.global.conns, 2);
+        let Command::Watch(w) = cli.command else {
+            panic!("not watch")
+        };
+        assert_eq!((w.streams, w.watch_per_stream), (10, 1000));
+        assert_eq!((w.watched_key_total, w.key_space_size), (10_000, 10_000));
+        assert!(w.sequential_keys);
+        assert_eq!((w.put_total, w.put_rate), (100, 500));
+        assert_eq!((w.key_size, w.val_size), (8, 16));
+    }
+
+    #[test]
+    fn lease_keepalive_takes_etcd_flags() {
+        let Command::LeaseKeepalive(l) = parse(&["lease-keepalive"]).command else {
+            panic!("not lease-keepalive")
+        };
+        assert_eq!(l.total, 10_000);
+        let cli = parse(&["--clients=100", "lease-keepalive", "--total=5000"]);
+        assert_eq!(cli.global.clients, 100);
+        let Command::LeaseKeepalive(l) = cli.command else {
+            panic!("not lease-keepalive")
+        };
+        assert_eq!(l.total, 5000);
+    }
+
+    #[test]
     fn go_style_false_turns_a_flag_off() {
         let cli = parse(&["put", "--sequential-keys=false", "--json"]);
-        let Command::Put(put) = cli.command;
+        let Command::Put(put) = cli.command else {
+            panic!("not put")
+        };
         assert!(!put.sequential_keys);
         assert!(cli.global.json);
     }

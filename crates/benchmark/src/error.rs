@@ -3,7 +3,9 @@
 //! report.
 
 use crate::connect::ConnectError;
+use crate::workload::lease::LeaseError;
 use crate::workload::put::PutError;
+use crate::workload::watch::WatchError;
 
 /// Why `etcd-benchmark` could not run.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +16,10 @@ pub enum BenchError {
     Connect(#[from] ConnectError),
     #[error(transparent)]
     Put(#[from] PutError),
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
     #[error("encoding the JSON report: {0}")]
     Json(#[from] serde_json::Error),
 }

@@ -5,8 +5,9 @@
 //! Layout:
 //! - `cli`: flags and subcommands (clap); `duration`: Go-style durations.
 //! - `connect`: endpoints, connections, which client uses which connection.
-//! - `workload`: the shared client driver, and one module per workload
-//!   (`workload::put`).
+//! - `workload`: the shared client driver, what a workload reports
+//!   (`Outcome`), and one module per workload (`workload::put`,
+//!   `workload::watch`, `workload::lease`).
 //! - `rate`: the `--rate` limiter.
 //! - `report`: statistics of a run; `report::text`: etcd's text layout.
 //! - `error`: what stops a run before it reports.
@@ -27,7 +28,7 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::error::BenchError;
-use crate::report::Summary;
+use crate::workload::Outcome;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -63,13 +64,15 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
     // as a connection problem.
     match &cli.command {
         Command::Put(args) => workload::put::check(args)?,
+        Command::Watch(args) => workload::watch::check(args)?,
+        Command::LeaseKeepalive(_) => {}
     }
     let urls = connect::normalize_endpoints(&global.endpoints)?;
     let urls = connect::pick_endpoints(urls, global.target_leader, global.dial_timeout).await?;
     let channels = connect::dial_all(&urls, global.conns, global.dial_timeout).await?;
     let assignment = connect::assign_clients(global.clients, global.conns);
 
-    let (name, params, recording) = match &cli.command {
+    let (name, params, outcome) = match &cli.command {
         Command::Put(args) => {
             let recording = workload::put::run(args, &channels, &assignment).await?;
             let params = serde_json::json!({
@@ -82,18 +85,60 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
                 "compact_interval_secs": args.compact_interval.as_secs_f64(),
                 "compact_index_delta": args.compact_index_delta,
             });
-            ("put", params, recording)
+            ("put", params, Outcome::plain(&recording))
+        }
+        Command::Watch(args) => {
+            let outcome = workload::watch::run(args, &channels, &assignment).await?;
+            let params = serde_json::json!({
+                "streams": args.streams,
+                "watch_per_stream": args.watch_per_stream,
+                "watched_key_total": args.watched_key_total,
+                "put_total": args.put_total,
+                "put_rate": args.put_rate,
+                "key_size": args.key_size,
+                "val_size": args.val_size,
+                "key_space_size": args.key_space_size,
+                "sequential_keys": args.sequential_keys,
+            });
+            ("watch", params, outcome)
+        }
+        Command::LeaseKeepalive(args) => {
+            let recording = workload::lease::run(args, &channels, &assignment).await?;
+            let params = serde_json::json!({
+                "total": args.total,
+                "lease_ttl": workload::lease::LEASE_TTL,
+            });
+            ("lease-keepalive", params, Outcome::plain(&recording))
         }
     };
-    let summary = report::summarize(&recording);
     if global.json {
-        json_report(name, global, &urls, params, &summary)
+        json_report(name, global, &urls, params, &outcome)
     } else {
-        Ok(format!(
-            "{}\n",
-            report::text::render(&summary, global.precise)
-        ))
+        Ok(text_report(&outcome, global.precise))
     }
+}
+
+/// etcd's text layout: each section under its title, then the headline
+/// statistics, then the single figures.
+fn text_report(outcome: &Outcome, precise: bool) -> String {
+    let mut out = String::new();
+    for section in &outcome.sections {
+        out.push_str(section.title);
+        out.push('\n');
+        out.push_str(&report::text::render(&section.summary, precise));
+        out.push('\n');
+    }
+    if let Some(title) = outcome.title {
+        out.push_str(title);
+        out.push('\n');
+    }
+    out.push_str(&report::text::render(&outcome.report, precise));
+    if !outcome.figures.is_empty() {
+        let figures = outcome.figures.iter().map(|f| (f.label, f.value));
+        out.push_str(&report::text::render_figures(figures, precise));
+    }
+    out.push('\n');
+    out
 }
 
 /// An error with its causes, outermost first: transport errors keep the
@@ -113,21 +158,39 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// The `--json` output: what ran, against what, and the summary.
+/// The `--json` output: what ran, against what, the headline summary as
+/// `report`, any further sections under their own keys, and the single
+/// figures under `figures`.
 fn json_report(
     workload: &str,
     global: &GlobalArgs,
     urls: &[String],
     params: serde_json::Value,
-    summary: &Summary,
+    outcome: &Outcome,
 ) -> Result<String, BenchError> {
-    let doc = serde_json::json!({
+    let mut doc = serde_json::json!({
         "workload": workload,
         "endpoints": urls,
         "conns": global.conns,
         "clients": global.clients,
         "params": params,
-        "report": summary,
+        "report": outcome.report,
     });
+    if let Some(fields) = doc.as_object_mut() {
+        for section in &outcome.sections {
+            fields.insert(
+                section.key.to_string(),
+                serde_json::to_value(&section.summary)?,
+            );
+        }
+        if !outcome.figures.is_empty() {
+            let figures: serde_json::Map<String, serde_json::Value> = outcome
+                .figures
+                .iter()
+                .map(|f| (f.key.to_string(), serde_json::json!(f.value)))
+                .collect();
+            fields.insert("figures".to_string(), figures.into());
+        }
+    }
     Ok(format!("{}\n", serde_json::to_string_pretty(&doc)?))
 }

@@ -70,6 +70,24 @@ pub fn render(summary: &Summary, precise: bool) -> String {
     out
 }
 
+/// Renders single figures of a run under a `Totals:` heading, one
+/// `label:\tvalue` line each; whole numbers print without decimals.
+pub fn render_figures<'a>(
+    figures: impl IntoIterator<Item = (&'a str, f64)>,
+    precise: bool,
+) -> String {
+    let mut out = String::from("\nTotals:\n");
+    for (label, value) in figures {
+        let shown = if value.fract() == 0.0 && value.abs() < 1e15 {
+            format!("{}", value as i64)
+        } else {
+            num(value, precise)
+        };
+        let _ = writeln!(out, "  {label}:\t{shown}");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -125,6 +143,18 @@ mod tests {
         assert_eq!(
             render(&summarize(&rec), false),
             "\nError distribution:\n  [1]\tdown\n"
+        );
+    }
+
+    #[test]
+    fn figures_print_counts_whole_and_rates_like_etcd() {
+        let text = render_figures(
+            [("Events received", 1000.0), ("Events/sec", 1234.56789)],
+            false,
+        );
+        assert_eq!(
+            text,
+            "\nTotals:\n  Events received:\t1000\n  Events/sec:\t1234.5679\n"
         );
     }
 

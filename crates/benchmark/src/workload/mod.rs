@@ -2,10 +2,15 @@
 //! concurrent clients pull request numbers 0..total from a common counter,
 //! wait for their `--rate` slot, send, and time each request.
 //!
+//! Also [`Outcome`], what every workload hands back to be printed.
+//!
 //! Owns the concurrency and timing. What a request is belongs to each
-//! workload's [`Worker`]; the statistics belong to `report`.
+//! workload's [`Worker`] (or, for `watch`, to its own two phases); the
+//! statistics belong to `report`.
 
+pub mod lease;
 pub mod put;
+pub mod watch;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +20,55 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::rate::Pacer;
-use crate::report::{status_text, Recording};
+use crate::report::{status_text, summarize, Recording, Summary};
+
+/// What a workload reports: one headline summary, and for workloads that
+/// measure more than one thing, further sections and single figures.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Printed under this title, if any (etcd titles some of its reports).
+    pub title: Option<&'static str>,
+    /// The headline statistics: `report` in the JSON output.
+    pub report: Summary,
+    /// Printed before the headline, each under its JSON key.
+    pub sections: Vec<Section>,
+    /// Printed after the headline; under `figures` in the JSON output.
+    pub figures: Vec<Figure>,
+}
+
+impl Outcome {
+    /// A report of one statistic and nothing else, as `put` gives.
+    pub fn plain(recording: &Recording) -> Self {
+        Self {
+            title: None,
+            report: summarize(recording),
+            sections: Vec::new(),
+            figures: Vec::new(),
+        }
+    }
+}
+
+/// A further statistic of a run.
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub key: &'static str,
+    pub title: &'static str,
+    pub summary: Summary,
+}
+
+/// A single number of a run (a count or a rate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub value: f64,
+}
+
+impl Figure {
+    pub fn new(key: &'static str, label: &'static str, value: f64) -> Self {
+        Self { key, label, value }
+    }
+}
 
 /// One client of a workload: sends the request numbered `index`.
 pub trait Worker: Send + 'static {

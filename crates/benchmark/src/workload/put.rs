@@ -72,14 +72,20 @@ pub fn key_for(n: u64, key_size: usize) -> Vec<u8> {
 
 /// Refuses flag combinations that would fail mid-run.
 pub fn check(args: &PutArgs) -> Result<(), PutError> {
-    if args.key_space_size == 0 {
+    check_keys(args.key_size, args.key_space_size)
+}
+
+/// Refuses an empty key space, or keys too short for its largest number;
+/// shared by every workload that makes keys with [`key_for`].
+pub fn check_keys(key_size: usize, key_space_size: u64) -> Result<(), PutError> {
+    if key_space_size == 0 {
         return Err(PutError::KeySpace(0));
     }
-    let max_key = args.key_space_size - 1;
+    let max_key = key_space_size - 1;
     let needed = varint_len(max_key as i64);
-    if args.key_size < needed {
+    if key_size < needed {
         return Err(PutError::KeyTooSmall {
-            key_size: args.key_size,
+            key_size,
             max_key,
             needed,
         });
@@ -201,6 +207,7 @@ mod tests {
             .chain(flags.iter().copied());
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Put(args) => args,
+            other => panic!("not put: {other:?}"),
         }
     }
 
