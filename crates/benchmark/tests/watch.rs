@@ -174,6 +174,8 @@ async fn every_watcher_on_one_key_sees_every_put() {
     assert_eq!(doc["puts"]["requests"], 5);
     assert_eq!(doc["report"]["requests"], 60);
     assert_eq!(doc["report"]["failures"], 0);
+    // Every event is timed from its put's send too, early ones included.
+    assert_eq!(doc["since_put_sent"]["requests"], 60);
     assert_eq!(doc["figures"]["events_expected"], 60.0);
     assert_eq!(doc["figures"]["events_received"], 60.0);
     assert!(doc["figures"]["events_per_sec"].as_f64().unwrap() > 0.0);

@@ -31,7 +31,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
-use self::acks::AckTable;
+use self::acks::{AckTable, PutTimes};
 use self::stream::{Deliveries, OpenStream};
 use super::put::{check_keys, PutError};
 use super::{drive, Figure, Outcome, Section, Worker};
@@ -93,9 +93,11 @@ impl Worker for PutWorker {
             value: self.value.as_ref().clone(),
             ..PutRequest::default()
         };
+        let sent = Instant::now();
         let response = self.kv.put(request).await?.into_inner();
+        let acked = Instant::now();
         if let Some(header) = response.header {
-            self.acks.record(header.revision, Instant::now());
+            self.acks.record(header.revision, PutTimes { sent, acked });
         }
         Ok(())
     }
@@ -173,6 +175,7 @@ pub async fn run(
         creation,
         puts,
         deliveries,
+        &acks,
         expected_total,
         puts_started,
     ))
@@ -251,13 +254,21 @@ fn outcome(
     creation: Recording,
     puts: Recording,
     deliveries: Vec<Deliveries>,
+    acks: &AckTable,
     expected: u64,
     puts_started: Instant,
 ) -> Outcome {
     let mut delivered = Recording::default();
+    let mut since_sent = Recording::default();
     let (mut received, mut before_ack, mut last) = (0u64, 0u64, None::<Instant>);
     for d in deliveries {
         delivered.latencies.extend(d.latencies);
+        since_sent.latencies.extend(d.since_sent);
+        since_sent.latencies.extend(
+            d.early
+                .iter()
+                .filter_map(|&(revision, at)| acks.since_sent(revision, at)),
+        );
         received += d.received;
         before_ack += d.before_ack;
         last = last.max(d.last);
@@ -272,6 +283,7 @@ fn outcome(
             .or_default() += missing;
     }
     delivered.elapsed = last.map_or(Duration::ZERO, |last| last - puts_started);
+    since_sent.elapsed = delivered.elapsed;
     let puts = summarize(&puts);
     let delivered = summarize(&delivered);
     let figures = vec![
@@ -301,6 +313,11 @@ fn outcome(
                 key: "puts",
                 title: "Put summary:",
                 summary: puts,
+            },
+            Section {
+                key: "since_put_sent",
+                title: "Watch events received, timed from put sent:",
+                summary: summarize(&since_sent),
             },
         ],
         report: delivered,
@@ -372,9 +389,19 @@ mod tests {
             elapsed: Duration::from_secs(2),
             ..Recording::default()
         };
+        let acks = AckTable::new(0, 1);
+        acks.record(
+            1,
+            PutTimes {
+                sent: t0,
+                acked: t0 + Duration::from_millis(2),
+            },
+        );
         let streams = vec![
             Deliveries {
                 latencies: vec![Duration::from_millis(3); 6],
+                since_sent: vec![Duration::from_millis(4); 5],
+                early: vec![(1, t0 + Duration::from_millis(1)), (7, t0)],
                 received: 6,
                 before_ack: 1,
                 last: Some(t0 + Duration::from_secs(3)),
@@ -386,9 +413,10 @@ mod tests {
                 before_ack: 0,
                 last: Some(t0 + Duration::from_secs(4)),
                 error: Some("watch stream closed by the server".into()),
+                ..Deliveries::default()
             },
         ];
-        let out = outcome(Recording::default(), puts, streams, 10, t0);
+        let out = outcome(Recording::default(), puts, streams, &acks, 10, t0);
         assert_eq!(out.report.requests, 8);
         assert_eq!(out.report.total_secs, 4.0);
         assert_eq!(out.report.requests_per_sec, 2.0);
@@ -404,6 +432,10 @@ mod tests {
         assert_eq!(figure("events_per_sec"), 2.0);
         assert_eq!(figure("puts_per_sec"), 2.0);
         let keys: Vec<&str> = out.sections.iter().map(|s| s.key).collect();
-        assert_eq!(keys, ["creation", "puts"]);
+        assert_eq!(keys, ["creation", "puts", "since_put_sent"]);
+        // Five timed on arrival, one resolved after the run, one foreign.
+        let since_sent = &out.sections[2].summary;
+        assert_eq!(since_sent.requests, 6);
+        assert_eq!(since_sent.fastest_secs, 0.001);
     }
 }

@@ -100,6 +100,11 @@ pub async fn open(channel: Channel, keys: Vec<Vec<u8>>) -> Result<Opened, WatchE
 pub struct Deliveries {
     /// Put ack → event received, per event (zero for events before ack).
     pub latencies: Vec<Duration>,
+    /// Put sent → event received, for events whose put's ack was in.
+    pub since_sent: Vec<Duration>,
+    /// (revision, received) of events that came before their put's ack, to
+    /// be timed since their put was sent once the run is over.
+    pub early: Vec<(i64, Instant)>,
     /// Events received, all watchers of the stream together.
     pub received: u64,
     /// Of those, events that arrived before their put's ack.
@@ -155,10 +160,18 @@ pub async fn receive(
         for event in &response.events {
             let revision = event.kv.as_ref().map_or(0, |kv| kv.mod_revision);
             match delivery(acks.get(revision), now) {
-                Delivery::AfterAck(latency) => got.latencies.push(latency),
+                Delivery::Known {
+                    since_sent,
+                    since_ack,
+                } => {
+                    got.since_sent.push(since_sent);
+                    got.latencies.push(since_ack.unwrap_or(Duration::ZERO));
+                    got.before_ack += u64::from(since_ack.is_none());
+                }
                 Delivery::BeforeAck => {
                     got.latencies.push(Duration::ZERO);
                     got.before_ack += 1;
+                    got.early.push((revision, now));
                 }
             }
         }
