@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
-# Builds the clientv3_check program (etcd's own Go client driven through a
-# fixed script) into the given output path, fully offline.
+# Builds one of the Go check programs beside this script (etcd's own Go
+# client driven through a fixed script) into the given output path, fully
+# offline: clientv3_check (the default) or coordination_check.
 #
 # It compiles in GOPATH mode against the Go sources Debian installs under
 # /usr/share/gocode: golang-etcd-server-dev ships etcd 3.4.23's clientv3 and
 # pulls in every Go library it imports (grpc, protobuf, zap, ...) as
 # golang-*-dev packages. No module proxy is contacted.
 #
-# Usage: build.sh OUTPUT_PATH
+# Usage: build.sh OUTPUT_PATH [PROGRAM]
 # Needs: apt-get install -y golang-go golang-etcd-server-dev
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 OUTPUT_PATH" >&2
+    echo "usage: $0 OUTPUT_PATH [clientv3_check|coordination_check]" >&2
     exit 64
 }
-[[ $# -eq 1 && -n "$1" ]] || usage
+[[ ($# -eq 1 || $# -eq 2) && -n "$1" ]] || usage
+program="${2:-clientv3_check}"
+case "$program" in
+clientv3_check | coordination_check) ;;
+*) usage ;;
+esac
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="$1"
@@ -55,7 +61,7 @@ tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
 # Build into a private name and rename, so concurrent builds never hand out a
 # half-written binary.
-if ! (cd "$here/clientv3_check" && go build -o "$tmp" .); then
+if ! (cd "$here/$program" && go build -o "$tmp" .); then
     echo "build.sh: go build failed; if a Go package is missing, $install_hint" >&2
     exit 1
 fi
