@@ -1,18 +1,21 @@
 //! End to end: the real `etcd-benchmark lease-keepalive` against a fake
 //! Lease service on 127.0.0.1:0 that grants leases and answers keepalives.
 
+mod common;
+
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use common::{bench, serve};
 use etcd_proto::etcdserverpb::lease_server::{Lease, LeaseServer};
 use etcd_proto::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
     LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse,
     LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::{TcpListenerStream, UnboundedReceiverStream};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::transport::Server;
 use tonic::{Request, Response, Status, Streaming};
 
 #[derive(Default, Clone)]
@@ -82,34 +85,14 @@ impl Lease for FakeLease {
     }
 }
 
-async fn serve(fake: FakeLease) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(LeaseServer::new(fake))
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
-    port
-}
-
-async fn bench(args: &[&str]) -> (bool, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_etcd-benchmark"))
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+async fn serve_fake(fake: FakeLease) -> u16 {
+    serve(Server::builder().add_service(LeaseServer::new(fake))).await
 }
 
 #[tokio::test]
 async fn each_client_grants_once_then_keeps_alive() {
     let fake = FakeLease::default();
-    let port = serve(fake.clone()).await;
+    let port = serve_fake(fake.clone()).await;
     let endpoint = format!("--endpoints=127.0.0.1:{port}");
     let (ok, stdout, stderr) = bench(&[
         &endpoint,
@@ -133,7 +116,7 @@ async fn each_client_grants_once_then_keeps_alive() {
 
 #[tokio::test]
 async fn an_expired_lease_stops_the_run_with_etcds_error() {
-    let port = serve(FakeLease {
+    let port = serve_fake(FakeLease {
         expired: true,
         ..FakeLease::default()
     })

@@ -3,16 +3,16 @@
 //! report says. The fake keeps the benchmark's tests independent of the
 //! server crates (the benchmark talks to servers only over the wire).
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use etcd_proto::etcdserverpb::kv_server::{Kv, KvServer};
-use etcd_proto::etcdserverpb::{
-    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
-    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
-};
+use common::{bench, serve, FakePut, PutOnly};
+use etcd_proto::etcdserverpb::kv_server::KvServer;
+use etcd_proto::etcdserverpb::{PutRequest, PutResponse};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{Request, Response, Status};
+use tonic::transport::Server;
+use tonic::Status;
 
 /// Records every Put; fails them all when `fail` is set.
 #[derive(Default, Clone)]
@@ -21,75 +21,27 @@ struct FakeKv {
     fail: bool,
 }
 
-#[tonic::async_trait]
-impl Kv for FakeKv {
-    async fn range(&self, _: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
-        Err(Status::unimplemented("range"))
-    }
-
-    async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+impl FakePut for FakeKv {
+    fn put(&self, request: PutRequest) -> Result<PutResponse, Status> {
         if self.fail {
             return Err(Status::unavailable("etcdserver: no leader"));
         }
-        self.puts.lock().unwrap().push(request.into_inner());
-        Ok(Response::new(PutResponse::default()))
-    }
-
-    async fn delete_range(
-        &self,
-        _: Request<DeleteRangeRequest>,
-    ) -> Result<Response<DeleteRangeResponse>, Status> {
-        Err(Status::unimplemented("delete_range"))
-    }
-
-    async fn txn(&self, _: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
-        Err(Status::unimplemented("txn"))
-    }
-
-    async fn compact(
-        &self,
-        _: Request<CompactionRequest>,
-    ) -> Result<Response<CompactionResponse>, Status> {
-        Err(Status::unimplemented("compact"))
+        self.puts.lock().unwrap().push(request);
+        Ok(PutResponse::default())
     }
 }
 
 /// Serves `kv` on a free loopback port and returns the port.
-async fn serve(kv: FakeKv) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(KvServer::new(kv))
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
-    port
-}
-
-/// Runs the benchmark binary and returns (exit success, stdout, stderr).
-async fn bench(args: Vec<String>) -> (bool, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_etcd-benchmark"))
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
+async fn serve_kv(kv: FakeKv) -> u16 {
+    serve(Server::builder().add_service(KvServer::new(PutOnly(kv)))).await
 }
 
 #[tokio::test]
 async fn put_sends_total_requests_over_the_key_space() {
     let kv = FakeKv::default();
-    let port = serve(kv.clone()).await;
+    let port = serve_kv(kv.clone()).await;
     let endpoint = format!("--endpoints=http://127.0.0.1:{port}");
-    let (ok, stdout, stderr) = bench(args(&[
+    let (ok, stdout, stderr) = bench(&[
         &endpoint,
         "--conns=2",
         "--clients=4",
@@ -100,7 +52,7 @@ async fn put_sends_total_requests_over_the_key_space() {
         "--val-size=16",
         "--sequential-keys",
         "--key-space-size=10",
-    ]))
+    ])
     .await;
     assert!(ok, "stderr: {stderr}");
 
@@ -122,13 +74,13 @@ async fn put_sends_total_requests_over_the_key_space() {
 
 #[tokio::test]
 async fn failed_puts_are_counted_not_fatal() {
-    let port = serve(FakeKv {
+    let port = serve_kv(FakeKv {
         fail: true,
         ..FakeKv::default()
     })
     .await;
     let endpoint = format!("--endpoints=127.0.0.1:{port}");
-    let (ok, stdout, _) = bench(args(&[&endpoint, "put", "--total=7"])).await;
+    let (ok, stdout, _) = bench(&[&endpoint, "put", "--total=7"]).await;
     assert!(ok);
     assert_eq!(
         stdout,
@@ -144,7 +96,7 @@ async fn unreachable_endpoint_fails_with_a_dial_error() {
         listener.local_addr().unwrap().port()
     };
     let endpoint = format!("--endpoints=127.0.0.1:{port}");
-    let (ok, _, stderr) = bench(args(&[&endpoint, "put", "--total=1"])).await;
+    let (ok, _, stderr) = bench(&[&endpoint, "put", "--total=1"]).await;
     assert!(!ok);
     assert!(
         stderr.starts_with("etcd-benchmark: dial error: http://127.0.0.1:"),

@@ -2,20 +2,21 @@
 //! 127.0.0.1:0 that keeps watchers per key and sends each put as an event
 //! to every watcher of its key, as a real member would.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use etcd_proto::etcdserverpb::kv_server::{Kv, KvServer};
+use common::{bench, serve, FakePut, PutOnly};
+use etcd_proto::etcdserverpb::kv_server::KvServer;
 use etcd_proto::etcdserverpb::watch_request::RequestUnion;
 use etcd_proto::etcdserverpb::watch_server::{Watch, WatchServer};
 use etcd_proto::etcdserverpb::{
-    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
-    PutResponse, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
-    WatchRequest, WatchResponse,
+    PutRequest, PutResponse, ResponseHeader, WatchRequest, WatchResponse,
 };
 use etcd_proto::mvccpb::{Event, KeyValue};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::{TcpListenerStream, UnboundedReceiverStream};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::transport::Server;
 use tonic::{Request, Response, Status, Streaming};
 
 type Outbox = mpsc::UnboundedSender<Result<WatchResponse, Status>>;
@@ -73,14 +74,8 @@ impl Watch for Fake {
     }
 }
 
-#[tonic::async_trait]
-impl Kv for Fake {
-    async fn range(&self, _: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
-        Err(Status::unimplemented("range"))
-    }
-
-    async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
-        let put = request.into_inner();
+impl FakePut for Fake {
+    fn put(&self, put: PutRequest) -> Result<PutResponse, Status> {
         let mut state = self.state.lock().unwrap();
         state.revision += 1;
         state.puts += 1;
@@ -103,60 +98,26 @@ impl Kv for Fake {
                 }));
             }
         }
-        Ok(Response::new(PutResponse {
+        Ok(PutResponse {
             header: header(revision),
             ..PutResponse::default()
-        }))
-    }
-
-    async fn delete_range(
-        &self,
-        _: Request<DeleteRangeRequest>,
-    ) -> Result<Response<DeleteRangeResponse>, Status> {
-        Err(Status::unimplemented("delete_range"))
-    }
-
-    async fn txn(&self, _: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
-        Err(Status::unimplemented("txn"))
-    }
-
-    async fn compact(
-        &self,
-        _: Request<CompactionRequest>,
-    ) -> Result<Response<CompactionResponse>, Status> {
-        Err(Status::unimplemented("compact"))
+        })
     }
 }
 
-async fn serve(fake: Fake) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(KvServer::new(fake.clone()))
-            .add_service(WatchServer::new(fake))
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
-    port
-}
-
-async fn bench(args: &[&str]) -> (bool, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_etcd-benchmark"))
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
+async fn serve_fake(fake: Fake) -> u16 {
+    serve(
+        Server::builder()
+            .add_service(KvServer::new(PutOnly(fake.clone())))
+            .add_service(WatchServer::new(fake)),
     )
+    .await
 }
 
 #[tokio::test]
 async fn every_watcher_on_one_key_sees_every_put() {
     let fake = Fake::default();
-    let port = serve(fake.clone()).await;
+    let port = serve_fake(fake.clone()).await;
     let endpoint = format!("--endpoints=127.0.0.1:{port}");
     let (ok, stdout, stderr) = bench(&[
         &endpoint,
@@ -188,7 +149,7 @@ async fn every_watcher_on_one_key_sees_every_put() {
 #[tokio::test]
 async fn distinct_keys_split_the_events() {
     let fake = Fake::default();
-    let port = serve(fake.clone()).await;
+    let port = serve_fake(fake.clone()).await;
     let endpoint = format!("--endpoints=http://127.0.0.1:{port}");
     let (ok, stdout, stderr) = bench(&[
         &endpoint,

@@ -17,23 +17,16 @@
 
 mod common;
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{HeaderIds, Node};
+use common::transcript::{self, Headers, Script, Transcript};
+use common::Node;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-/// How long one run of the Go program may take (it stops by itself after the
-/// first call that times out, each call having 5 s).
-const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-/// How many differing steps a failure message shows in full.
-const MAX_REPORTED_DIFFS: usize = 12;
-/// How much of one differing step a failure message shows.
-const MAX_STEP_CHARS: usize = 800;
 const INSTALL_HINT: &str = "the Go toolchain and Debian's etcd Go sources are needed: run the \
      project's test command (`bash .ci/run`), which installs them, or \
      `apt-get install -y golang-go golang-etcd-server-dev`";
@@ -71,166 +64,38 @@ fn build_program() -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// What one run of the Go program printed.
-struct Transcript {
-    /// One JSON object per step, in script order.
-    steps: Vec<Value>,
-    status: ExitStatus,
-    stderr: String,
-}
+/// The Go clientv3 check; only the header ids are normalised.
+struct ClientV3Check;
 
-impl Transcript {
-    fn step(&self, name: &str) -> &Value {
-        self.steps
-            .iter()
-            .find(|s| s["step"] == name)
-            .unwrap_or_else(|| panic!("no step {name} in the transcript"))
+impl Script for ClientV3Check {
+    const NAME: &'static str = "clientv3_check";
+    const CLIENT: &'static str = "Go clientv3";
+    /// It stops by itself after the first call that times out, each call
+    /// having 5 s.
+    const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+    fn program() -> &'static Path {
+        program()
     }
 
-    /// The exit status and the program's stderr, for failure messages.
-    fn context(&self) -> String {
-        format!(
-            "clientv3_check exited with {}; its stderr:\n{}",
-            self.status, self.stderr
-        )
+    fn command(program: &Path, node: &Node) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(program);
+        command.arg(format!("-endpoint={}", node.endpoint()));
+        command
     }
-}
 
-/// Runs the Go program against `node`.
-async fn run_check(node: &Node) -> Transcript {
-    let program = tokio::task::spawn_blocking(program)
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    let child = tokio::process::Command::new(program)
-        .arg(format!("-endpoint={}", node.endpoint()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
-    let output = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("clientv3_check did not finish within {RUN_TIMEOUT:?}"))
-        .expect("wait for clientv3_check");
-    let stdout = String::from_utf8(output.stdout).expect("clientv3_check prints UTF-8");
-    let steps = stdout
-        .lines()
-        .map(|line| {
-            serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("clientv3_check printed a non-JSON line ({e}): {line}"))
-        })
-        .collect();
-    Transcript {
-        steps,
-        status: output.status,
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    fn normalise(t: &Transcript, _: &Node, problems: &mut Vec<String>) -> Vec<Value> {
+        transcript::strip_header_ids(&t.steps, Headers::OnEverySuccess, problems).0
     }
-}
 
-/// Removes cluster_id, member_id and raft_term from every top-level header,
-/// requiring them non-zero and the same in every step. A local variant of
-/// `common::IdsSeen` that names the offending step and reports instead of
-/// panicking, so the step diff is still shown.
-fn strip_header_ids(steps: &[Value], problems: &mut Vec<String>) -> Vec<Value> {
-    let mut seen: Option<(String, HeaderIds)> = None;
-    let mut stripped = Vec::with_capacity(steps.len());
-    for step in steps {
-        let mut step = step.clone();
-        let name = step["step"].as_str().unwrap_or("?").to_string();
-        if step["ok"] == true && !step["header"].is_object() {
-            problems.push(format!("step {name} succeeded without a header"));
-        }
-        if let Some(header) = step.get_mut("header").and_then(Value::as_object_mut) {
-            let mut take = |field: &str| {
-                let value = header.remove(field).and_then(|v| v.as_u64()).unwrap_or(0);
-                if value == 0 {
-                    problems.push(format!("step {name}: header {field} is missing or zero"));
-                }
-                value
-            };
-            let ids = HeaderIds {
-                cluster_id: take("cluster_id"),
-                member_id: take("member_id"),
-                raft_term: take("raft_term"),
-            };
-            match &seen {
-                None => seen = Some((name.clone(), ids)),
-                Some((first, first_ids)) if *first_ids != ids => problems.push(format!(
-                    "step {name}: header ids {ids:?} differ from step {first}'s {first_ids:?}"
-                )),
-                Some(_) => {}
-            }
-        }
-        stripped.push(step);
+    fn spot_check_reference(t: &Transcript) {
+        spot_check_reference(t);
     }
-    stripped
-}
 
-/// Lists the steps whose JSON differs, position by position.
-fn diff_steps(expected: &[Value], actual: &[Value], problems: &mut Vec<String>) {
-    if expected.len() != actual.len() {
-        problems.push(format!(
-            "the reference printed {} steps, this server {}",
-            expected.len(),
-            actual.len()
-        ));
+    fn reference_cell() -> &'static OnceCell<Vec<Value>> {
+        static REFERENCE: OnceCell<Vec<Value>> = OnceCell::const_new();
+        &REFERENCE
     }
-    let mut reported = 0;
-    let mut unreported = 0;
-    for (i, (want, got)) in expected.iter().zip(actual).enumerate() {
-        if want == got {
-            continue;
-        }
-        if reported == MAX_REPORTED_DIFFS {
-            unreported += 1;
-            continue;
-        }
-        reported += 1;
-        problems.push(format!(
-            "step {i} ({}) differs:\n  reference: {}\n  this one:  {}",
-            want["step"].as_str().unwrap_or("?"),
-            shorten(want),
-            shorten(got),
-        ));
-    }
-    if unreported > 0 {
-        problems.push(format!("... and {unreported} more differing steps"));
-    }
-}
-
-/// A step's JSON, cut to a readable length (a 129-op txn is long).
-fn shorten(step: &Value) -> String {
-    let text = step.to_string();
-    match text.char_indices().nth(MAX_STEP_CHARS) {
-        Some((cut, _)) => format!("{}... ({} chars)", &text[..cut], text.len()),
-        None => text,
-    }
-}
-
-/// The reference transcript with header ids stripped, made once per process
-/// from a fresh reference etcd.
-async fn reference_transcript() -> &'static [Value] {
-    static REFERENCE: OnceCell<Vec<Value>> = OnceCell::const_new();
-    REFERENCE
-        .get_or_init(|| async {
-            let node = Node::start(common::Target::Reference, &[]).await;
-            let transcript = run_check(&node).await;
-            assert!(
-                transcript.status.success(),
-                "clientv3_check failed against the reference etcd\n{}",
-                transcript.context()
-            );
-            let mut problems = Vec::new();
-            let steps = strip_header_ids(&transcript.steps, &mut problems);
-            assert!(
-                problems.is_empty(),
-                "reference transcript: {}",
-                problems.join("\n")
-            );
-            steps
-        })
-        .await
 }
 
 /// Facts issue 2 states about etcd, checked on a raw reference transcript so
@@ -284,27 +149,4 @@ fn spot_check_reference(t: &Transcript) {
     assert_eq!(compact["ok"], true, "{compact}");
 }
 
-both!(kv_txn_compact_script, |target| async move {
-    let expected = reference_transcript().await;
-    let node = Node::start(target, &[]).await;
-    let transcript = run_check(&node).await;
-    if target == common::Target::Reference {
-        spot_check_reference(&transcript);
-    }
-
-    let mut problems = Vec::new();
-    let actual = strip_header_ids(&transcript.steps, &mut problems);
-    diff_steps(expected, &actual, &mut problems);
-    if !transcript.status.success() {
-        problems.push(format!("clientv3_check exited with {}", transcript.status));
-    }
-    if !problems.is_empty() {
-        let mut message =
-            format!("the Go clientv3 transcript of {target:?} differs from etcd's:\n");
-        for problem in &problems {
-            let _ = writeln!(message, "- {problem}");
-        }
-        let _ = write!(message, "{}", transcript.context());
-        panic!("{message}");
-    }
-});
+both!(kv_txn_compact_script, transcript::check::<ClientV3Check>);

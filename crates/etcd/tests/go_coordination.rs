@@ -32,23 +32,16 @@
 mod common;
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{HeaderIds, Node};
+use common::transcript::{self, Headers, Script, Transcript};
+use common::Node;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-/// How long one run of the Go program may take (about 6 s against the
-/// reference; it stops by itself after a step overruns its 10 s).
-const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-/// How many differing steps a failure message shows in full.
-const MAX_REPORTED_DIFFS: usize = 12;
-/// How much of one differing step a failure message shows.
-const MAX_STEP_CHARS: usize = 800;
 /// The JSON fields that carry a lease id.
 const LEASE_FIELDS: [&str; 2] = ["lease_id", "lease"];
 const INSTALL_HINT: &str = "the Go toolchain and Debian's etcd Go sources are needed: run the \
@@ -89,98 +82,44 @@ fn build_program() -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// What one run of the Go program printed.
-struct Transcript {
-    /// One JSON object per step, in script order.
-    steps: Vec<Value>,
-    status: ExitStatus,
-    stderr: String,
-}
+/// The Go coordination check: header ids and lease ids are normalised.
+struct CoordinationCheck;
 
-impl Transcript {
-    fn step(&self, name: &str) -> &Value {
-        self.steps
-            .iter()
-            .find(|s| s["step"] == name)
-            .unwrap_or_else(|| panic!("no step {name} in the transcript"))
+impl Script for CoordinationCheck {
+    const NAME: &'static str = "coordination_check";
+    const CLIENT: &'static str = "Go coordination";
+    /// About 6 s against the reference; it stops by itself after a step
+    /// overruns its 10 s.
+    const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+    fn program() -> &'static Path {
+        program()
     }
 
-    /// The exit status and the program's stderr, for failure messages.
-    fn context(&self) -> String {
-        format!(
-            "coordination_check exited with {}; its stderr:\n{}",
-            self.status, self.stderr
-        )
+    fn command(program: &Path, node: &Node) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(program);
+        command.arg(format!("-endpoint={}", node.endpoint()));
+        command
     }
-}
 
-/// Runs the Go program against `node`.
-async fn run_check(node: &Node) -> Transcript {
-    let program = tokio::task::spawn_blocking(program)
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    let child = tokio::process::Command::new(program)
-        .arg(format!("-endpoint={}", node.endpoint()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
-    let output = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("coordination_check did not finish within {RUN_TIMEOUT:?}"))
-        .expect("wait for coordination_check");
-    let stdout = String::from_utf8(output.stdout).expect("coordination_check prints UTF-8");
-    let steps = stdout
-        .lines()
-        .map(|line| {
-            serde_json::from_str(line).unwrap_or_else(|e| {
-                panic!("coordination_check printed a non-JSON line ({e}): {line}")
-            })
-        })
-        .collect();
-    Transcript {
-        steps,
-        status: output.status,
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    /// Both normalisations of the module doc, in order. Unlike the KV
+    /// script, many steps here have no header at all (a Lock, a session, a
+    /// watch's collected events), so only the headers present are checked.
+    fn normalise(t: &Transcript, _: &Node, problems: &mut Vec<String>) -> Vec<Value> {
+        let (mut steps, _) =
+            transcript::strip_header_ids(&t.steps, Headers::WherePresent, problems);
+        normalise_leases(&mut steps);
+        steps
     }
-}
 
-/// Removes cluster_id, member_id and raft_term from every top-level header,
-/// requiring them non-zero and the same in every step. Unlike the KV script,
-/// many steps here have no header at all (a Lock, a session, a watch's
-/// collected events), so only the headers present are checked.
-fn strip_header_ids(steps: &[Value], problems: &mut Vec<String>) -> Vec<Value> {
-    let mut seen: Option<(String, HeaderIds)> = None;
-    let mut stripped = Vec::with_capacity(steps.len());
-    for step in steps {
-        let mut step = step.clone();
-        let name = step["step"].as_str().unwrap_or("?").to_string();
-        if let Some(header) = step.get_mut("header").and_then(Value::as_object_mut) {
-            let mut take = |field: &str| {
-                let value = header.remove(field).and_then(|v| v.as_u64()).unwrap_or(0);
-                if value == 0 {
-                    problems.push(format!("step {name}: header {field} is missing or zero"));
-                }
-                value
-            };
-            let ids = HeaderIds {
-                cluster_id: take("cluster_id"),
-                member_id: take("member_id"),
-                raft_term: take("raft_term"),
-            };
-            match &seen {
-                None => seen = Some((name.clone(), ids)),
-                Some((first, first_ids)) if *first_ids != ids => problems.push(format!(
-                    "step {name}: header ids {ids:?} differ from step {first}'s {first_ids:?}"
-                )),
-                Some(_) => {}
-            }
-        }
-        stripped.push(step);
+    fn spot_check_reference(t: &Transcript) {
+        spot_check_reference(t);
     }
-    stripped
+
+    fn reference_cell() -> &'static OnceCell<Vec<Value>> {
+        static REFERENCE: OnceCell<Vec<Value>> = OnceCell::const_new();
+        &REFERENCE
+    }
 }
 
 /// Lease ids in order of first appearance, each with its placeholder.
@@ -249,79 +188,6 @@ fn normalise_leases(steps: &mut [Value]) {
     for step in steps.iter_mut() {
         names.replace(step, None);
     }
-}
-
-/// Both normalisations of the module doc, in order.
-fn normalise(steps: &[Value], problems: &mut Vec<String>) -> Vec<Value> {
-    let mut steps = strip_header_ids(steps, problems);
-    normalise_leases(&mut steps);
-    steps
-}
-
-/// Lists the steps whose JSON differs, position by position.
-fn diff_steps(expected: &[Value], actual: &[Value], problems: &mut Vec<String>) {
-    if expected.len() != actual.len() {
-        problems.push(format!(
-            "the reference printed {} steps, this server {}",
-            expected.len(),
-            actual.len()
-        ));
-    }
-    let mut reported = 0;
-    let mut unreported = 0;
-    for (i, (want, got)) in expected.iter().zip(actual).enumerate() {
-        if want == got {
-            continue;
-        }
-        if reported == MAX_REPORTED_DIFFS {
-            unreported += 1;
-            continue;
-        }
-        reported += 1;
-        problems.push(format!(
-            "step {i} ({}) differs:\n  reference: {}\n  this one:  {}",
-            want["step"].as_str().unwrap_or("?"),
-            shorten(want),
-            shorten(got),
-        ));
-    }
-    if unreported > 0 {
-        problems.push(format!("... and {unreported} more differing steps"));
-    }
-}
-
-/// A step's JSON, cut to a readable length.
-fn shorten(step: &Value) -> String {
-    let text = step.to_string();
-    match text.char_indices().nth(MAX_STEP_CHARS) {
-        Some((cut, _)) => format!("{}... ({} chars)", &text[..cut], text.len()),
-        None => text,
-    }
-}
-
-/// The normalised reference transcript, made once per process from a fresh
-/// reference etcd.
-async fn reference_transcript() -> &'static [Value] {
-    static REFERENCE: OnceCell<Vec<Value>> = OnceCell::const_new();
-    REFERENCE
-        .get_or_init(|| async {
-            let node = Node::start(common::Target::Reference, &[]).await;
-            let transcript = run_check(&node).await;
-            assert!(
-                transcript.status.success(),
-                "coordination_check failed against the reference etcd\n{}",
-                transcript.context()
-            );
-            let mut problems = Vec::new();
-            let steps = normalise(&transcript.steps, &mut problems);
-            assert!(
-                problems.is_empty(),
-                "reference transcript: {}",
-                problems.join("\n")
-            );
-            steps
-        })
-        .await
 }
 
 fn assert_error(t: &Transcript, name: &str, code: Option<&str>, message: &str) {
@@ -418,33 +284,10 @@ fn spot_check_reference(t: &Transcript) {
     );
 }
 
-both!(watch_lease_lock_election_script, |target| async move {
-    let expected = reference_transcript().await;
-    let node = Node::start(target, &[]).await;
-    let transcript = run_check(&node).await;
-    if target == common::Target::Reference {
-        spot_check_reference(&transcript);
-    }
-
-    let mut problems = Vec::new();
-    let actual = normalise(&transcript.steps, &mut problems);
-    diff_steps(expected, &actual, &mut problems);
-    if !transcript.status.success() {
-        problems.push(format!(
-            "coordination_check exited with {}",
-            transcript.status
-        ));
-    }
-    if !problems.is_empty() {
-        let mut message =
-            format!("the Go coordination transcript of {target:?} differs from etcd's:\n");
-        for problem in &problems {
-            let _ = writeln!(message, "- {problem}");
-        }
-        let _ = write!(message, "{}", transcript.context());
-        panic!("{message}");
-    }
-});
+both!(
+    watch_lease_lock_election_script,
+    transcript::check::<CoordinationCheck>
+);
 
 /// The normalisation itself: ids numbered by first appearance, hex keys
 /// rewritten, other numbers and strings untouched.

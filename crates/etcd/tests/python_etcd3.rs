@@ -30,23 +30,16 @@
 
 mod common;
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{HeaderIds, Node, Target};
+use common::transcript::{self, Headers, Script, Transcript};
+use common::{Node, Target};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-/// How long one run of the script may take (it stops by itself after the
-/// first call the server does not answer, each call having 5 s).
-const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-/// How many differing steps a failure message shows in full.
-const MAX_REPORTED_DIFFS: usize = 12;
-/// How much of one differing step a failure message shows.
-const MAX_STEP_CHARS: usize = 800;
 /// What the reference etcd reports as its version.
 const REFERENCE_VERSION: &str = "3.4.23";
 const INSTALL_HINT: &str = "python3 with the venv module and access to PyPI are needed: run the \
@@ -91,75 +84,53 @@ fn python_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python")
 }
 
-/// What one run of the script printed.
-struct Transcript {
-    /// One JSON object per step, in script order.
-    steps: Vec<Value>,
-    status: ExitStatus,
-    stderr: String,
-}
+/// The etcd3 script: header ids, URLs and the `status()`/`members` fields
+/// of the module doc are normalised.
+struct Etcd3Check;
 
-impl Transcript {
-    fn step(&self, name: &str) -> &Value {
-        self.steps
-            .iter()
-            .find(|s| s["step"] == name)
-            .unwrap_or_else(|| panic!("no step {name} in the transcript"))
+impl Script for Etcd3Check {
+    const NAME: &'static str = "etcd3_check.py";
+    const CLIENT: &'static str = "Python etcd3";
+    /// It stops by itself after the first call the server does not answer,
+    /// each call having 5 s.
+    const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+    fn program() -> &'static Path {
+        venv_python()
     }
 
-    /// The exit status and the script's stderr, for failure messages.
-    fn context(&self) -> String {
-        format!(
-            "etcd3_check.py exited with {}; its stderr:\n{}",
-            self.status, self.stderr
-        )
+    fn command(python: &Path, node: &Node) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(python);
+        command
+            // Isolated mode: no user site-packages, no PYTHON* variables.
+            .arg("-I")
+            .arg(python_dir().join("etcd3_check.py"))
+            .arg(format!("--endpoint={}", node.endpoint()))
+            // The pinned protobuf 3.20.3 is pure Python on 3.11 anyway; this
+            // keeps etcd3's old generated modules loading if the pin moves to
+            // a protobuf >= 4.
+            .env("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python");
+        command
     }
-}
 
-/// Runs the script against `node`.
-async fn run_check(node: &Node) -> Transcript {
-    let python = tokio::task::spawn_blocking(venv_python)
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    let script = python_dir().join("etcd3_check.py");
-    let child = tokio::process::Command::new(python)
-        // Isolated mode: no user site-packages, no PYTHON* variables.
-        .arg("-I")
-        .arg(&script)
-        .arg(format!("--endpoint={}", node.endpoint()))
-        // The pinned protobuf 3.20.3 is pure Python on 3.11 anyway; this
-        // keeps etcd3's old generated modules loading if the pin moves to a
-        // protobuf >= 4.
-        .env("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", python.display()));
-    let output = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("etcd3_check.py did not finish within {RUN_TIMEOUT:?}"))
-        .expect("wait for etcd3_check.py");
-    let stdout = String::from_utf8(output.stdout).expect("etcd3_check.py prints UTF-8");
-    let steps = stdout
-        .lines()
-        .map(|line| {
-            serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("etcd3_check.py printed a non-JSON line ({e}): {line}"))
-        })
-        .collect();
-    Transcript {
-        steps,
-        status: output.status,
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    fn normalise(t: &Transcript, node: &Node, problems: &mut Vec<String>) -> Vec<Value> {
+        normalize(t, node, problems)
+    }
+
+    fn spot_check_reference(t: &Transcript) {
+        spot_check_reference(t);
+    }
+
+    fn reference_cell() -> &'static OnceCell<Vec<Value>> {
+        static REFERENCE: OnceCell<Vec<Value>> = OnceCell::const_new();
+        &REFERENCE
     }
 }
 
 /// Turns a raw transcript into the comparable one (see the module doc),
 /// reporting every value that is not as a server must report it.
 fn normalize(t: &Transcript, node: &Node, problems: &mut Vec<String>) -> Vec<Value> {
-    let (mut steps, ids) = strip_header_ids(&t.steps, problems);
+    let (mut steps, ids) = transcript::strip_header_ids(&t.steps, Headers::WherePresent, problems);
     let Some(ids) = ids else {
         problems.push("no step carried a response header".to_string());
         return steps;
@@ -273,110 +244,6 @@ fn replace_strings(value: &mut Value, patterns: &[(String, &str)]) {
     }
 }
 
-/// Removes cluster_id, member_id and raft_term from every top-level header,
-/// requiring them non-zero and the same in every step, and returns the ids
-/// seen. Reports instead of panicking so the step diff is still shown.
-fn strip_header_ids(
-    steps: &[Value],
-    problems: &mut Vec<String>,
-) -> (Vec<Value>, Option<HeaderIds>) {
-    let mut seen: Option<(String, HeaderIds)> = None;
-    let mut stripped = Vec::with_capacity(steps.len());
-    for step in steps {
-        let mut step = step.clone();
-        let name = step["step"].as_str().unwrap_or("?").to_string();
-        if let Some(header) = step.get_mut("header").and_then(Value::as_object_mut) {
-            let mut take = |field: &str| {
-                let value = header.remove(field).and_then(|v| v.as_u64()).unwrap_or(0);
-                if value == 0 {
-                    problems.push(format!("step {name}: header {field} is missing or zero"));
-                }
-                value
-            };
-            let ids = HeaderIds {
-                cluster_id: take("cluster_id"),
-                member_id: take("member_id"),
-                raft_term: take("raft_term"),
-            };
-            match &seen {
-                None => seen = Some((name.clone(), ids)),
-                Some((first, first_ids)) if *first_ids != ids => problems.push(format!(
-                    "step {name}: header ids {ids:?} differ from step {first}'s {first_ids:?}"
-                )),
-                Some(_) => {}
-            }
-        }
-        stripped.push(step);
-    }
-    (stripped, seen.map(|(_, ids)| ids))
-}
-
-/// Lists the steps whose JSON differs, position by position.
-fn diff_steps(expected: &[Value], actual: &[Value], problems: &mut Vec<String>) {
-    if expected.len() != actual.len() {
-        problems.push(format!(
-            "the reference printed {} steps, this server {}",
-            expected.len(),
-            actual.len()
-        ));
-    }
-    let mut reported = 0;
-    let mut unreported = 0;
-    for (i, (want, got)) in expected.iter().zip(actual).enumerate() {
-        if want == got {
-            continue;
-        }
-        if reported == MAX_REPORTED_DIFFS {
-            unreported += 1;
-            continue;
-        }
-        reported += 1;
-        problems.push(format!(
-            "step {i} ({}) differs:\n  reference: {}\n  this one:  {}",
-            want["step"].as_str().unwrap_or("?"),
-            shorten(want),
-            shorten(got),
-        ));
-    }
-    if unreported > 0 {
-        problems.push(format!("... and {unreported} more differing steps"));
-    }
-}
-
-/// A step's JSON, cut to a readable length (a 129-op txn is long).
-fn shorten(step: &Value) -> String {
-    let text = step.to_string();
-    match text.char_indices().nth(MAX_STEP_CHARS) {
-        Some((cut, _)) => format!("{}... ({} chars)", &text[..cut], text.len()),
-        None => text,
-    }
-}
-
-/// The normalised reference transcript, made once per process from a fresh
-/// reference etcd.
-async fn reference_transcript() -> &'static [Value] {
-    static REFERENCE: OnceCell<Vec<Value>> = OnceCell::const_new();
-    REFERENCE
-        .get_or_init(|| async {
-            let node = Node::start(Target::Reference, &[]).await;
-            let transcript = run_check(&node).await;
-            assert!(
-                transcript.status.success(),
-                "etcd3_check.py failed against the reference etcd\n{}",
-                transcript.context()
-            );
-            let mut problems = Vec::new();
-            let steps = normalize(&transcript, &node, &mut problems);
-            assert!(
-                problems.is_empty(),
-                "reference transcript: {}",
-                problems.join("\n")
-            );
-            steps
-        })
-        .await
-}
-
 /// Facts about etcd and this library, checked on a raw reference transcript
 /// so the script is known to exercise them.
 fn spot_check_reference(t: &Transcript) {
@@ -453,27 +320,4 @@ fn spot_check_reference(t: &Transcript) {
     assert_eq!(status["leader"]["name"], "node-1", "{status}");
 }
 
-both!(kv_txn_compact_script, |target| async move {
-    let expected = reference_transcript().await;
-    let node = Node::start(target, &[]).await;
-    let transcript = run_check(&node).await;
-    if target == Target::Reference {
-        spot_check_reference(&transcript);
-    }
-
-    let mut problems = Vec::new();
-    let actual = normalize(&transcript, &node, &mut problems);
-    diff_steps(expected, &actual, &mut problems);
-    if !transcript.status.success() {
-        problems.push(format!("etcd3_check.py exited with {}", transcript.status));
-    }
-    if !problems.is_empty() {
-        let mut message =
-            format!("the Python etcd3 transcript of {target:?} differs from etcd's:\n");
-        for problem in &problems {
-            let _ = writeln!(message, "- {problem}");
-        }
-        let _ = write!(message, "{}", transcript.context());
-        panic!("{message}");
-    }
-});
+both!(kv_txn_compact_script, transcript::check::<Etcd3Check>);

@@ -20,6 +20,8 @@
 
 #![allow(dead_code)]
 
+pub mod transcript;
+
 use std::fmt::Debug;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
