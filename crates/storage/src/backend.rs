@@ -63,6 +63,8 @@ pub(crate) const LATEST: TableDefinition<&[u8], (u64, u64)> = TableDefinition::n
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const LEASES: TableDefinition<i64, &[u8]> = TableDefinition::new("leases");
 pub(crate) const LEASE_KEYS: TableDefinition<(i64, &[u8]), ()> = TableDefinition::new("lease_keys");
+/// Active alarms: (alarm type, member id) -> (); see `apply::alarm`.
+pub(crate) const ALARMS: TableDefinition<(i32, u64), ()> = TableDefinition::new("alarms");
 
 /// Meta keys starting with this belong to this crate; `set_meta` refuses them.
 pub(crate) const RESERVED_META_PREFIX: &str = "mvcc/";
@@ -177,6 +179,7 @@ impl Backend {
             copy_table(src, &dst, META)?;
             copy_table(src, &dst, LEASES)?;
             copy_table(src, &dst, LEASE_KEYS)?;
+            copy_table(src, &dst, ALARMS)?;
             dst.commit()?;
         }
         fs::rename(&tmp, path)?;
@@ -197,6 +200,7 @@ fn init_tables(txn: &WriteTransaction) -> Result<(), StorageError> {
     txn.open_table(LATEST)?;
     txn.open_table(LEASES)?;
     txn.open_table(LEASE_KEYS)?;
+    txn.open_table(ALARMS)?;
     let mut meta = txn.open_table(META)?;
     let schema = meta
         .get(META_SCHEMA_VERSION)?

@@ -75,6 +75,10 @@ pub enum ApplyError {
     /// A put with `ignore_value` or `ignore_lease` targets a missing key.
     #[error("etcdserver: key not found")]
     KeyNotFound,
+    /// The NOSPACE alarm is active and the request may grow the store
+    /// (etcd's capped applier).
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
     /// A request kind this crate does not execute (yet), or a write handed to
     /// the read-only path. Never produced by a well-formed client request
     /// that the server routes correctly, except for the kinds not built yet.
@@ -121,6 +125,10 @@ mod tests {
         assert_eq!(
             ApplyError::KeyNotFound.to_string(),
             "etcdserver: key not found"
+        );
+        assert_eq!(
+            ApplyError::NoSpace.to_string(),
+            "etcdserver: mvcc: database space exceeded"
         );
     }
 }

@@ -8,12 +8,14 @@
 //!   read-only Txn.
 //! - `apply`: [`ApplyBatch`], one write transaction per batch of committed
 //!   raft entries; `ops` (Range/Put/DeleteRange), `txn` (compares, branches),
-//!   `lease` (LeaseGrant/LeaseRevoke/LeaseCheckpoint). A commit reports its
+//!   `lease` (LeaseGrant/LeaseRevoke/LeaseCheckpoint), `alarm` (Alarm, and
+//!   the requests refused under NOSPACE). A commit reports its
 //!   events and [`LeaseChange`]s in [`Committed`].
 //! - [`lease`]: the stored lease record ([`LeaseRecord`]) and its lookups.
 //! - [`mvcc`]: revisions, key ranges, the key index, range semantics,
 //!   writes, compaction and the history read back as watch events
 //!   ([`ReadTxn::events`]).
+//! - [`hash`]: HashKV (etcd's algorithm) and Hash over a read view.
 //! - [`error`]: [`StorageError`] (fatal) and [`ApplyError`] (etcd's
 //!   client-visible refusals).
 //!
@@ -25,6 +27,7 @@
 pub mod apply;
 pub mod backend;
 pub mod error;
+pub mod hash;
 pub mod lease;
 pub mod mvcc;
 pub mod read;
@@ -33,6 +36,7 @@ pub use apply::txn::is_read_only;
 pub use apply::{ApplyBatch, ApplyResponse, Committed, LeaseChange};
 pub use backend::Backend;
 pub use error::{ApplyError, StorageError};
+pub use hash::{hash_all, hash_kv, KvHash};
 pub use lease::{LeaseRecord, MAX_LEASE_TTL};
 pub use read::ReadTxn;
 

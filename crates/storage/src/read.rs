@@ -5,14 +5,14 @@
 //! It owns nothing but the redb read transaction and the revisions read at
 //! its start; the read logic itself is in `mvcc`, `apply::txn` and `lease`.
 
-use etcd_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
+use etcd_proto::etcdserverpb::{AlarmMember, RangeRequest, RangeResponse, TxnRequest, TxnResponse};
 use etcd_proto::mvccpb::Event;
 use redb::{ReadOnlyTable, ReadTransaction};
 
-use crate::apply::{ops, txn};
+use crate::apply::{alarm, ops, txn};
 use crate::backend::{
-    read_meta_i64, KEY_INDEX, KV, LATEST, LEASES, LEASE_KEYS, META, META_COMPACTED_REVISION,
-    META_CURRENT_REVISION,
+    read_meta_i64, ALARMS, KEY_INDEX, KV, LATEST, LEASES, LEASE_KEYS, META,
+    META_COMPACTED_REVISION, META_CURRENT_REVISION,
 };
 use crate::error::{ApplyError, StorageError};
 use crate::lease::{self, LeaseRecord};
@@ -135,6 +135,12 @@ impl ReadTxn {
     /// exist), in key order.
     pub fn lease_keys(&self, id: i64) -> Result<Vec<Vec<u8>>, StorageError> {
         lease::keys(&self.txn.open_table(LEASE_KEYS)?, id)
+    }
+
+    /// The active alarms of type `alarm` (an `AlarmType` value; `NONE` = every
+    /// type), ordered by type then member id.
+    pub fn alarms(&self, alarm: i32) -> Result<Vec<AlarmMember>, StorageError> {
+        alarm::list(&self.txn.open_table(ALARMS)?, alarm)
     }
 
     /// An opaque blob stored by an upper layer with `ApplyBatch::set_meta`.

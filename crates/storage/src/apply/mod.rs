@@ -15,6 +15,7 @@
 //! then poisoned and [`ApplyBatch::commit`] refuses, so redb rolls it all
 //! back.
 
+pub(crate) mod alarm;
 pub(crate) mod lease;
 pub(crate) mod ops;
 pub(crate) mod txn;
@@ -22,8 +23,8 @@ pub(crate) mod txn;
 use std::marker::PhantomData;
 
 use etcd_proto::etcdserverpb::{
-    CompactionRequest, CompactionResponse, DeleteRangeResponse, LeaseCheckpointResponse,
-    LeaseGrantResponse, LeaseRevokeResponse, PutResponse, TxnResponse,
+    AlarmResponse, CompactionRequest, CompactionResponse, DeleteRangeResponse,
+    LeaseCheckpointResponse, LeaseGrantResponse, LeaseRevokeResponse, PutResponse, TxnResponse,
 };
 use etcd_proto::mvccpb::Event;
 use etcd_proto::raftpb::raft_request::Request;
@@ -31,7 +32,7 @@ use etcd_proto::raftpb::RaftRequest;
 use redb::{Durability, ReadableTable, WriteTransaction};
 
 use crate::backend::{
-    read_meta_i64, Backend, META, META_COMPACTED_REVISION, META_CURRENT_REVISION,
+    read_meta_i64, Backend, ALARMS, META, META_COMPACTED_REVISION, META_CURRENT_REVISION,
     RESERVED_META_PREFIX,
 };
 use crate::error::{ApplyError, StorageError};
@@ -51,6 +52,7 @@ pub enum ApplyResponse {
     LeaseGrant(LeaseGrantResponse),
     LeaseRevoke(LeaseRevokeResponse),
     LeaseCheckpoint(LeaseCheckpointResponse),
+    Alarm(AlarmResponse),
 }
 
 /// One redb write transaction applying a batch of committed entries.
@@ -112,6 +114,13 @@ impl<'a> ApplyBatch<'a> {
         let Some(request) = &req.request else {
             return Err(ApplyError::Unsupported("an empty raft request"));
         };
+        // etcd's capped applier: under NOSPACE, refuse what may grow the
+        // store before anything else (even a Put's lease check).
+        if alarm::refused_under_nospace(request) {
+            let table = self.txn.open_table(ALARMS).map_err(StorageError::from)?;
+            let nospace = alarm::nospace_active(&table)?;
+            alarm::check_capped(request, nospace)?;
+        }
         let mut tw = TxnWrite::new(WriteTables::open(&self.txn)?, self.current, self.compacted);
         let mut compacted_to = None;
         let mut lease_changes = Vec::new();
@@ -146,7 +155,12 @@ impl<'a> ApplyBatch<'a> {
                 lease_changes = changes;
                 ApplyResponse::LeaseCheckpoint(resp)
             }),
-            Request::Alarm(_) => Err(ApplyError::Unsupported("alarm")),
+            Request::Alarm(a) => match self.txn.open_table(ALARMS) {
+                Ok(mut table) => alarm::apply(&mut table, a)
+                    .map(ApplyResponse::Alarm)
+                    .map_err(ApplyError::from),
+                Err(e) => Err(ApplyError::Storage(e.into())),
+            },
         };
         let events = tw.into_events();
         match result {
@@ -281,7 +295,8 @@ mod tests {
     use super::*;
     use crate::backend::LEASE_KEYS;
     use crate::test_util::*;
-    use etcd_proto::etcdserverpb::PutRequest;
+    use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
+    use etcd_proto::etcdserverpb::{AlarmRequest, AlarmType, PutRequest};
     use redb::ReadableDatabase;
 
     fn raft(req: Request) -> RaftRequest {
@@ -327,14 +342,98 @@ mod tests {
             .is_empty());
     }
 
+    fn alarm(action: AlarmAction, member_id: u64, alarm: AlarmType) -> RaftRequest {
+        raft(Request::Alarm(AlarmRequest {
+            action: action as i32,
+            member_id,
+            alarm: alarm as i32,
+        }))
+    }
+
+    fn members(r: Result<ApplyResponse, ApplyError>) -> Vec<(u64, i32)> {
+        match r.unwrap() {
+            ApplyResponse::Alarm(a) => a.alarms.iter().map(|m| (m.member_id, m.alarm)).collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn alarms_activate_deactivate_and_list() {
+        let s = Store::new();
+        let mut batch = s.backend.begin_apply().unwrap();
+        let nospace = AlarmType::Nospace as i32;
+        let r = batch.apply(&alarm(AlarmAction::Activate, 9, AlarmType::Nospace));
+        assert_eq!(members(r), [(9, nospace)]);
+        // Again: answered with the active alarm, stored once.
+        let r = batch.apply(&alarm(AlarmAction::Activate, 9, AlarmType::Nospace));
+        assert_eq!(members(r), [(9, nospace)]);
+        let r = batch.apply(&alarm(AlarmAction::Activate, 2, AlarmType::Corrupt));
+        assert_eq!(members(r), [(2, AlarmType::Corrupt as i32)]);
+        let r = batch.apply(&alarm(AlarmAction::Get, 0, AlarmType::Nospace));
+        assert_eq!(members(r), [(9, nospace)]);
+        batch.commit(false).unwrap();
+        // Alarms change no revision.
+        assert_eq!(s.rev(), 1);
+        let view = s.backend.read().unwrap();
+        let all: Vec<(u64, i32)> = view
+            .alarms(AlarmType::None as i32)
+            .unwrap()
+            .iter()
+            .map(|m| (m.member_id, m.alarm))
+            .collect();
+        assert_eq!(all, [(9, nospace), (2, AlarmType::Corrupt as i32)]);
+
+        let mut batch = s.backend.begin_apply().unwrap();
+        let r = batch.apply(&alarm(AlarmAction::Deactivate, 7, AlarmType::Nospace));
+        assert_eq!(members(r), []);
+        let r = batch.apply(&alarm(AlarmAction::Deactivate, 9, AlarmType::Nospace));
+        assert_eq!(members(r), [(9, nospace)]);
+        batch.commit(false).unwrap();
+        let view = s.backend.read().unwrap();
+        assert!(view.alarms(nospace).unwrap().is_empty());
+    }
+
+    #[test]
+    fn nospace_refuses_growth_until_disarmed() {
+        use etcd_proto::etcdserverpb::{DeleteRangeRequest, LeaseGrantRequest};
+        let s = Store::new();
+        let mut batch = s.backend.begin_apply().unwrap();
+        batch.apply(&raft(Request::Put(put_req("a", "1")))).unwrap();
+        batch
+            .apply(&alarm(AlarmAction::Activate, 1, AlarmType::Nospace))
+            .unwrap();
+        let refused = batch.apply(&raft(Request::Put(put_req("b", "1"))));
+        assert!(matches!(refused, Err(ApplyError::NoSpace)));
+        // Refused before the lease check, as etcd's capped applier.
+        let refused = batch.apply(&raft(Request::Put(PutRequest {
+            lease: 77,
+            ..put_req("b", "1")
+        })));
+        assert!(matches!(refused, Err(ApplyError::NoSpace)));
+        let refused = batch.apply(&raft(Request::LeaseGrant(LeaseGrantRequest {
+            id: 5,
+            ttl: 10,
+        })));
+        assert!(matches!(refused, Err(ApplyError::NoSpace)));
+        // Deletes pass.
+        let del = batch.apply(&raft(Request::DeleteRange(DeleteRangeRequest {
+            key: b"a".to_vec(),
+            ..Default::default()
+        })));
+        assert!(del.is_ok());
+        batch
+            .apply(&alarm(AlarmAction::Deactivate, 1, AlarmType::Nospace))
+            .unwrap();
+        assert!(batch.apply(&raft(Request::Put(put_req("b", "1")))).is_ok());
+        batch.commit(false).unwrap();
+        assert_eq!(s.get("\0", "\0"), [("b".into(), "1".into())]);
+    }
+
     #[test]
     fn unsupported_requests_are_refused_without_panic() {
         let s = Store::new();
         let mut batch = s.backend.begin_apply().unwrap();
-        for req in [
-            RaftRequest { request: None },
-            raft(Request::Alarm(Default::default())),
-        ] {
+        for req in [RaftRequest { request: None }] {
             assert!(matches!(batch.apply(&req), Err(ApplyError::Unsupported(_))));
         }
         let committed = batch.commit(true).unwrap();
