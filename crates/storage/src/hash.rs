@@ -1,0 +1,236 @@
+//! Consistency hashes of a read view: Maintenance.HashKV and Maintenance.Hash.
+//!
+//! [`hash_kv`] reproduces etcd's `HashByRev` (mvcc/kvstore.go): a CRC-32C
+//! over the bucket name `key`, then, in revision order, every change's
+//! bucket key and value. etcd's bucket key is 17 bytes (big-endian main,
+//! `_`, big-endian sub) plus `t` for a tombstone; its value is the marshaled
+//! `mvccpb.KeyValue`. A put's value is exactly the prost encoding we store
+//! (same fields, field-number order, zero fields omitted). A tombstone is
+//! stored by etcd as a KeyValue holding only the key, while we keep its
+//! `mod_revision` too, so its value is re-encoded here. Hence the same
+//! history gives the same hash as etcd.
+//!
+//! Changes at or below the compacted revision follow etcd's rule too: once
+//! any key is live at the hashed revision, such a change counts only if it
+//! is its key's newest change at that revision and a put (etcd's
+//! `kvindex.Keep`); when no key is live, every surviving change counts.
+//!
+//! [`hash_all`] (Maintenance.Hash) has no etcd equivalent we can match: etcd
+//! hashes its bbolt buckets, whose layout we do not have. Ours is a CRC-32C
+//! over every table of the view in a fixed order, excluding the meta blobs
+//! of upper layers (raft log ids and membership differ between members at
+//! the same revision), so members holding the same data agree.
+//!
+//! Not here: the gRPC responses and headers (the server's maintenance API).
+
+use etcd_proto::mvccpb::KeyValue;
+use prost::Message;
+use redb::{Key, ReadTransaction, ReadableTable, TableDefinition, TableHandle, Value};
+
+use crate::backend::{KEY_INDEX, KV, LATEST, LEASES, LEASE_KEYS, META, RESERVED_META_PREFIX};
+use crate::error::{ApplyError, StorageError};
+use crate::mvcc::key_index::{newest_at, PUT};
+use crate::mvcc::revision::{max_key_at, Revision};
+use crate::read::ReadTxn;
+
+/// The result of [`hash_kv`], as HashKVResponse reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvHash {
+    /// CRC-32C (Castagnoli) of the history up to the hashed revision.
+    pub hash: u32,
+    /// The view's current revision (the response header's revision).
+    pub current_revision: i64,
+    /// The view's compacted revision (-1 if never compacted).
+    pub compact_revision: i64,
+}
+
+/// etcd's `HashByRev(rev)` over `view`; `rev <= 0` hashes at the current
+/// revision. Errors as etcd: `0 < rev <= compacted` →
+/// [`ApplyError::Compacted`], `rev > current` → [`ApplyError::FutureRevision`].
+pub fn hash_kv(view: &ReadTxn, rev: i64) -> Result<KvHash, ApplyError> {
+    let current = view.current_revision()?;
+    let compacted = view.compacted_revision()?;
+    if rev > 0 && rev <= compacted {
+        return Err(ApplyError::Compacted);
+    }
+    if rev > 0 && rev > current {
+        return Err(ApplyError::FutureRevision);
+    }
+    let rev = if rev <= 0 { current } else { rev };
+    let txn = view.redb();
+    let kv = txn.open_table(KV).map_err(StorageError::from)?;
+    let key_index = txn.open_table(KEY_INDEX).map_err(StorageError::from)?;
+    let mut crc = Crc32c::new();
+    crc.update(b"key");
+    // etcd's "keep set is empty": computed only if a change at or below the
+    // compacted revision is met.
+    let mut any_live: Option<bool> = None;
+    for row in kv.range(..=max_key_at(rev))? {
+        let (k, v) = row?;
+        let r = Revision::from_key(k.value())?;
+        let stored = KeyValue::decode(v.value())
+            .map_err(|e| StorageError::Corrupt(format!("kv record at {r:?}: {e}")))?;
+        let tombstone = stored.create_revision == 0;
+        if r.main <= compacted {
+            let live = match any_live {
+                Some(l) => l,
+                None => {
+                    let l = any_key_live(txn, rev)?;
+                    any_live = Some(l);
+                    l
+                }
+            };
+            if live && newest_at(&key_index, &stored.key, rev)? != Some((r, PUT)) {
+                continue;
+            }
+        }
+        crc.update(&etcd_bucket_key(r, tombstone));
+        if tombstone {
+            let etcd_value = KeyValue {
+                key: stored.key,
+                ..Default::default()
+            };
+            crc.update(&etcd_value.encode_to_vec());
+        } else {
+            crc.update(v.value());
+        }
+    }
+    Ok(KvHash {
+        hash: crc.finish(),
+        current_revision: current,
+        compact_revision: compacted,
+    })
+}
+
+/// Maintenance.Hash: a CRC-32C over all tables of `view` (see the module
+/// doc); deterministic for the same data, not comparable with etcd's.
+pub fn hash_all(view: &ReadTxn) -> Result<u32, StorageError> {
+    let txn = view.redb();
+    let mut crc = Crc32c::new();
+    hash_table(txn, KV, &mut crc, |_| true)?;
+    hash_table(txn, KEY_INDEX, &mut crc, |_| true)?;
+    hash_table(txn, LATEST, &mut crc, |_| true)?;
+    hash_table(txn, META, &mut crc, |k| k.starts_with(RESERVED_META_PREFIX))?;
+    hash_table(txn, LEASES, &mut crc, |_| true)?;
+    hash_table(txn, LEASE_KEYS, &mut crc, |_| true)?;
+    hash_table(txn, ALARMS, &mut crc, |_| true)?;
+    Ok(crc.finish())
+}
+
+/// Whether any key is live at `rev` (etcd: a non-empty keep set). A key is
+/// live when its newest change `<= rev` is a put.
+fn any_key_live(txn: &ReadTransaction, rev: i64) -> Result<bool, StorageError> {
+    let key_index = txn.open_table(KEY_INDEX)?;
+    let mut next: Option<Vec<u8>> = Some(Vec::new());
+    // One seek per distinct key: jump to the first entry after the key.
+    while let Some(from) = next.take() {
+        let first = match key_index.range((from.as_slice(), 0u64, 0u64)..)?.next() {
+            None => return Ok(false),
+            Some(row) => row?.0.value().0.to_vec(),
+        };
+        if let Some((_, PUT)) = newest_at(&key_index, &first, rev)? {
+            return Ok(true);
+        }
+        let mut after = first;
+        after.push(0);
+        next = Some(after);
+    }
+    Ok(false)
+}
+
+/// etcd's bucket key of a change: main, `_`, sub, and `t` for a tombstone.
+fn etcd_bucket_key(r: Revision, tombstone: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(18);
+    out.extend_from_slice(&r.main.to_be_bytes());
+    out.push(b'_');
+    out.extend_from_slice(&r.sub.to_be_bytes());
+    if tombstone {
+        out.push(b't');
+    }
+    out
+}
+
+/// Feeds a table's name and its selected rows' raw key and value bytes.
+fn hash_table<K: Key + 'static, V: Value + 'static>(
+    txn: &ReadTransaction,
+    def: TableDefinition<K, V>,
+    crc: &mut Crc32c,
+    keep: impl Fn(&K::SelfType<'_>) -> bool,
+) -> Result<(), StorageError> {
+    let table = txn.open_table(def)?;
+    crc.update(def.name().as_bytes());
+    for row in table.iter()? {
+        let (k, v) = row?;
+        let key = k.value();
+        if !keep(&key) {
+            continue;
+        }
+        crc.update(K::as_bytes(&key).as_ref());
+        crc.update(V::as_bytes(&v.value()).as_ref());
+    }
+    Ok(())
+}
+
+/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as Go's
+/// `crc32.MakeTable(crc32.Castagnoli)`.
+struct Crc32c(u32);
+
+const CASTAGNOLI_TABLE: [u32; 256] = castagnoli_table();
+
+const fn castagnoli_table() -> [u32; 256] {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
+            bit += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+}
+
+impl Crc32c {
+    fn new() -> Crc32c {
+        Crc32c(!0)
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        let mut c = self.0;
+        for &b in bytes {
+            c = CASTAGNOLI_TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
+        }
+        self.0 = c;
+    }
+
+    fn finish(&self) -> u32 {
+        !self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32c_check_value() {
+        // The standard check value of CRC-32C.
+        let mut c = Crc32c::new();
+        c.update(b"123456789");
+        assert_eq!(c.finish(), 0xE306_9283);
+    }
+
+    #[test]
+    fn bucket_key_matches_etcd_layout() {
+        let k = etcd_bucket_key(Revision::new(2, 1), false);
+        assert_eq!(k, [0, 0, 0, 0, 0, 0, 0, 2, b'_', 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(etcd_bucket_key(Revision::new(2, 1), true).len(), 18);
+    }
+}
