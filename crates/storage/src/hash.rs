@@ -27,7 +27,9 @@ use etcd_proto::mvccpb::KeyValue;
 use prost::Message;
 use redb::{Key, ReadTransaction, ReadableTable, TableDefinition, TableHandle, Value};
 
-use crate::backend::{KEY_INDEX, KV, LATEST, LEASES, LEASE_KEYS, META, RESERVED_META_PREFIX};
+use crate::backend::{
+    ALARMS, KEY_INDEX, KV, LATEST, LEASES, LEASE_KEYS, META, RESERVED_META_PREFIX,
+};
 use crate::error::{ApplyError, StorageError};
 use crate::mvcc::key_index::{newest_at, PUT};
 use crate::mvcc::revision::{max_key_at, Revision};
