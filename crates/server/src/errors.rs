@@ -36,6 +36,9 @@ pub enum EtcdError {
     RequestTooLarge,
     #[error("etcdserver: too many requests")]
     TooManyRequests,
+    /// The space quota is used up (or the NOSPACE alarm is active).
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
     #[error("etcdserver: no leader")]
     NoLeader,
     #[error("etcdserver: not leader")]
@@ -59,7 +62,7 @@ impl EtcdError {
             EmptyKey | KeyNotFound | ValueProvided | LeaseProvided | TooManyOps | DuplicateKey
             | RequestTooLarge => Code::InvalidArgument,
             Compacted | FutureRev | LeaseTtlTooLarge => Code::OutOfRange,
-            TooManyRequests => Code::ResourceExhausted,
+            TooManyRequests | NoSpace => Code::ResourceExhausted,
             LeaseNotFound => Code::NotFound,
             NoLeader | LeaderChanged | Stopped | Timeout => Code::Unavailable,
             NotLeader | LeaseExists => Code::FailedPrecondition,
@@ -83,6 +86,7 @@ impl From<ApplyError> for EtcdError {
             ApplyError::LeaseExists => EtcdError::LeaseExists,
             ApplyError::LeaseTtlTooLarge => EtcdError::LeaseTtlTooLarge,
             ApplyError::KeyNotFound => EtcdError::KeyNotFound,
+            ApplyError::NoSpace => EtcdError::NoSpace,
             other => EtcdError::Internal(other.to_string()),
         }
     }
@@ -134,5 +138,8 @@ mod tests {
         let s = Status::from(EtcdError::from(ApplyError::LeaseTtlTooLarge));
         assert_eq!(s.code(), Code::OutOfRange);
         assert_eq!(s.message(), "etcdserver: too large lease TTL");
+        let s = Status::from(EtcdError::from(ApplyError::NoSpace));
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert_eq!(s.message(), "etcdserver: mvcc: database space exceeded");
     }
 }

@@ -43,6 +43,8 @@ pub struct ServeOptions {
     pub snapshot_count: u64,
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
+    /// `--quota-backend-bytes` as given (0: etcd's default, negative: off).
+    pub quota_backend_bytes: i64,
     pub transport: serve::Transport,
     pub auto_compaction: crate::config::AutoCompaction,
     /// `--experimental-watch-progress-notify-interval` (0: etcd's default).
@@ -74,6 +76,7 @@ impl ServeOptions {
             snapshot_count: cfg.snapshot_count,
             max_request_bytes: cfg.max_request_bytes as usize,
             max_txn_ops: cfg.max_txn_ops as usize,
+            quota_backend_bytes: cfg.quota_backend_bytes,
             transport: serve::Transport {
                 max_concurrent_streams: Some(cfg.max_concurrent_streams),
                 keepalive_interval: cfg.grpc_keepalive_interval,
@@ -259,6 +262,7 @@ pub async fn run(
             max_request_bytes: opts.max_request_bytes,
             max_txn_ops: opts.max_txn_ops,
             request_timeout,
+            quota_backend_bytes: crate::server::quota_bytes(opts.quota_backend_bytes),
         },
     );
     // Start the leases' clocks (this member leads once ready) before any

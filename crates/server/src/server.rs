@@ -1,17 +1,21 @@
 //! [`EtcdServer`]: one member's request pipeline, shared by every gRPC service.
 //!
 //! Every client write goes through [`EtcdServer::write`]: refuse when apply
-//! lags far behind → check size → propose through Raft (with etcd's request
-//! timeout) → applied result. Every read goes through [`EtcdServer::read`]:
+//! lags far behind → check size → space quota (a write that would take the
+//! backend past `--quota-backend-bytes` raises the NOSPACE alarm through Raft
+//! and is refused) → propose through Raft (with etcd's request timeout) →
+//! applied result. Every read goes through [`EtcdServer::read`]:
 //! (linearizable reads only) wait for a ReadIndex → run against a consistent
-//! backend snapshot. Authentication and the space quota will be steps of
-//! these two functions, so services never talk to Raft or storage around
-//! them. Response headers are built in one place, [`EtcdServer::header`].
+//! backend snapshot. Authentication will be a step of these two functions,
+//! so services never talk to Raft or storage around them. Response headers
+//! are built in one place, [`EtcdServer::header`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_proto::etcdserverpb::ResponseHeader;
+use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
+use etcd_proto::etcdserverpb::request_op::Request as Op;
+use etcd_proto::etcdserverpb::{AlarmRequest, AlarmType, PutRequest, ResponseHeader};
 use etcd_proto::raftpb::raft_request::Request;
 use etcd_proto::raftpb::RaftRequest;
 use etcd_raft::RaftNode;
@@ -30,6 +34,61 @@ pub struct Limits {
     /// How long a proposal may take before the client gets "request timed
     /// out": etcd's 5 s plus two election timeouts.
     pub request_timeout: Duration,
+    /// The backend size writes may not take the store past (see
+    /// [`quota_bytes`]); `None`: no quota.
+    pub quota_backend_bytes: Option<u64>,
+}
+
+/// etcd's quota when `--quota-backend-bytes` is 0.
+pub const DEFAULT_QUOTA_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// The quota `--quota-backend-bytes` asks for: 0 means etcd's 2 GiB default,
+/// a negative value turns the quota off.
+pub fn quota_bytes(flag: i64) -> Option<u64> {
+    match flag {
+        f if f < 0 => None,
+        0 => Some(DEFAULT_QUOTA_BYTES),
+        f => Some(f as u64),
+    }
+}
+
+/// etcd's estimate of a key's metadata in the backend.
+const KV_OVERHEAD: u64 = 256;
+/// etcd's estimate of a lease record in the backend.
+const LEASE_OVERHEAD: u64 = 64;
+
+/// What `request` is charged against the quota, as etcd estimates it: a put
+/// costs its key and value plus metadata, a Txn its costlier branch (puts at
+/// its top level only), a lease grant a fixed record; anything else is free
+/// (it cannot grow the store, or is needed to shrink it).
+pub fn quota_cost(request: &Request) -> u64 {
+    fn put(p: &PutRequest) -> u64 {
+        KV_OVERHEAD + p.key.len() as u64 + p.value.len() as u64
+    }
+    fn branch(ops: &[etcd_proto::etcdserverpb::RequestOp]) -> u64 {
+        ops.iter()
+            .map(|op| match &op.request {
+                Some(Op::RequestPut(p)) => put(p),
+                _ => 0,
+            })
+            .sum()
+    }
+    match request {
+        Request::Put(p) => put(p),
+        Request::Txn(t) => branch(&t.success).max(branch(&t.failure)),
+        Request::LeaseGrant(_) => LEASE_OVERHEAD,
+        _ => 0,
+    }
+}
+
+/// Whether a request of `cost` fits: free requests always do; others only
+/// while the backend stays strictly below the quota.
+pub fn quota_allows(size: u64, cost: u64, quota: Option<u64>) -> bool {
+    match quota {
+        None => true,
+        Some(_) if cost == 0 => true,
+        Some(q) => size.saturating_add(cost) < q,
+    }
 }
 
 /// etcd refuses new proposals while apply lags commit by more than this.
@@ -104,6 +163,58 @@ impl EtcdServer {
         if proposal.encoded_len() > self.limits.max_request_bytes {
             return Err(EtcdError::RequestTooLarge);
         }
+        if let Some(request) = &proposal.request {
+            self.check_quota(request).await?;
+        }
+        self.propose(proposal).await
+    }
+
+    /// The space quota step: when `request` would take the backend past the
+    /// quota, raise NOSPACE for this member (unless it is already raised) and
+    /// refuse. The file size is what etcd compares too (its db size).
+    async fn check_quota(&self, request: &Request) -> Result<(), EtcdError> {
+        let cost = quota_cost(request);
+        if cost == 0 || self.limits.quota_backend_bytes.is_none() {
+            return Ok(());
+        }
+        let size = self.node.backend().size()?;
+        if quota_allows(size, cost, self.limits.quota_backend_bytes) {
+            return Ok(());
+        }
+        let member_id = self.member_id();
+        let raised = self
+            .read(Consistency::Serializable, move |txn| {
+                let active = txn.alarms(AlarmType::Nospace as i32)?;
+                Ok(active.iter().any(|a| a.member_id == member_id))
+            })
+            .await?;
+        if !raised {
+            tracing::warn!(
+                "quota-size-bytes" = ?self.limits.quota_backend_bytes,
+                "backend-size-bytes" = size,
+                "message exceeded backend quota; raising alarm"
+            );
+            let alarm = Request::Alarm(AlarmRequest {
+                action: AlarmAction::Activate as i32,
+                member_id,
+                alarm: AlarmType::Nospace as i32,
+            });
+            // The refusal stands whether or not the alarm made it: a lost
+            // alarm is raised again by the next write over quota.
+            if let Err(e) = self
+                .propose(RaftRequest {
+                    request: Some(alarm),
+                })
+                .await
+            {
+                tracing::warn!(error = %e, "could not raise the NOSPACE alarm");
+            }
+        }
+        Err(EtcdError::NoSpace)
+    }
+
+    /// Proposes through Raft within the request timeout.
+    async fn propose(&self, proposal: RaftRequest) -> Result<ApplyResponse, EtcdError> {
         match tokio::time::timeout(self.limits.request_timeout, self.node.propose(proposal)).await {
             Ok(result) => Ok(result?),
             Err(_) => Err(EtcdError::Timeout),
@@ -134,5 +245,73 @@ impl EtcdServer {
         })
         .await
         .map_err(|e| EtcdError::Internal(format!("read task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etcd_proto::etcdserverpb::{
+        DeleteRangeRequest, LeaseGrantRequest, RangeRequest, RequestOp, TxnRequest,
+    };
+
+    fn put(k: &str, v: &str) -> PutRequest {
+        PutRequest {
+            key: k.into(),
+            value: v.into(),
+            ..Default::default()
+        }
+    }
+
+    fn op(r: Op) -> RequestOp {
+        RequestOp { request: Some(r) }
+    }
+
+    #[test]
+    fn quota_flag_follows_etcd() {
+        assert_eq!(quota_bytes(0), Some(2 * 1024 * 1024 * 1024));
+        assert_eq!(quota_bytes(-1), None);
+        assert_eq!(quota_bytes(4096), Some(4096));
+    }
+
+    #[test]
+    fn costs_are_etcds_estimates() {
+        assert_eq!(quota_cost(&Request::Put(put("ab", "cde"))), 256 + 5);
+        assert_eq!(
+            quota_cost(&Request::LeaseGrant(LeaseGrantRequest::default())),
+            64
+        );
+        assert_eq!(
+            quota_cost(&Request::DeleteRange(DeleteRangeRequest::default())),
+            0
+        );
+        let txn = TxnRequest {
+            success: vec![
+                op(Op::RequestPut(put("a", "1"))),
+                op(Op::RequestRange(RangeRequest::default())),
+            ],
+            failure: vec![
+                op(Op::RequestPut(put("b", "22"))),
+                op(Op::RequestPut(put("c", ""))),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(quota_cost(&Request::Txn(txn)), (256 + 3) + (256 + 1));
+        let nested = TxnRequest {
+            success: vec![op(Op::RequestTxn(TxnRequest {
+                success: vec![op(Op::RequestPut(put("a", "1")))],
+                ..Default::default()
+            }))],
+            ..Default::default()
+        };
+        assert_eq!(quota_cost(&Request::Txn(nested)), 0);
+    }
+
+    #[test]
+    fn quota_is_strictly_below() {
+        assert!(quota_allows(100, 0, Some(10)));
+        assert!(quota_allows(u64::MAX, 300, None));
+        assert!(quota_allows(700, 299, Some(1000)));
+        assert!(!quota_allows(700, 300, Some(1000)));
     }
 }
