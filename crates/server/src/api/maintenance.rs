@@ -70,16 +70,30 @@ impl Maintenance for MaintenanceService {
         request: Request<AlarmRequest>,
     ) -> Result<Response<AlarmResponse>, Status> {
         let req = request.into_inner();
-        if req.action() != AlarmAction::Get {
-            return Err(not_yet("Alarm activate/deactivate"));
+        // etcd 3.4 answers every action from its apply, with no header
+        // (`etcdctl alarm list -w json` prints `{}`): we do the same. GET
+        // changes nothing, so it is a linearizable read instead of an entry.
+        if req.action() == AlarmAction::Get {
+            let alarm = req.alarm;
+            let alarms = self
+                .server
+                .read(crate::server::Consistency::Linearizable, move |txn| {
+                    Ok(txn.alarms(alarm)?)
+                })
+                .await?;
+            return Ok(Response::new(AlarmResponse {
+                header: None,
+                alarms,
+            }));
         }
-        // No alarm can be raised yet (the space quota arrives with cluster
-        // maintenance), so the list is empty; the header is current.
-        let revision = self.server.current_revision().await?;
-        Ok(Response::new(AlarmResponse {
-            header: Some(self.server.header(revision)),
-            alarms: Vec::new(),
-        }))
+        match self
+            .server
+            .write(etcd_proto::raftpb::raft_request::Request::Alarm(req))
+            .await?
+        {
+            etcd_storage::ApplyResponse::Alarm(resp) => Ok(Response::new(resp)),
+            other => Err(EtcdError::Internal(format!("unexpected alarm result {other:?}")).into()),
+        }
     }
 
     async fn status(
@@ -99,6 +113,13 @@ impl Maintenance for MaintenanceService {
         if raft.leader.is_none() {
             errors.push(EtcdError::NoLeader.to_string());
         }
+        let alarms = self
+            .server
+            .read(crate::server::Consistency::Serializable, |txn| {
+                Ok(txn.alarms(etcd_proto::etcdserverpb::AlarmType::None as i32)?)
+            })
+            .await?;
+        errors.extend(alarms.iter().map(alarm_text));
         Ok(Response::new(StatusResponse {
             header: Some(self.server.header(revision)),
             version: VERSION.to_string(),
@@ -150,5 +171,46 @@ impl Maintenance for MaintenanceService {
         _: Request<DowngradeRequest>,
     ) -> Result<Response<DowngradeResponse>, Status> {
         Err(not_yet("Downgrade"))
+    }
+}
+
+/// An alarm as etcd lists it in Status.errors: the protobuf text form of the
+/// `AlarmMember`, each set field followed by a space (e.g.
+/// "memberID:10276657743932975437 alarm:NOSPACE ").
+fn alarm_text(a: &etcd_proto::etcdserverpb::AlarmMember) -> String {
+    use etcd_proto::etcdserverpb::AlarmType;
+    let mut out = String::new();
+    if a.member_id != 0 {
+        out.push_str(&format!("memberID:{} ", a.member_id));
+    }
+    if a.alarm != 0 {
+        match AlarmType::try_from(a.alarm) {
+            Ok(t) => out.push_str(&format!("alarm:{} ", t.as_str_name())),
+            Err(_) => out.push_str(&format!("alarm:{} ", a.alarm)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod alarm_tests {
+    use super::alarm_text;
+    use etcd_proto::etcdserverpb::{AlarmMember, AlarmType};
+
+    #[test]
+    fn alarm_text_is_etcds() {
+        let a = AlarmMember {
+            member_id: 10276657743932975437,
+            alarm: AlarmType::Nospace as i32,
+        };
+        assert_eq!(
+            alarm_text(&a),
+            "memberID:10276657743932975437 alarm:NOSPACE "
+        );
+        let none = AlarmMember {
+            member_id: 7,
+            alarm: 0,
+        };
+        assert_eq!(alarm_text(&none), "memberID:7 ");
     }
 }
