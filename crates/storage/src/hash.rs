@@ -220,6 +220,129 @@ impl Crc32c {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::Store;
+
+    /// etcd's hash of the given changes, written out independently.
+    fn etcd_hash(changes: &[(i64, KeyValue, bool)]) -> u32 {
+        let mut c = Crc32c::new();
+        c.update(b"key");
+        for (main, kv, tombstone) in changes {
+            let mut k = main.to_be_bytes().to_vec();
+            k.push(b'_');
+            k.extend_from_slice(&0i64.to_be_bytes());
+            if *tombstone {
+                k.push(b't');
+            }
+            c.update(&k);
+            c.update(&kv.encode_to_vec());
+        }
+        c.finish()
+    }
+
+    fn put_kv(key: &str, value: &str, create: i64, modr: i64, version: i64) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: value.into(),
+            create_revision: create,
+            mod_revision: modr,
+            version,
+            lease: 0,
+        }
+    }
+
+    fn tomb(key: &str) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            ..Default::default()
+        }
+    }
+
+    fn at(s: &Store, rev: i64) -> Result<KvHash, ApplyError> {
+        hash_kv(&s.backend.read().unwrap(), rev)
+    }
+
+    #[test]
+    fn hashes_etcds_bucket_records() {
+        let s = Store::new();
+        assert_eq!(at(&s, 0).unwrap().hash, etcd_hash(&[]));
+        s.put("a", "1");
+        s.put("a", "2");
+        s.delete("a", "");
+        let h = at(&s, 0).unwrap();
+        assert_eq!(
+            h.hash,
+            etcd_hash(&[
+                (2, put_kv("a", "1", 2, 2, 1), false),
+                (3, put_kv("a", "2", 2, 3, 2), false),
+                (4, tomb("a"), true),
+            ])
+        );
+        assert_eq!((h.current_revision, h.compact_revision), (4, -1));
+        assert_eq!(
+            at(&s, 3).unwrap().hash,
+            etcd_hash(&[
+                (2, put_kv("a", "1", 2, 2, 1), false),
+                (3, put_kv("a", "2", 2, 3, 2), false),
+            ])
+        );
+    }
+
+    #[test]
+    fn compacted_changes_count_only_if_kept_at_the_revision() {
+        let s = Store::new();
+        s.put("a", "1"); // 2
+        s.put("a", "2"); // 3
+        s.put("b", "1"); // 4
+        s.compact(3).unwrap();
+        s.put("a", "3"); // 5
+                         // a@3 survived compaction, but at 5 a's kept change is a@5.
+        assert_eq!(
+            at(&s, 5).unwrap().hash,
+            etcd_hash(&[
+                (4, put_kv("b", "1", 4, 4, 1), false),
+                (5, put_kv("a", "3", 2, 5, 3), false),
+            ])
+        );
+        // At 4, a@3 is still a's newest change: it counts.
+        assert_eq!(
+            at(&s, 4).unwrap().hash,
+            etcd_hash(&[
+                (3, put_kv("a", "2", 2, 3, 2), false),
+                (4, put_kv("b", "1", 4, 4, 1), false),
+            ])
+        );
+        // No key live at the revision: etcd's keep set is empty and every
+        // surviving change counts.
+        s.delete("a", "c"); // 6: tombstones a@6:0 and b@6:1
+        let h = at(&s, 0).unwrap();
+        assert_ne!(h.hash, etcd_hash(&[]));
+        assert_eq!(h.compact_revision, 3);
+    }
+
+    #[test]
+    fn compacted_and_future_revisions_fail() {
+        let s = Store::new();
+        s.put("a", "1");
+        s.put("a", "2");
+        assert!(matches!(at(&s, 4), Err(ApplyError::FutureRevision)));
+        s.compact(2).unwrap();
+        assert!(matches!(at(&s, 1), Err(ApplyError::Compacted)));
+        assert!(matches!(at(&s, 2), Err(ApplyError::Compacted)));
+        assert!(at(&s, 3).is_ok());
+        assert!(at(&s, -5).is_ok());
+    }
+
+    #[test]
+    fn hash_all_follows_the_data_only() {
+        let s = Store::new();
+        let empty = hash_all(&s.backend.read().unwrap()).unwrap();
+        let mut batch = s.backend.begin_apply().unwrap();
+        batch.set_meta("raft/applied", b"7").unwrap();
+        batch.commit(false).unwrap();
+        assert_eq!(hash_all(&s.backend.read().unwrap()).unwrap(), empty);
+        s.put("a", "1");
+        assert_ne!(hash_all(&s.backend.read().unwrap()).unwrap(), empty);
+    }
 
     #[test]
     fn crc32c_check_value() {
