@@ -164,8 +164,9 @@ both!(nospace_refuses_growth_and_disarms, |target| async move {
 both!(
     alarm_activate_and_deactivate_over_grpc,
     |target| async move {
-        // Raising NOSPACE by hand caps the store just as the quota does.
-        let node = Node::start(target, &[]).await;
+        // Raising NOSPACE by hand caps the store just as the quota does, and it
+        // stays raised across a restart.
+        let mut node = Node::start(target, &[]).await;
         let mut client = node.client().await;
         let member_id = client.status().await.unwrap().header().unwrap().member_id();
         let mut opts = etcd_client::AlarmOptions::new();
@@ -188,6 +189,15 @@ both!(
             NO_SPACE,
         );
         client.delete("a", None).await.unwrap();
+        // The alarm is stored: it survives a restart.
+        node.restart().await;
+        let mut client = node.client().await;
+        assert_eq!(nospace_members(&mut client).await, [member_id]);
+        assert_status(
+            client.put("a", "1", None).await,
+            Code::ResourceExhausted,
+            NO_SPACE,
+        );
 
         let resp = client
             .alarm(
