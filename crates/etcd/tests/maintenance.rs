@@ -8,7 +8,9 @@
 mod common;
 
 use common::{assert_status, etcdctl, etcdctl_ok, Node, Target};
-use etcd_client::{Client, CompactionOptions, DeleteOptions, PutOptions, Txn, TxnOp};
+use etcd_client::{
+    Client, CompactionOptions, DeleteOptions, LeaseGrantOptions, PutOptions, Txn, TxnOp,
+};
 
 /// A history with puts, overwrites, deletes, a multi-op txn and a
 /// re-created key; returns the store revision reached.
@@ -32,12 +34,44 @@ async fn write_history(c: &mut Client, round: u32) -> i64 {
     .await
     .unwrap();
     c.put("k2", "reborn", None).await.unwrap();
+    // A lease with a client-chosen id, so both servers store the same one.
+    let lease = 0x1000 + i64::from(round);
+    c.lease_grant(60, Some(LeaseGrantOptions::new().with_id(lease)))
+        .await
+        .unwrap();
+    c.put("leased", "v", Some(PutOptions::new().with_lease(lease)))
+        .await
+        .unwrap();
     c.get("k0", None)
         .await
         .unwrap()
         .header()
         .unwrap()
         .revision()
+}
+
+/// The hash `etcdctl endpoint hashkv -w json` prints.
+async fn etcdctl_hashkv(node: &Node) -> u64 {
+    let out = etcdctl_ok(node, &["endpoint", "hashkv", "-w", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v[0]["HashKV"]["hash"].as_u64().unwrap()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 by the system's `sha256sum` (the test crate has no digest crate).
+fn sha256_hex(data: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
 }
 
 both!(snapshot_save_succeeds, |target| async move {
@@ -57,6 +91,11 @@ both!(snapshot_save_succeeds, |target| async move {
         (200_000..50_000_000).contains(&size),
         "implausible snapshot size {size}"
     );
+    // The stream ends with the SHA-256 of everything before it, which
+    // etcdctl keeps as the file's last 32 bytes.
+    let bytes = std::fs::read(&file).unwrap();
+    let (body, trailer) = bytes.split_at(bytes.len() - 32);
+    assert_eq!(sha256_hex(body), hex(trailer));
     // The server keeps serving after the stream.
     assert_eq!(c.get("key7", None).await.unwrap().kvs().len(), 1);
 });
@@ -106,6 +145,13 @@ async fn hash_kv_equals_reference() {
     }
     let (x, y) = (a.hash_kv(0).await.unwrap(), b.hash_kv(0).await.unwrap());
     assert_eq!(x.hash(), y.hash(), "all keys deleted");
+
+    // etcdctl's view of it: `endpoint hashkv` prints the same hash.
+    assert_eq!(
+        etcdctl_hashkv(&ours).await,
+        etcdctl_hashkv(&reference).await
+    );
+    assert_eq!(etcdctl_hashkv(&ours).await, u64::from(x.hash()));
 }
 
 both!(hash_kv_errors, |target| async move {
