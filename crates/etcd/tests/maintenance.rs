@@ -201,26 +201,81 @@ async fn hashes_survive_restart() {
     assert_ne!(c.hash().await.unwrap().hash(), all);
 }
 
-// etcd defragments; we refuse with Unimplemented (see maintenance.rs).
-// Either way the data is intact and the server keeps serving.
+// Defragment keeps every key and revision (HashKV unchanged), answers
+// without a header as etcd 3.4 does, and the server keeps serving.
 both!(defrag_keeps_data, |target| async move {
     let node = Node::start(target, &[]).await;
     let mut c = node.client().await;
     write_history(&mut c, 1).await;
     let before = c.hash_kv(0).await.unwrap().hash();
     let out = etcdctl(&node, &["defrag"]).await;
-    match target {
-        Target::Reference => assert!(out.status.success(), "{out:?}"),
-        Target::EtcdRs => {
-            assert!(!out.status.success());
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert!(err.contains("Defragment is not supported"), "{err}");
-        }
-    }
+    assert!(out.status.success(), "{out:?}");
+    let resp = c.defragment().await.unwrap();
+    assert!(resp.header().is_none());
     assert_eq!(c.hash_kv(0).await.unwrap().hash(), before);
     c.put("after", "defrag", None).await.unwrap();
     assert_eq!(
         c.get("after", None).await.unwrap().kvs()[0].value(),
         b"defrag"
     );
+});
+
+// After most of the data is deleted and compacted away, Defragment gives
+// the space back: the file (Status.dbSize) shrinks, HashKV and the kept
+// keys are unchanged.
+both!(defrag_shrinks_the_file, |target| async move {
+    let node = Node::start(target, &[]).await;
+    let mut c = node.client().await;
+    write_history(&mut c, 1).await;
+    let big = vec![b'x'; 16 * 1024];
+    for i in 0..400 {
+        c.put(format!("big/{i:03}"), big.clone(), None)
+            .await
+            .unwrap();
+    }
+    let deleted = c
+        .delete("big/", Some(DeleteOptions::new().with_prefix()))
+        .await
+        .unwrap();
+    assert_eq!(deleted.deleted(), 400);
+    let rev = deleted.header().unwrap().revision();
+    c.compact(rev, Some(CompactionOptions::new().with_physical()))
+        .await
+        .unwrap();
+    let kept = c
+        .get("k", Some(etcd_client::GetOptions::new().with_prefix()))
+        .await
+        .unwrap()
+        .kvs()
+        .iter()
+        .map(|kv| (kv.key().to_vec(), kv.value().to_vec(), kv.mod_revision()))
+        .collect::<Vec<_>>();
+    let hash = c.hash_kv(0).await.unwrap();
+    let size_before = c.status().await.unwrap().db_size();
+    assert!(size_before > 400 * 16 * 1024, "{size_before}");
+
+    c.defragment().await.unwrap();
+
+    let status = c.status().await.unwrap();
+    let size_after = status.db_size();
+    assert!(
+        size_after * 2 < size_before,
+        "{size_before} -> {size_after}"
+    );
+    assert!(status.raft_used_db_size() <= size_after);
+    let after = c.hash_kv(0).await.unwrap();
+    assert_eq!(after.hash(), hash.hash());
+    assert_eq!(after.compact_version(), rev);
+    assert_eq!(after.header().unwrap().revision(), rev);
+    let again = c
+        .get("k", Some(etcd_client::GetOptions::new().with_prefix()))
+        .await
+        .unwrap()
+        .kvs()
+        .iter()
+        .map(|kv| (kv.key().to_vec(), kv.value().to_vec(), kv.mod_revision()))
+        .collect::<Vec<_>>();
+    assert_eq!(again, kept);
+    let put = c.put("after", "defrag", None).await.unwrap();
+    assert_eq!(put.header().unwrap().revision(), rev + 1);
 });

@@ -107,6 +107,18 @@ impl From<ProposeError> for EtcdError {
     }
 }
 
+impl From<etcd_storage::backend::DefragError> for EtcdError {
+    fn from(e: etcd_storage::backend::DefragError) -> EtcdError {
+        use etcd_storage::backend::DefragError;
+        match e {
+            // Not a backend failure: etcd too reports a failed defrag as
+            // Unknown with its message, and the client may retry.
+            busy @ DefragError::Busy(_) => EtcdError::Internal(busy.to_string()),
+            DefragError::Storage(e) => e.into(),
+        }
+    }
+}
+
 impl From<etcd_storage::StorageError> for EtcdError {
     fn from(e: etcd_storage::StorageError) -> EtcdError {
         tracing::error!(error = %e, "backend failure");

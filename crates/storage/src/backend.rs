@@ -1,5 +1,5 @@
 //! The redb database behind the state machine: its tables, the meta table,
-//! size queries and point-in-time snapshot copies.
+//! size queries, point-in-time snapshot copies and defragmentation.
 //!
 //! This module owns the schema and the database handle. It does not know
 //! MVCC rules (see `mvcc`) nor how requests are executed (see `apply`).
@@ -41,14 +41,26 @@
 //! Every table is written only inside one redb write transaction per apply
 //! batch, so a crash leaves all tables, the revisions and the raft applied
 //! index (a meta blob) from the same last commit.
+//!
+//! # Defragmentation
+//!
+//! redb frees pages for reuse but never returns them to the file system
+//! except through `Database::compact(&mut self)`, which refuses to run while
+//! any read or write transaction (or savepoint) is alive. The handle
+//! therefore sits in a `RwLock`: beginning a transaction takes the shared
+//! lock only for the call (redb transactions do not borrow the `Database`),
+//! and [`Backend::defragment`] takes it exclusively, so no new transaction
+//! begins, then waits a bounded time for those in flight to end.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, TryLockError};
+use std::time::{Duration, Instant};
 
 use redb::{
-    Database, Key, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, Value,
-    WriteTransaction,
+    CompactionError, Database, Key, ReadTransaction, ReadableDatabase, ReadableTable,
+    TableDefinition, Value, WriteTransaction,
 };
 
 use crate::apply::ApplyBatch;
@@ -81,8 +93,9 @@ pub(crate) const NEVER_COMPACTED: i64 = -1;
 /// The state machine's database file. `Send + Sync`: readers take snapshots
 /// concurrently with the (single) apply batch.
 pub struct Backend {
-    /// The redb database; it serialises write transactions itself.
-    db: Database,
+    /// The redb database; it serialises write transactions itself. Shared
+    /// to begin transactions, exclusive to defragment (see the module doc).
+    db: RwLock<Database>,
     /// Where the file lives, for [`Backend::size`].
     path: PathBuf,
     /// Cached Status.dbSizeInUse (see [`Backend::refresh_size_in_use`]).
@@ -103,7 +116,7 @@ impl Backend {
         init_tables(&txn)?;
         txn.commit()?;
         let backend = Backend {
-            db,
+            db: RwLock::new(db),
             path: path.to_path_buf(),
             size_in_use: AtomicU64::new(0),
         };
@@ -113,13 +126,24 @@ impl Backend {
 
     /// A consistent snapshot for reads; it does not block the apply batch.
     pub fn read(&self) -> Result<ReadTxn, StorageError> {
-        ReadTxn::new(self.db.begin_read()?)
+        let txn = self.handle().begin_read()?;
+        ReadTxn::new(txn)
     }
 
     /// Starts the one write transaction for a batch of committed entries.
     /// Blocks while another batch is open.
     pub fn begin_apply(&self) -> Result<ApplyBatch<'_>, StorageError> {
-        ApplyBatch::new(self.db.begin_write()?)
+        let txn = self.handle().begin_write()?;
+        ApplyBatch::new(txn)
+    }
+
+    /// The database, shared, for beginning one transaction. Hold it no
+    /// longer than the `begin_*` call: a held guard blocks defragmentation.
+    /// A panic while it was held cannot leave the `Database` half-changed
+    /// (only `defragment` mutates it, and redb's compaction is
+    /// transactional), so a poisoned lock is used as is.
+    fn handle(&self) -> RwLockReadGuard<'_, Database> {
+        self.db.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The file's size in bytes (Status.dbSize).
@@ -138,12 +162,65 @@ impl Backend {
     /// the current apply batch and costs O(database pages), so it runs rarely
     /// (at open, after snapshots, and at most every few seconds on demand).
     pub fn refresh_size_in_use(&self) -> Result<u64, StorageError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.handle().begin_write()?;
+        self.store_size_in_use(txn)
+    }
+
+    fn store_size_in_use(&self, txn: WriteTransaction) -> Result<u64, StorageError> {
         let stats = txn.stats()?;
         txn.abort()?;
         let bytes = stats.allocated_pages() * stats.page_size() as u64;
         self.size_in_use.store(bytes, Ordering::Relaxed);
         Ok(bytes)
+    }
+
+    /// Gives the file's free pages back to the file system (etcd's
+    /// Defragment) and refreshes [`Backend::size_in_use`]. Every commit so
+    /// far is made durable first (redb's compaction starts with a durable
+    /// commit). Keys, revisions and meta are unchanged.
+    ///
+    /// New transactions wait while this runs (the apply thread included,
+    /// as etcd's defrag stalls writes). Transactions already open must end
+    /// first: if some are still open after `wait`, nothing is changed and
+    /// [`DefragError::Busy`] is returned. The exclusive lock is held for at
+    /// most [`DEFRAG_WINDOW`] at a time and then released briefly, so a
+    /// thread that holds one transaction while beginning another (the
+    /// snapshot builder does) is not stuck behind us until `wait` ends.
+    pub fn defragment(&self, wait: Duration) -> Result<(), DefragError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            // `try_write`, never `write`: a blocked `write` would stop new
+            // readers while a holder of the shared lock (one waiting in
+            // `begin_write` for a batch whose owner then needs `read`)
+            // waits on them — a deadlock with no timeout.
+            let locked = match self.db.try_write() {
+                Ok(db) => Some(db),
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            if let Some(mut db) = locked {
+                let window_end = deadline.min(Instant::now() + DEFRAG_WINDOW);
+                loop {
+                    match db.compact() {
+                        Ok(_) => {
+                            let txn = db.begin_write().map_err(StorageError::from)?;
+                            self.store_size_in_use(txn)?;
+                            return Ok(());
+                        }
+                        Err(CompactionError::TransactionInProgress) => {}
+                        Err(e) => return Err(StorageError::Redb(e.into()).into()),
+                    }
+                    if Instant::now() >= window_end {
+                        break;
+                    }
+                    std::thread::sleep(DEFRAG_POLL);
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(DefragError::Busy(wait));
+            }
+            std::thread::sleep(DEFRAG_POLL);
+        }
     }
 
     /// Makes every commit so far durable (an empty durable commit).
@@ -154,8 +231,8 @@ impl Backend {
 
     /// The redb database, for white-box tests.
     #[cfg(test)]
-    pub(crate) fn db(&self) -> &Database {
-        &self.db
+    pub(crate) fn db(&self) -> RwLockReadGuard<'_, Database> {
+        self.handle()
     }
 
     /// Writes the state `view` sees — a consistent point in time — as a new
@@ -191,6 +268,25 @@ impl Backend {
         }
         Ok(())
     }
+}
+
+/// How long [`Backend::defragment`] holds the exclusive lock at a stretch
+/// while transactions opened before it drain.
+pub const DEFRAG_WINDOW: Duration = Duration::from_millis(500);
+/// How often [`Backend::defragment`] looks again for a moment with no open
+/// transaction.
+const DEFRAG_POLL: Duration = Duration::from_millis(2);
+
+/// Why [`Backend::defragment`] did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DefragError {
+    /// Transactions stayed open for the whole wait; nothing was changed.
+    /// Not a failure of the store: the caller may simply try again.
+    #[error("etcd-rs: defragment gave up after {0:?}: transactions still in progress")]
+    Busy(Duration),
+    /// The storage failed while compacting (fatal, see [`StorageError`]).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 /// Creates missing tables and the initial revisions of an empty store.
@@ -321,5 +417,127 @@ mod tests {
             copy.read().unwrap().meta("x").unwrap().as_deref(),
             Some(&b"2"[..])
         );
+    }
+
+    /// A store whose history was mostly deleted and compacted away: the
+    /// kept keys with their revisions, the HashKV and the revisions.
+    fn mostly_deleted_store() -> (crate::test_util::Store, Vec<etcd_proto::mvccpb::KeyValue>) {
+        let s = crate::test_util::Store::new();
+        let big = "x".repeat(16 * 1024);
+        for i in 0..300 {
+            s.put(&format!("big/{i:03}"), &big);
+        }
+        s.put("keep/a", "1");
+        s.put("keep/b", "2");
+        s.put("keep/a", "3");
+        let (deleted, rev) = s.delete("big/", "big0");
+        assert_eq!(deleted, 300);
+        s.compact(rev).unwrap();
+        let kept = vec![s.get_kv("keep/a").unwrap(), s.get_kv("keep/b").unwrap()];
+        (s, kept)
+    }
+
+    #[test]
+    fn defragment_shrinks_the_file_and_keeps_everything() {
+        let (s, kept) = mostly_deleted_store();
+        let b = &s.backend;
+        let size_before = b.size().unwrap();
+        let view = b.read().unwrap();
+        let hash_before = crate::hash_kv(&view, 0).unwrap();
+        drop(view);
+
+        b.defragment(Duration::from_secs(5)).unwrap();
+
+        let size_after = b.size().unwrap();
+        assert!(
+            size_after * 2 < size_before,
+            "{size_before} -> {size_after}"
+        );
+        assert!(b.size_in_use() <= size_after);
+        let view = b.read().unwrap();
+        assert_eq!(crate::hash_kv(&view, 0).unwrap(), hash_before);
+        assert_eq!(
+            view.current_revision().unwrap(),
+            hash_before.current_revision
+        );
+        drop(view);
+        assert_eq!(
+            vec![s.get_kv("keep/a").unwrap(), s.get_kv("keep/b").unwrap()],
+            kept
+        );
+        assert!(s.get("big/", "big0").is_empty());
+        // Still writable, and a second defragment finds nothing to do.
+        let rev = s.put("after", "v");
+        assert_eq!(rev, hash_before.current_revision + 1);
+        b.defragment(Duration::from_secs(5)).unwrap();
+        assert_eq!(s.get_kv("after").unwrap().mod_revision, rev);
+    }
+
+    #[test]
+    fn defragment_waits_for_open_transactions_then_gives_up() {
+        let (s, kept) = mostly_deleted_store();
+        let b = &s.backend;
+        let size_before = b.size().unwrap();
+        let reader = b.read().unwrap();
+        let started = Instant::now();
+        assert!(matches!(
+            b.defragment(Duration::from_millis(200)),
+            Err(DefragError::Busy(_))
+        ));
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        // Nothing changed, and the open view and new ones still work.
+        assert_eq!(b.size().unwrap(), size_before);
+        assert_eq!(reader.current_revision().unwrap(), s.rev());
+        assert_eq!(s.get_kv("keep/a").unwrap(), kept[0]);
+        drop(reader);
+        b.defragment(Duration::from_secs(5)).unwrap();
+        assert!(b.size().unwrap() < size_before);
+    }
+
+    #[test]
+    fn defragment_alongside_readers_and_writers() {
+        let (s, kept) = mostly_deleted_store();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let readers: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut reads = 0u64;
+                        while !stop.load(Ordering::Relaxed) {
+                            assert_eq!(s.get_kv("keep/b").unwrap(), kept[1]);
+                            reads += 1;
+                        }
+                        reads
+                    })
+                })
+                .collect();
+            let writer = scope.spawn(|| {
+                let mut last = 0;
+                for i in 0..200 {
+                    last = s.put(&format!("w{i:03}"), "v");
+                }
+                last
+            });
+            // The snapshot builder's pattern: a read begun inside a batch.
+            let nested = scope.spawn(|| {
+                for _ in 0..20 {
+                    let batch = s.backend.begin_apply().unwrap();
+                    let view = s.backend.read().unwrap();
+                    batch.commit(false).unwrap();
+                    view.current_revision().unwrap();
+                }
+            });
+            for _ in 0..3 {
+                s.backend.defragment(Duration::from_secs(20)).unwrap();
+            }
+            let last = writer.join().unwrap();
+            nested.join().unwrap();
+            stop.store(true, Ordering::Relaxed);
+            for r in readers {
+                assert!(r.join().unwrap() > 0);
+            }
+            assert_eq!(s.get_kv("w199").unwrap().mod_revision, last);
+        });
+        assert_eq!(s.get("w", "x").len(), 200);
     }
 }

@@ -4,8 +4,8 @@
 //! list/disarm`). Snapshot streams a point-in-time copy of the backend (a
 //! redb file, which etcd's bbolt tools cannot read), Hash and HashKV are
 //! computed by `etcd_storage::hash` (HashKV with etcd's algorithm).
-//! Defragment, MoveLeader and Downgrade answer `Unimplemented` for now
-//! (Defragment: see its method).
+//! Defragment compacts the redb file in place (`Backend::defragment`).
+//! MoveLeader and Downgrade answer `Unimplemented` for now.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -29,6 +29,10 @@ use crate::VERSION;
 /// database under the apply lock, so it is refreshed in the background, at
 /// most this often, when Status is asked for.
 const SIZE_IN_USE_MAX_AGE: Duration = Duration::from_secs(10);
+
+/// How long Defragment waits for transactions begun before it to end
+/// (below etcdctl's default 5 s command timeout).
+const DEFRAG_WAIT: Duration = Duration::from_secs(4);
 
 pub struct MaintenanceService {
     server: Arc<EtcdServer>,
@@ -140,15 +144,24 @@ impl Maintenance for MaintenanceService {
         &self,
         _: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
-        // redb compacts only through `Database::compact(&mut self)`, with no
-        // read or write transaction alive; the backend is shared by the
-        // apply thread and every reader, so that needs a stop-the-world
-        // handle the backend does not offer yet. Refusing is safe: nothing
-        // is touched, and redb already reuses the pages it frees.
-        Err(Status::unimplemented(
-            "etcd-rs: Defragment is not supported yet (redb compaction needs exclusive \
-             access to the backend; freed pages are reused without it)",
-        ))
+        // Gives the backend's free pages back to the file system (after a
+        // compaction, this is what lets a member out of NOSPACE). New
+        // transactions wait meanwhile, writes included, as in etcd; if
+        // transactions already open outlast DEFRAG_WAIT (a long snapshot
+        // copy, say) the call fails with nothing changed, and may be
+        // retried. Runs on the blocking pool: it sleeps and does file I/O.
+        tracing::info!("starting defragment");
+        let backend = self.server.node().backend().clone();
+        tokio::task::spawn_blocking(move || backend.defragment(DEFRAG_WAIT))
+            .await
+            .map_err(|e| EtcdError::Internal(e.to_string()))?
+            .map_err(|e| {
+                tracing::warn!(error = %e, "failed to defragment");
+                EtcdError::from(e)
+            })?;
+        tracing::info!("finished defragment");
+        // etcd 3.4 answers an empty response: no header.
+        Ok(Response::new(DefragmentResponse { header: None }))
     }
 
     async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
