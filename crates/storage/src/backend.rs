@@ -146,6 +146,12 @@ impl Backend {
         self.db.read().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The directory holding the database file: scratch files that may be as
+    /// large as the database (snapshot copies) belong here, not in `/tmp`.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or_else(|| Path::new("."))
+    }
+
     /// The file's size in bytes (Status.dbSize).
     pub fn size(&self) -> Result<u64, StorageError> {
         Ok(fs::metadata(&self.path)?.len())

@@ -235,13 +235,17 @@ const SNAPSHOT_CHUNK: usize = 32 * 1024;
 /// Snapshot messages read ahead of a slow client.
 const SNAPSHOT_QUEUE: usize = 4;
 
-/// Writes a consistent copy of the backend to a temporary file and returns
-/// it open, with its size. The file is unlinked at once: the open handle
-/// keeps it readable, and nothing is left behind however the stream ends.
+/// Writes a consistent copy of the backend to a scratch file beside the
+/// database (a copy can be as large as the store: `/tmp` is often a small
+/// tmpfs) and returns it open, with its size. The file is unlinked at once:
+/// the open handle keeps it readable, and nothing is left behind however the
+/// stream ends.
 fn snapshot_file(backend: &etcd_storage::Backend) -> Result<(std::fs::File, u64), EtcdError> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("etcd-rs-snapshot-{}-{n}.db", std::process::id()));
+    let path = backend
+        .dir()
+        .join(format!("stream-snapshot-{}-{n}.tmp", std::process::id()));
     let view = backend.read()?;
     backend.write_snapshot(&view, &path)?;
     drop(view);
