@@ -8,7 +8,9 @@
 //!   one fsync for all appends that arrive while the previous one runs.
 //! - [`state_machine`]: applies committed entries to the redb backend in
 //!   batches, with the applied log id in the same transaction; snapshots.
-//! - [`network`]: how Raft reaches peers.
+//! - [`network`]: how Raft reaches peers (gRPC client per peer);
+//!   [`peer_service`]: the `RaftPeer` service peers reach us on;
+//!   [`peer_codec`]: the bytes of those RPCs.
 //! - [`node`]: [`RaftNode`], what the server calls: propose, read_index, status.
 //!
 //! The write path through this crate: `RaftNode::propose` → openraft appends the
@@ -19,10 +21,13 @@ pub mod group_commit;
 pub mod log_store;
 pub mod network;
 pub mod node;
+pub mod peer_codec;
+pub mod peer_service;
 pub mod state_machine;
 pub mod types;
 pub mod wal_codec;
 
 pub use node::{NodeOptions, ProposeError, RaftNode, RaftStatus, StartError};
+pub use peer_service::PeerService;
 pub use state_machine::CommitObserver;
 pub use types::{MemberId, MemberNode};

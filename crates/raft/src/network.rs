@@ -1,23 +1,38 @@
-//! The peer transport Raft uses to reach other members.
+//! The client half of the peer transport: how Raft reaches other members.
 //!
-//! etcd-rs runs single-member clusters today, and openraft never contacts a
-//! peer when the only voter is this member. Every peer is therefore reported
-//! unreachable, which is what Raft expects of a member it cannot talk to; the
-//! gRPC peer transport on `--listen-peer-urls` replaces this with multi-member
-//! clusters.
+//! One lazily connected gRPC channel per peer, to the first peer URL in the
+//! peer's [`MemberNode`]; openraft's per-RPC deadline bounds every call. A
+//! peer that cannot be connected to (or answers `Unavailable`) is
+//! `Unreachable`, which makes openraft back off; any other failure is a
+//! `Network` error, retried soon. The server half is [`crate::peer_service`];
+//! the message bytes are [`crate::peer_codec`]'s.
+//!
+//! Not yet here: snapshot transfer. `full_snapshot` reports the peer
+//! unreachable, so a follower that fell behind the leader's purged log (more
+//! than `max_in_snapshot_log_to_keep` = 5000 entries behind the last
+//! snapshot) cannot catch up until snapshot streaming exists.
 
 use std::future::Future;
+use std::io;
 
+use etcd_proto::raftpb::raft_peer_client::RaftPeerClient;
+use etcd_proto::raftpb::PeerMessage;
 use openraft::alias::{SnapshotOf, VoteOf};
-use openraft::errors::{RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::RPCOption;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
 use openraft::{OptionalSend, RaftNetworkFactory, RaftNetworkV2};
+use tonic::transport::{Channel, Endpoint};
 
+use crate::peer_codec;
 use crate::state_machine::SnapshotFile;
 use crate::types::{MemberNode, TypeConfig};
+
+/// Largest peer message either side accepts: a batch of entries can hold
+/// many requests of up to `--max-request-bytes` each.
+pub const MAX_PEER_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
 
 /// Creates a client per peer.
 pub struct PeerNetwork;
@@ -25,22 +40,90 @@ pub struct PeerNetwork;
 /// A client for one peer.
 pub struct PeerClient {
     target: u64,
+    url: Option<String>,
+    client: Option<RaftPeerClient<Channel>>,
+}
+
+/// Which RPC a call is, for error messages.
+#[derive(Clone, Copy)]
+enum Rpc {
+    AppendEntries,
+    Vote,
+    PreVote,
 }
 
 impl PeerClient {
-    fn unreachable(&self) -> Unreachable<TypeConfig> {
-        Unreachable::from_string(format!(
-            "member {:x} is not reachable: peer transport is not available in this build",
+    fn unreachable(&self, why: impl std::fmt::Display) -> RPCError<TypeConfig> {
+        RPCError::Unreachable(Unreachable::from_string(format!(
+            "member {:x} is not reachable: {why}",
             self.target
-        ))
+        )))
+    }
+
+    fn network(&self, why: impl std::fmt::Display) -> RPCError<TypeConfig> {
+        RPCError::Network(NetworkError::from_string(format!(
+            "peer request to member {:x} failed: {why}",
+            self.target
+        )))
+    }
+
+    /// The channel, created on first use; connecting happens lazily inside
+    /// tonic, so a peer that is not up yet costs nothing here.
+    fn client(&mut self) -> Result<RaftPeerClient<Channel>, RPCError<TypeConfig>> {
+        if let Some(client) = &self.client {
+            return Ok(client.clone());
+        }
+        let Some(url) = self.url.clone() else {
+            return Err(self.unreachable("it has no peer URL"));
+        };
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| self.unreachable(format!("bad peer URL {url:?}: {e}")))?;
+        let client = RaftPeerClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+
+    async fn call(
+        &mut self,
+        rpc: Rpc,
+        payload: Vec<u8>,
+        option: &RPCOption,
+    ) -> Result<Vec<u8>, RPCError<TypeConfig>> {
+        let mut client = self.client()?;
+        let request = PeerMessage { payload };
+        let call = async move {
+            match rpc {
+                Rpc::AppendEntries => client.append_entries(request).await,
+                Rpc::Vote => client.vote(request).await,
+                Rpc::PreVote => client.pre_vote(request).await,
+            }
+        };
+        match tokio::time::timeout(option.hard_ttl(), call).await {
+            Err(_) => Err(self.network(format!("no answer within {:?}", option.hard_ttl()))),
+            Ok(Ok(response)) => Ok(response.into_inner().payload),
+            Ok(Err(status)) if status.code() == tonic::Code::Unavailable => {
+                Err(self.unreachable(status.message()))
+            }
+            Ok(Err(status)) => Err(self.network(status)),
+        }
+    }
+
+    fn decoded<T>(&self, result: io::Result<T>) -> Result<T, RPCError<TypeConfig>> {
+        result.map_err(|e| self.network(format!("bad response: {e}")))
     }
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerClient;
 
-    async fn new_client(&mut self, target: u64, _node: &MemberNode) -> PeerClient {
-        PeerClient { target }
+    async fn new_client(&mut self, target: u64, node: &MemberNode) -> PeerClient {
+        PeerClient {
+            target,
+            url: node.peer_urls.first().cloned(),
+            client: None,
+        }
     }
 }
 
@@ -49,18 +132,32 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
 
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Err(RPCError::Unreachable(self.unreachable()))
+        let payload = peer_codec::encode_append_request(&rpc);
+        let bytes = self.call(Rpc::AppendEntries, payload, &option).await?;
+        self.decoded(peer_codec::decode_append_response(&bytes))
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Err(RPCError::Unreachable(self.unreachable()))
+        let payload = peer_codec::encode_vote_request(&rpc);
+        let bytes = self.call(Rpc::Vote, payload, &option).await?;
+        self.decoded(peer_codec::decode_vote_response(&bytes))
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let payload = peer_codec::encode_vote_request(&rpc);
+        let bytes = self.call(Rpc::PreVote, payload, &option).await?;
+        self.decoded(peer_codec::decode_vote_response(&bytes))
     }
 
     async fn full_snapshot(
@@ -70,6 +167,11 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        Err(StreamingError::Unreachable(self.unreachable()))
+        Err(StreamingError::Unreachable(Unreachable::from_string(
+            format!(
+                "member {:x} needs a snapshot: snapshot transfer is not available in this build",
+                self.target
+            ),
+        )))
     }
 }

@@ -11,11 +11,12 @@ use std::time::Duration;
 use etcd_proto::raftpb::RaftRequest;
 use etcd_storage::{ApplyError, ApplyResponse, Backend};
 use openraft::async_runtime::WatchReceiver;
-use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
+use openraft::errors::{ClientWriteError, InitializeError, LinearizableReadError, RaftError};
 use openraft::{ChangeMembers, Raft, ReadPolicy, ServerState, SnapshotPolicy};
 
 use crate::log_store::LogStore;
 use crate::network::PeerNetwork;
+use crate::peer_service::PeerService;
 use crate::state_machine::{CommitObserver, StateMachine};
 use crate::types::{MemberId, MemberNode, Proposal, TypeConfig};
 
@@ -147,10 +148,17 @@ impl RaftNode {
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
         if !initialized {
-            node.raft
-                .initialize(opts.initial_members.clone())
-                .await
-                .map_err(|e| StartError::Raft(e.to_string()))?;
+            // openraft allows every member of a new cluster to initialize
+            // with the same membership (the vote decides one leader), so each
+            // member does, as each etcd member bootstraps from the same
+            // --initial-cluster. A peer may have replicated the membership to
+            // us first; then there is nothing left to initialize.
+            match node.raft.initialize(opts.initial_members.clone()).await {
+                Ok(()) => {}
+                Err(RaftError::APIError(InitializeError::NotAllowed(_)))
+                    if opts.initial_members.len() > 1 => {}
+                Err(e) => return Err(StartError::Raft(e.to_string())),
+            }
         } else if node.is_sole_voter() {
             // Nobody else can win; do not wait out an election timeout.
             node.raft
@@ -291,6 +299,12 @@ impl RaftNode {
             .nodes()
             .map(|(id, node)| (*id, (node.clone(), learners.contains(id))))
             .collect()
+    }
+
+    /// The service other members send Raft RPCs to; serve it on the peer
+    /// listeners.
+    pub fn peer_service(&self) -> PeerService {
+        PeerService::new(self.raft.clone())
     }
 
     pub fn backend(&self) -> &Arc<Backend> {

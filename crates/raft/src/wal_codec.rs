@@ -243,7 +243,7 @@ pub fn decode_membership<R: Read>(r: &mut R) -> io::Result<Membership<u64, Membe
     Membership::new(configs, nodes).map_err(|e| invalid(format!("bad membership in log: {e}")))
 }
 
-fn put_u64(buf: &mut Vec<u8>, v: u64) {
+pub(crate) fn put_u64(buf: &mut Vec<u8>, v: u64) {
     buf.extend_from_slice(&v.to_be_bytes());
 }
 
@@ -259,13 +259,13 @@ fn put_strings(buf: &mut Vec<u8>, strings: &[String]) {
     }
 }
 
-fn read_u8<R: Read>(r: &mut R) -> io::Result<u8> {
+pub(crate) fn read_u8<R: Read>(r: &mut R) -> io::Result<u8> {
     let mut b = [0u8; 1];
     r.read_exact(&mut b)?;
     Ok(b[0])
 }
 
-fn read_u64<R: Read>(r: &mut R) -> io::Result<u64> {
+pub(crate) fn read_u64<R: Read>(r: &mut R) -> io::Result<u64> {
     let mut b = [0u8; 8];
     r.read_exact(&mut b)?;
     Ok(u64::from_be_bytes(b))
@@ -273,7 +273,7 @@ fn read_u64<R: Read>(r: &mut R) -> io::Result<u64> {
 
 /// A length read from disk; bounded so a corrupt length cannot make us allocate
 /// without limit (records are CRC-checked, so this is a second line of defence).
-fn read_len<R: Read>(r: &mut R) -> io::Result<usize> {
+pub(crate) fn read_len<R: Read>(r: &mut R) -> io::Result<usize> {
     const MAX: u64 = 1 << 30;
     let len = read_u64(r)?;
     if len > MAX {
@@ -297,7 +297,7 @@ fn read_strings<R: Read>(r: &mut R) -> io::Result<Vec<String>> {
     (0..read_len(r)?).map(|_| read_string(r)).collect()
 }
 
-fn invalid(msg: impl Into<String>) -> io::Error {
+pub(crate) fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 

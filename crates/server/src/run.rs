@@ -33,6 +33,7 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     pub wal_dir: PathBuf,
     pub listen_client_urls: Vec<String>,
+    pub listen_peer_urls: Vec<String>,
     pub advertise_client_urls: Vec<String>,
     pub initial_advertise_peer_urls: Vec<String>,
     /// `--initial-cluster` as (name, peer URL) pairs.
@@ -67,6 +68,7 @@ impl ServeOptions {
             data_dir: cfg.data_dir(),
             wal_dir: cfg.wal_dir(),
             listen_client_urls: urls(&cfg.listen_client_urls),
+            listen_peer_urls: urls(&cfg.listen_peer_urls),
             advertise_client_urls: urls(&cfg.advertise_client_urls),
             initial_advertise_peer_urls: urls(&cfg.initial_advertise_peer_urls),
             initial_cluster,
@@ -136,6 +138,8 @@ pub async fn run(
         "starting an etcd server"
     );
 
+    tracing::info!("listen-peer-urls" = ?opts.listen_peer_urls, "configuring peer listeners");
+    let peer_listeners = serve::bind(&opts.listen_peer_urls).await?;
     tracing::info!("listen-client-urls" = ?opts.listen_client_urls, "configuring client listeners");
     let listeners = serve::bind(&opts.listen_client_urls).await?;
     // Advertise what was actually bound where the flag asked for port 0.
@@ -217,8 +221,13 @@ pub async fn run(
         client_urls,
     };
     let mut initial_members = identity.initial_members.clone();
-    if let Some(me) = initial_members.get_mut(&identity.member_id) {
-        me.client_urls = local.client_urls.clone();
+    // Every member of a new multi-member cluster must bootstrap with the same
+    // membership, so only a lone member can put its client URLs in it; the
+    // others publish theirs through Raft once ready.
+    if initial_members.len() == 1 {
+        if let Some(me) = initial_members.get_mut(&identity.member_id) {
+            me.client_urls = local.client_urls.clone();
+        }
     }
     let node = RaftNode::start(
         NodeOptions {
@@ -235,21 +244,31 @@ pub async fn run(
     )
     .await?;
 
+    // Peers must reach this member's Raft before it can elect or follow.
+    let peer_handles = serve::serve_peers(node.peer_service(), peer_listeners);
+
     // A member serves once it knows a leader and has applied what was
     // committed; in a one-member cluster this takes one election.
     let ready_timeout = opts.election_timeout * 30;
     node.wait_ready(ready_timeout)
         .await
         .map_err(|e| RunError::NotReady(e.to_string()))?;
-    node.publish_local(local.clone())
-        .await
-        .map_err(|e| RunError::NotReady(e.to_string()))?;
-    tracing::info!(
-        "local-member-id" = %format!("{:x}", identity.member_id),
-        "local-member-attributes" = %format!("{{Name:{} ClientURLs:{:?}}}", local.name, local.client_urls),
-        "cluster-id" = %format!("{:x}", identity.cluster_id),
-        "published local member to cluster through raft"
-    );
+    match node.publish_local(local.clone()).await {
+        Ok(()) => tracing::info!(
+            "local-member-id" = %format!("{:x}", identity.member_id),
+            "local-member-attributes" = %format!("{{Name:{} ClientURLs:{:?}}}", local.name, local.client_urls),
+            "cluster-id" = %format!("{:x}", identity.cluster_id),
+            "published local member to cluster through raft"
+        ),
+        // A follower cannot change the membership itself, and forwarding to
+        // the leader does not exist yet: its client URLs stay unpublished.
+        Err(etcd_raft::ProposeError::NotLeader(leader)) => tracing::warn!(
+            "local-member-id" = %format!("{:x}", identity.member_id),
+            leader = %format!("{leader:x}"),
+            "cannot publish local member attributes from a follower yet"
+        ),
+        Err(e) => return Err(RunError::NotReady(e.to_string())),
+    }
     tracing::info!(
         "cluster-version" = CLUSTER_VERSION,
         "enabled capabilities for version"
@@ -332,6 +351,9 @@ pub async fn run(
         tracing::warn!("lease checkpoints at shutdown timed out");
     }
     server.node().shutdown().await;
+    for handle in peer_handles {
+        handle.abort();
+    }
     tracing::info!(name = %opts.name, "data-dir" = %opts.data_dir.display(), "closed etcd server");
     match failure {
         Some(reason) => Err(RunError::Fatal(reason)),

@@ -1,5 +1,6 @@
-//! Client listeners: binds `--listen-client-urls` and serves every gRPC service
-//! on each, until shutdown.
+//! Listeners: binds `--listen-client-urls` and serves every gRPC service on
+//! each, until shutdown; binds `--listen-peer-urls` and serves the Raft peer
+//! service there.
 //!
 //! Listeners are bound before Raft starts, so a port conflict fails the start
 //! at once, but requests are served only once the member is ready. Shutdown
@@ -189,6 +190,34 @@ pub async fn serve(
             incoming,
             stopped,
         )));
+    }
+    handles
+}
+
+/// Serves the Raft peer service (etcd_raft's `RaftPeer`) on every peer
+/// listener. Runs until the returned tasks are aborted, after Raft stopped:
+/// a stopping member still answers its peers while it hands over.
+pub fn serve_peers(
+    service: etcd_raft::PeerService,
+    listeners: Vec<TcpListener>,
+) -> Vec<JoinHandle<Result<(), tonic::transport::Error>>> {
+    let service = service.into_server();
+    let mut handles = Vec::new();
+    for listener in listeners {
+        let addr: Option<SocketAddr> = listener.local_addr().ok();
+        tracing::info!(
+            address = %addr.map_or_else(|| "unknown".to_string(), |a| a.to_string()),
+            "serving peer traffic"
+        );
+        // Heartbeats are tiny and latency-bound: no Nagle delay.
+        let incoming = TcpListenerStream::new(listener).map(|conn| {
+            conn.and_then(|stream| {
+                stream.set_nodelay(true)?;
+                Ok(stream)
+            })
+        });
+        let router = Server::builder().add_service(service.clone());
+        handles.push(tokio::spawn(router.serve_with_incoming(incoming)));
     }
     handles
 }

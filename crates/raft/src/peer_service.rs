@@ -1,0 +1,77 @@
+//! The server half of the peer transport: the `RaftPeer` gRPC service that
+//! hands other members' AppendEntries, Vote and PreVote requests to this
+//! member's Raft. The server crate registers it on `--listen-peer-urls`.
+//!
+//! Owns decoding requests and encoding answers ([`crate::peer_codec`]); the
+//! decisions are openraft's. Bytes that do not decode are `InvalidArgument`;
+//! a stopped Raft is `Unavailable`, which the sender treats as unreachable.
+
+use etcd_proto::raftpb::raft_peer_server::{RaftPeer, RaftPeerServer};
+use etcd_proto::raftpb::PeerMessage;
+use openraft::Raft;
+use tonic::{Request, Response, Status};
+
+use crate::network::MAX_PEER_MESSAGE_BYTES;
+use crate::peer_codec;
+use crate::state_machine::StateMachine;
+use crate::types::TypeConfig;
+
+/// Serves peer RPCs for one member's Raft.
+pub struct PeerService {
+    raft: Raft<TypeConfig, StateMachine>,
+}
+
+impl PeerService {
+    pub(crate) fn new(raft: Raft<TypeConfig, StateMachine>) -> PeerService {
+        PeerService { raft }
+    }
+
+    /// The tonic service, ready to add to a router.
+    pub fn into_server(self) -> RaftPeerServer<PeerService> {
+        RaftPeerServer::new(self)
+            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
+    }
+}
+
+fn bad_request(e: std::io::Error) -> Status {
+    Status::invalid_argument(format!("malformed peer message: {e}"))
+}
+
+fn stopped(e: impl std::fmt::Display) -> Status {
+    Status::unavailable(format!("raft is not running: {e}"))
+}
+
+fn answer(payload: Vec<u8>) -> Result<Response<PeerMessage>, Status> {
+    Ok(Response::new(PeerMessage { payload }))
+}
+
+#[tonic::async_trait]
+impl RaftPeer for PeerService {
+    async fn append_entries(
+        &self,
+        request: Request<PeerMessage>,
+    ) -> Result<Response<PeerMessage>, Status> {
+        let rpc = peer_codec::decode_append_request(&request.into_inner().payload)
+            .map_err(bad_request)?;
+        let resp = self.raft.append_entries(rpc).await.map_err(stopped)?;
+        answer(peer_codec::encode_append_response(&resp))
+    }
+
+    async fn vote(&self, request: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
+        let rpc =
+            peer_codec::decode_vote_request(&request.into_inner().payload).map_err(bad_request)?;
+        let resp = self.raft.vote(rpc).await.map_err(stopped)?;
+        answer(peer_codec::encode_vote_response(&resp))
+    }
+
+    async fn pre_vote(
+        &self,
+        request: Request<PeerMessage>,
+    ) -> Result<Response<PeerMessage>, Status> {
+        let rpc =
+            peer_codec::decode_vote_request(&request.into_inner().payload).map_err(bad_request)?;
+        let resp = self.raft.pre_vote(rpc).await.map_err(stopped)?;
+        answer(peer_codec::encode_vote_response(&resp))
+    }
+}
