@@ -18,7 +18,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -26,10 +25,6 @@ use common::transcript::{self, Headers, Script, Transcript};
 use common::Node;
 use serde_json::Value;
 use tokio::sync::OnceCell;
-
-const INSTALL_HINT: &str = "the Go toolchain and Debian's etcd Go sources are needed: run the \
-     project's test command (`bash .ci/run`), which installs them, or \
-     `apt-get install -y golang-go golang-etcd-server-dev`";
 
 /// Builds the Go program once per test process; every test waits for the
 /// same build and sees the same failure if it failed.
@@ -42,26 +37,7 @@ fn program() -> &'static Path {
 }
 
 fn build_program() -> Result<PathBuf, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/build.sh");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("go-clientv3")
-        .join("clientv3_check");
-    let output = std::process::Command::new("bash")
-        .arg(&script)
-        .arg(&out)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("could not run {}: {e}", script.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "building the Go clientv3 check with {} failed ({}):\n{}{}\n{INSTALL_HINT}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-        ));
-    }
-    Ok(out)
+    transcript::build_go_program("clientv3_check")
 }
 
 /// The Go clientv3 check; only the header ids are normalised.

@@ -33,7 +33,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -44,10 +43,6 @@ use tokio::sync::OnceCell;
 
 /// The JSON fields that carry a lease id.
 const LEASE_FIELDS: [&str; 2] = ["lease_id", "lease"];
-const INSTALL_HINT: &str = "the Go toolchain and Debian's etcd Go sources are needed: run the \
-     project's test command (`bash .ci/run`), which installs them, or \
-     `apt-get install -y golang-go golang-etcd-server-dev`";
-
 /// Builds the Go program once per test process; every test waits for the
 /// same build and sees the same failure if it failed.
 fn program() -> &'static Path {
@@ -59,27 +54,7 @@ fn program() -> &'static Path {
 }
 
 fn build_program() -> Result<PathBuf, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/build.sh");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("go-coordination")
-        .join("coordination_check");
-    let output = std::process::Command::new("bash")
-        .arg(&script)
-        .arg(&out)
-        .arg("coordination_check")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("could not run {}: {e}", script.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "building the Go coordination check with {} failed ({}):\n{}{}\n{INSTALL_HINT}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-        ));
-    }
-    Ok(out)
+    transcript::build_go_program("coordination_check")
 }
 
 /// The Go coordination check: header ids and lease ids are normalised.

@@ -12,7 +12,7 @@
 //! through [`Script`].
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -20,6 +20,36 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::{HeaderIds, Node, Target};
+
+/// What a Go check needs, for its failure message.
+pub const GO_INSTALL_HINT: &str =
+    "the Go toolchain and Debian's etcd Go sources are needed: run the \
+     project's test command (`bash .ci/run`), which installs them, or \
+     `apt-get install -y golang-go golang-etcd-server-dev`";
+
+/// Builds the Go program `tests/go/<name>/` offline (from Debian's etcd
+/// sources, with `tests/go/build.sh`) into the test target dir.
+pub fn build_go_program(name: &str) -> Result<PathBuf, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/build.sh");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go").join(name);
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(&out)
+        .arg(name)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run {}: {e}", script.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building the Go program {name} with {} failed ({}):\n{}{}\n{GO_INSTALL_HINT}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+        ));
+    }
+    Ok(out)
+}
 
 /// How many differing steps a failure message shows in full.
 const MAX_REPORTED_DIFFS: usize = 12;
