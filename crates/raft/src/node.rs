@@ -170,14 +170,20 @@ impl RaftNode {
         Ok(node)
     }
 
-    fn metrics(&self) -> openraft::RaftMetrics<TypeConfig> {
-        self.raft.metrics().borrow_watched().clone()
+    /// Looks at Raft's current metrics without copying them: `status()` runs
+    /// for every request (headers, the apply-lag check), and a copy would
+    /// clone the leader's replication maps each time.
+    fn with_metrics<T>(&self, f: impl FnOnce(&openraft::RaftMetrics<TypeConfig>) -> T) -> T {
+        let metrics = self.raft.metrics();
+        let current = metrics.borrow_watched();
+        f(&current)
     }
 
     fn is_sole_voter(&self) -> bool {
-        let metrics = self.metrics();
-        let voters: Vec<_> = metrics.membership_config.membership().voter_ids().collect();
-        voters == [self.member_id]
+        self.with_metrics(|m| {
+            let voters: Vec<_> = m.membership_config.membership().voter_ids().collect();
+            voters == [self.member_id]
+        })
     }
 
     /// Waits until this member knows a leader and has applied an entry of the
@@ -222,13 +228,10 @@ impl RaftNode {
 
     /// Publishes this member's attributes through Raft if they changed.
     pub async fn publish_local(&self, local: MemberNode) -> Result<(), ProposeError> {
-        let metrics = self.metrics();
-        if metrics
-            .membership_config
-            .membership()
-            .get_node(&self.member_id)
-            == Some(&local)
-        {
+        let published = self.with_metrics(|m| {
+            m.membership_config.membership().get_node(&self.member_id) == Some(&local)
+        });
+        if published {
             return Ok(());
         }
         let nodes = BTreeMap::from([(self.member_id, local)]);
@@ -274,31 +277,30 @@ impl RaftNode {
     }
 
     pub fn status(&self) -> RaftStatus {
-        let m = self.metrics();
-        let is_learner = m
-            .membership_config
-            .membership()
-            .learner_ids()
-            .any(|id| id == self.member_id);
-        RaftStatus {
+        self.with_metrics(|m| RaftStatus {
             member_id: self.member_id,
             leader: m.current_leader,
             term: m.current_term,
             committed_index: m.local_committed.map_or(0, |c| c.index),
             applied_index: m.last_applied.map_or(0, |a| a.index),
-            is_learner,
-        }
+            is_learner: m
+                .membership_config
+                .membership()
+                .learner_ids()
+                .any(|id| id == self.member_id),
+        })
     }
 
     /// The current members, from the applied membership.
     pub fn members(&self) -> BTreeMap<MemberId, (MemberNode, bool)> {
-        let m = self.metrics();
-        let membership = m.membership_config.membership();
-        let learners: Vec<_> = membership.learner_ids().collect();
-        membership
-            .nodes()
-            .map(|(id, node)| (*id, (node.clone(), learners.contains(id))))
-            .collect()
+        self.with_metrics(|m| {
+            let membership = m.membership_config.membership();
+            let learners: Vec<_> = membership.learner_ids().collect();
+            membership
+                .nodes()
+                .map(|(id, node)| (*id, (node.clone(), learners.contains(id))))
+                .collect()
+        })
     }
 
     /// The service other members send Raft RPCs to; serve it on the peer
@@ -331,7 +333,7 @@ impl RaftNode {
 
     /// Whether this member is the leader now.
     pub fn is_leader(&self) -> bool {
-        self.metrics().state == ServerState::Leader
+        self.with_metrics(|m| m.state == ServerState::Leader)
     }
 }
 
