@@ -15,15 +15,13 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::{Buf, BufMut};
+use common::raw_codec::RawCodec;
 use common::{rev, Node};
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, EventType, PutOptions, Txn, TxnOp, WatchFilterType,
     WatchOptions, WatchResponse, WatchStream,
 };
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::Status;
 
 /// How long any single expected response may take.
 const WAIT: Duration = Duration::from_secs(10);
@@ -638,45 +636,6 @@ both!(
 );
 
 // ------------------------------------------------------------------ raw gRPC
-
-/// Message bodies as raw bytes, to see fields etcd-client does not expose.
-#[derive(Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let n = src.remaining();
-        Ok(Some(src.copy_to_bytes(n).to_vec()))
-    }
-}
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {

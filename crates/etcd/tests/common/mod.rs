@@ -20,6 +20,7 @@
 
 #![allow(dead_code)]
 
+pub mod raw_codec;
 pub mod transcript;
 
 use std::fmt::Debug;
