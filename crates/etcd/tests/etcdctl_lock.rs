@@ -17,10 +17,10 @@ use std::future::Future;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{etcdctl, keys, Node, ETCDCTL};
+use common::{etcdctl, etcdctl_command, keys, Node};
 use etcd_client::{Client, GetOptions, LockOptions, ResignOptions};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::mpsc;
 
 /// How long a process that must keep waiting is given to print.
@@ -41,15 +41,7 @@ struct Background {
 
 impl Background {
     fn spawn(node: &Node, args: &[&str]) -> Background {
-        let mut command = Command::new(ETCDCTL);
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("ETCDCTL_") {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command
-            .env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={}", node.client_url()))
+        let mut child = etcdctl_command(&node.client_url())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

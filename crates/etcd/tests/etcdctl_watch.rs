@@ -11,9 +11,9 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Node, ETCDCTL};
+use common::{etcdctl_command, Node};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 
 /// How long one expected line may take.
 const LINE_WAIT: Duration = Duration::from_secs(10);
@@ -27,15 +27,7 @@ struct Watcher {
 
 impl Watcher {
     fn spawn(node: &Node, args: &[&str]) -> Watcher {
-        let mut command = Command::new(ETCDCTL);
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("ETCDCTL_") {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command
-            .env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={}", node.client_url()))
+        let mut child = etcdctl_command(&node.client_url())
             .arg("watch")
             .args(args)
             .stdin(Stdio::piped())

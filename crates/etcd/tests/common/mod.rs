@@ -515,8 +515,9 @@ pub async fn etcdctl(node: &Node, args: &[&str]) -> Output {
     etcdctl_stdin(node, args, "").await
 }
 
-/// Runs `etcdctl` with `stdin` as its standard input (for `txn`).
-pub async fn etcdctl_stdin(node: &Node, args: &[&str], stdin: &str) -> Output {
+/// Debian's `etcdctl` speaking v3 to `endpoint`, with no `ETCDCTL_*`
+/// variables of the caller's environment (they would act as flags).
+pub fn etcdctl_command(endpoint: &str) -> tokio::process::Command {
     require_file(ETCDCTL);
     let mut command = tokio::process::Command::new(ETCDCTL);
     for (name, _) in std::env::vars_os() {
@@ -524,9 +525,15 @@ pub async fn etcdctl_stdin(node: &Node, args: &[&str], stdin: &str) -> Output {
             command.env_remove(name);
         }
     }
-    let mut child = command
+    command
         .env("ETCDCTL_API", "3")
-        .arg(format!("--endpoints={}", node.client_url()))
+        .arg(format!("--endpoints={endpoint}"));
+    command
+}
+
+/// Runs `etcdctl` with `stdin` as its standard input (for `txn`).
+pub async fn etcdctl_stdin(node: &Node, args: &[&str], stdin: &str) -> Output {
+    let mut child = etcdctl_command(&node.client_url())
         .arg("--command-timeout=10s")
         .args(args)
         .stdin(Stdio::piped())
