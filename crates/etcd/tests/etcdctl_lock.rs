@@ -13,11 +13,10 @@
 
 mod common;
 
-use std::future::Future;
 use std::process::{ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{etcdctl, etcdctl_command, keys, Node};
+use common::{etcdctl, etcdctl_command, eventually, keys, Node};
 use etcd_client::{Client, GetOptions, LockOptions, ResignOptions};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
@@ -102,25 +101,6 @@ impl Background {
             .await
             .unwrap_or_else(|_| panic!("etcdctl {:?} ignored SIGTERM", self.args))
             .expect("wait for etcdctl")
-    }
-}
-
-/// Polls `check` every 50 ms until it yields a value.
-async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

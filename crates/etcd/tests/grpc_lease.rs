@@ -12,45 +12,14 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
-use common::{assert_status, keys, rev, Node, Target};
+use common::{assert_status, eventually, keys, min_ttl, rev, Node, Target};
 use etcd_client::{
     Client, EventType, GetOptions, LeaseGrantOptions, LeaseTimeToLiveOptions, PutOptions,
     WatchOptions, WatchStream,
 };
 use tonic::Code;
-
-/// The shortest TTL each server grants under the harness: etcd's
-/// ceil(1.5 × election timeout). Ours runs with the default 1000 ms (1.5 s →
-/// 2 s); the reference with 100 ms (150 ms → 1 s).
-fn min_ttl(target: Target) -> i64 {
-    match target {
-        Target::EtcdRs => 2,
-        Target::Reference => 1,
-    }
-}
-
-/// Polls `check` every 50 ms until it yields a value; panics with `what`
-/// once `timeout` has passed.
-async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn lease_ids(client: &mut Client) -> BTreeSet<i64> {
     let resp = client.leases().await.unwrap();

@@ -11,10 +11,9 @@
 
 mod common;
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
-use common::{assert_status, keys, rev, Node, Target};
+use common::{assert_status, eventually, keys, min_ttl, rev, Node, Target};
 use etcd_client::{
     Client, GetOptions, LeaderKey, LeaseTimeToLiveOptions, LockOptions, LockResponse,
     ProclaimOptions, ResignOptions,
@@ -27,34 +26,6 @@ use tonic::Code;
 const STILL_WAITING: Duration = Duration::from_millis(400);
 /// How long a call that must answer now gets.
 const ANSWER: Duration = Duration::from_secs(5);
-
-/// The shortest TTL each server grants under the harness (the reference
-/// runs with `--election-timeout=100`): ceil(1.5 × election timeout).
-fn min_ttl(target: Target) -> i64 {
-    match target {
-        Target::EtcdRs => 2,
-        Target::Reference => 1,
-    }
-}
-
-/// Polls `check` every 50 ms until it yields a value.
-async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// `name/<lease id in lowercase hex>`, etcd's layout.
 fn lock_key(name: &str, lease: i64) -> String {

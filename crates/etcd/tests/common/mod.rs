@@ -782,3 +782,34 @@ pub fn keys(list: &[etcd_client::KeyValue]) -> Vec<String> {
 pub fn rev(header: Option<&etcd_client::ResponseHeader>) -> i64 {
     header.expect("response has a header").revision()
 }
+
+/// Polls `check` every 50 ms until it yields a value; panics with `what`
+/// once `timeout` has passed. For conditions that take time to become true
+/// (expiry, replication), instead of fixed sleeps.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {timeout:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The shortest lease TTL each server grants under this harness: etcd's
+/// rule rounds 1.5 election timeouts up to a second. Ours runs with the
+/// default 1000 ms (→ 2 s); the reference with 100 ms (→ 1 s).
+pub fn min_ttl(target: Target) -> i64 {
+    match target {
+        Target::EtcdRs => 2,
+        Target::Reference => 1,
+    }
+}
