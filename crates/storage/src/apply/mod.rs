@@ -195,6 +195,15 @@ impl<'a> ApplyBatch<'a> {
         Ok(())
     }
 
+    /// Removes an upper layer's blob; committed with the batch.
+    pub fn delete_meta(&mut self, key: &str) -> Result<(), StorageError> {
+        if key.starts_with(RESERVED_META_PREFIX) {
+            return Err(StorageError::ReservedMetaKey(key.to_string()));
+        }
+        self.txn.open_table(META)?.remove(key)?;
+        Ok(())
+    }
+
     /// Reads a blob, including this batch's uncommitted `set_meta`.
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         let meta = self.txn.open_table(META)?;
@@ -452,6 +461,21 @@ mod tests {
         let r = s.backend.read().unwrap();
         assert_eq!(r.current_revision().unwrap(), 1);
         assert_eq!(r.meta("applied").unwrap(), None);
+    }
+
+    #[test]
+    fn meta_blobs_can_be_deleted_but_not_reserved_ones() {
+        let s = Store::new();
+        let mut batch = s.backend.begin_apply().unwrap();
+        batch.set_meta("raft/applied", b"7").unwrap();
+        batch.commit(true).unwrap();
+        let mut batch = s.backend.begin_apply().unwrap();
+        batch.delete_meta("raft/applied").unwrap();
+        batch.delete_meta("never/set").unwrap();
+        assert!(batch.delete_meta("mvcc/current_revision").is_err());
+        batch.commit(true).unwrap();
+        assert_eq!(s.backend.read().unwrap().meta("raft/applied").unwrap(), None);
+        assert_eq!(s.rev(), 1);
     }
 
     #[test]
