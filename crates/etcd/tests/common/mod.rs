@@ -20,6 +20,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod raw_codec;
 pub mod transcript;
 
@@ -125,6 +126,21 @@ pub struct Node {
     /// A per-file size limit (RLIMIT_FSIZE) for the next launches, to make
     /// the disk "full" without privileges: writes past it fail with EFBIG.
     file_size_limit: Option<u64>,
+    /// Set for a member of a multi-member cluster (see [`cluster`]).
+    membership: Option<MemberFlags>,
+    /// Variables set for the server on top of the hermetic environment.
+    env: Vec<(String, String)>,
+}
+
+/// The bootstrap flags of one member of a multi-member cluster.
+#[derive(Clone, Debug)]
+pub struct MemberFlags {
+    /// `--initial-cluster`, every member as `name=peer-url`.
+    pub initial_cluster: String,
+    /// `--initial-cluster-token`.
+    pub token: String,
+    /// `--initial-cluster-state`: `new` or `existing`.
+    pub state: &'static str,
 }
 
 /// What the log reader saw before the server became ready or died.
@@ -151,9 +167,41 @@ impl Node {
             peer_port: 0,
             launches: 0,
             file_size_limit: None,
+            membership: None,
+            env: Vec::new(),
         };
         node.launch(true).await;
         node
+    }
+
+    /// A member of a multi-member cluster, not started yet: its peer port is
+    /// fixed (the others' `--initial-cluster` names it), so launches never
+    /// pick another one.
+    fn unstarted_member(
+        target: Target,
+        name: &str,
+        peer_port: u16,
+        membership: MemberFlags,
+        extra_args: &[String],
+        env: Vec<(String, String)>,
+    ) -> Node {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("etcd-member-{name}-"))
+            .tempdir()
+            .expect("create temp dir");
+        Node {
+            target,
+            name: name.to_string(),
+            extra_args: extra_args.to_vec(),
+            dir,
+            child: None,
+            client_port: 0,
+            peer_port,
+            launches: 0,
+            file_size_limit: None,
+            membership: Some(membership),
+            env,
+        }
     }
 
     pub fn target(&self) -> Target {
@@ -303,6 +351,9 @@ impl Node {
                     }
                     let peer = format!(":{}", self.peer_port);
                     if busy.iter().any(|line| line.contains(&peer)) {
+                        // The other members know a cluster member by its
+                        // peer URL; it cannot move.
+                        assert!(self.membership.is_none(), "peer port {peer} is taken");
                         self.peer_port = free_port();
                     }
                     self.client_port = 0;
@@ -336,10 +387,17 @@ impl Node {
             format!("--advertise-client-urls={client}"),
             format!("--listen-peer-urls={peer}"),
             format!("--initial-advertise-peer-urls={peer}"),
-            format!("--initial-cluster={}={peer}", self.name),
             "--logger=zap".to_string(),
         ];
-        if self.target == Target::Reference {
+        if let Some(m) = &self.membership {
+            // The cluster chooses the timing flags for all members.
+            args.push(format!("--initial-cluster={}", m.initial_cluster));
+            args.push(format!("--initial-cluster-token={}", m.token));
+            args.push(format!("--initial-cluster-state={}", m.state));
+        } else {
+            args.push(format!("--initial-cluster={}={peer}", self.name));
+        }
+        if self.target == Target::Reference && self.membership.is_none() {
             // etcd waits most of an election timeout (1 s by default) before
             // electing itself; short timeouts make the reference start (and
             // restart) in ~100 ms. They change no observable KV behaviour.
@@ -387,6 +445,7 @@ impl Node {
                 command.env_remove(name);
             }
         }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         let mut child = command
             .args(&args)
             .stdin(Stdio::null())

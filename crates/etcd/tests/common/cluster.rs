@@ -1,0 +1,399 @@
+//! Multi-member clusters for integration tests: N member processes (ours or
+//! Debian's etcd 3.4) on loopback, bootstrapped statically from
+//! `--initial-cluster` like etcd's docs show, each a [`Node`] with its own
+//! temp data dir and log.
+//!
+//! What a test gets: the members by index ([`Cluster::member`] gives the
+//! [`Node`] with `endpoint()`, `client()`, `kill9()`, `restart()`,
+//! `terminate()`, `data_dir()`, `log()`), who leads (from each member's
+//! Maintenance.Status), a client over all endpoints, a member that joins with
+//! `--initial-cluster-state existing`, and — ours only — network partitions
+//! through the fault-injectable peer transport (`ETCD_RS_PEER_FAULTS_FILE`,
+//! see `crates/raft/src/faults.rs`). Every member's log is printed when a
+//! test fails (by [`Node`]'s drop).
+//!
+//! Timing: members run with `--heartbeat-interval=50 --election-timeout=500`
+//! unless the test passes its own; a test may pass any other flag
+//! (`--snapshot-count`, ...) for all members.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, ConnectOptions};
+
+use super::{eventually, free_port, MemberFlags, Node, Target};
+
+/// The `--initial-cluster-token` of every test cluster.
+pub const TOKEN: &str = "etcd-rs-test-cluster";
+/// Timing flags used unless a test passes its own.
+pub const HEARTBEAT_MS: u64 = 50;
+pub const ELECTION_MS: u64 = 500;
+/// The variable naming our server's peer fault file.
+pub const FAULTS_ENV: &str = "ETCD_RS_PEER_FAULTS_FILE";
+/// How long a status probe of one member may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A member that has a name and peer URL but is not started yet: add it with
+/// `etcdctl member add NAME --peer-urls=URL`, then [`Cluster::join`] it.
+#[derive(Clone, Debug)]
+pub struct PendingMember {
+    pub name: String,
+    pub peer_port: u16,
+}
+
+impl PendingMember {
+    pub fn peer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.peer_port)
+    }
+}
+
+/// A running cluster; every member is killed when it is dropped.
+pub struct Cluster {
+    target: Target,
+    members: Vec<Node>,
+    /// Member ids by index, learned from Status once each member served.
+    ids: Vec<u64>,
+    /// Members removed from the cluster: left out of `--initial-cluster`
+    /// for joiners, of leader checks and of the all-endpoints client.
+    removed: Vec<bool>,
+    /// The flags every member gets.
+    extra_args: Vec<String>,
+    /// Holds each member's peer fault file (ours only).
+    faults_dir: tempfile::TempDir,
+    next_name: usize,
+}
+
+impl Cluster {
+    /// Starts `size` members of a new cluster at once (they need each other
+    /// to elect) and waits until every one serves clients.
+    pub async fn start(target: Target, size: usize, extra_args: &[&str]) -> Cluster {
+        let mut extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
+        if !extra_args
+            .iter()
+            .any(|a| a.starts_with("--heartbeat-interval"))
+        {
+            extra_args.push(format!("--heartbeat-interval={HEARTBEAT_MS}"));
+        }
+        if !extra_args
+            .iter()
+            .any(|a| a.starts_with("--election-timeout"))
+        {
+            extra_args.push(format!("--election-timeout={ELECTION_MS}"));
+        }
+        let faults_dir = tempfile::Builder::new()
+            .prefix("etcd-faults-")
+            .tempdir()
+            .expect("create temp dir");
+        let mut cluster = Cluster {
+            target,
+            members: Vec::new(),
+            ids: Vec::new(),
+            removed: Vec::new(),
+            extra_args,
+            faults_dir,
+            next_name: 0,
+        };
+        let pending: Vec<PendingMember> = (0..size).map(|_| cluster.pending_member()).collect();
+        let initial_cluster = pending
+            .iter()
+            .map(|p| format!("{}={}", p.name, p.peer_url()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let nodes: Vec<Node> = pending
+            .iter()
+            .map(|p| cluster.unstarted(p, &initial_cluster, "new"))
+            .collect();
+        // Launched concurrently: each waits for a quorum to become ready.
+        let tasks: Vec<_> = nodes
+            .into_iter()
+            .map(|mut node| {
+                tokio::spawn(async move {
+                    node.launch(false).await;
+                    node
+                })
+            })
+            .collect();
+        let mut failure = None;
+        for task in tasks {
+            match task.await {
+                Ok(node) => cluster.members.push(node),
+                Err(e) => failure = Some(e),
+            }
+        }
+        if let Some(e) = failure {
+            // The failed member printed its log; the others print theirs as
+            // the cluster drops during this panic.
+            panic!("a member of the {target:?} cluster did not start: {e}");
+        }
+        for i in 0..size {
+            let id = cluster.probe_member_id(i).await;
+            cluster.ids.push(id);
+            cluster.removed.push(false);
+        }
+        cluster
+    }
+
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// How many members were ever started (removed ones included).
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn member(&self, i: usize) -> &Node {
+        &self.members[i]
+    }
+
+    pub fn member_mut(&mut self, i: usize) -> &mut Node {
+        &mut self.members[i]
+    }
+
+    /// The member's id (as its Status header reports it).
+    pub fn member_id(&self, i: usize) -> u64 {
+        self.ids[i]
+    }
+
+    /// The index of the member with this id.
+    pub fn index_of(&self, id: u64) -> Option<usize> {
+        self.ids.iter().position(|m| *m == id)
+    }
+
+    /// Indexes of the members that were not removed.
+    pub fn active(&self) -> Vec<usize> {
+        (0..self.members.len())
+            .filter(|i| !self.removed[*i])
+            .collect()
+    }
+
+    /// Indexes of the active members whose process runs.
+    pub fn running(&mut self) -> Vec<usize> {
+        self.active()
+            .into_iter()
+            .filter(|i| self.members[*i].is_running())
+            .collect()
+    }
+
+    /// The client endpoints of the running active members.
+    pub fn endpoints(&mut self) -> Vec<String> {
+        self.running()
+            .into_iter()
+            .map(|i| self.members[i].endpoint())
+            .collect()
+    }
+
+    /// One etcd-client over the endpoints of every running member. Built
+    /// anew after restarts: ours binds a new client port each launch.
+    pub async fn client(&mut self) -> Client {
+        let endpoints = self.endpoints();
+        let options = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_timeout(Duration::from_secs(10));
+        Client::connect(endpoints.clone(), Some(options))
+            .await
+            .unwrap_or_else(|e| panic!("connect to {endpoints:?}: {e}"))
+    }
+
+    /// A client of member `i` only, with short timeouts, for probes.
+    pub async fn probe_client(&self, i: usize) -> Option<Client> {
+        let options = ConnectOptions::new()
+            .with_connect_timeout(PROBE_TIMEOUT)
+            .with_timeout(PROBE_TIMEOUT);
+        Client::connect([self.members[i].endpoint()], Some(options))
+            .await
+            .ok()
+    }
+
+    /// (member id, leader id) as member `i` reports them now; `None` when it
+    /// does not answer.
+    pub async fn status(&self, i: usize) -> Option<(u64, u64)> {
+        let mut client = self.probe_client(i).await?;
+        let status = client.status().await.ok()?;
+        Some((status.header()?.member_id(), status.leader()))
+    }
+
+    async fn probe_member_id(&self, i: usize) -> u64 {
+        let what = format!("member {i} answers Status");
+        eventually(Duration::from_secs(20), &what, || async {
+            self.status(i).await.map(|(id, _)| id)
+        })
+        .await
+    }
+
+    /// The index of the member that `among` all name as leader (and that is
+    /// itself among them), if they agree right now.
+    pub async fn agreed_leader(&self, among: &[usize]) -> Option<usize> {
+        let mut leader = None;
+        for &i in among {
+            let (_, l) = self.status(i).await?;
+            if l == 0 || leader.is_some_and(|seen| seen != l) {
+                return None;
+            }
+            leader = Some(l);
+        }
+        let index = self.index_of(leader?)?;
+        among.contains(&index).then_some(index)
+    }
+
+    /// Waits until every running member names the same leader; its index.
+    pub async fn wait_leader(&mut self, timeout: Duration) -> usize {
+        let among = self.running();
+        self.wait_leader_among(&among, timeout).await
+    }
+
+    /// Waits until the members `among` name the same leader, one of them.
+    pub async fn wait_leader_among(&self, among: &[usize], timeout: Duration) -> usize {
+        let what = format!("members {among:?} agree on a leader among them");
+        eventually(timeout, &what, || self.agreed_leader(among)).await
+    }
+
+    /// The leader's index now (all running members agree), if any.
+    pub async fn leader(&mut self) -> Option<usize> {
+        let among = self.running();
+        self.agreed_leader(&among).await
+    }
+
+    /// Reserves a name and a peer port for a member to add later.
+    pub fn pending_member(&mut self) -> PendingMember {
+        self.next_name += 1;
+        PendingMember {
+            name: format!("m{}", self.next_name),
+            peer_port: free_port(),
+        }
+    }
+
+    /// Starts `pending` with `--initial-cluster-state existing`, naming every
+    /// active member and itself in `--initial-cluster` (it must have been
+    /// added with MemberAdd first); waits until it serves and returns its
+    /// index.
+    pub async fn join(&mut self, pending: &PendingMember) -> usize {
+        let mut initial: Vec<String> = self
+            .active()
+            .into_iter()
+            .map(|i| {
+                let m = &self.members[i];
+                format!("{}={}", m.name(), m.peer_url())
+            })
+            .collect();
+        initial.push(format!("{}={}", pending.name, pending.peer_url()));
+        let mut node = self.unstarted(pending, &initial.join(","), "existing");
+        node.launch(false).await;
+        self.members.push(node);
+        let i = self.members.len() - 1;
+        let id = self.probe_member_id(i).await;
+        self.ids.push(id);
+        self.removed.push(false);
+        i
+    }
+
+    /// Marks member `i` as removed from the cluster (after MemberRemove):
+    /// its process is killed if it still runs.
+    pub fn forget(&mut self, i: usize) {
+        self.members[i].kill9();
+        self.removed[i] = true;
+    }
+
+    fn unstarted(
+        &self,
+        pending: &PendingMember,
+        initial_cluster: &str,
+        state: &'static str,
+    ) -> Node {
+        let env = match self.target {
+            Target::EtcdRs => vec![(
+                FAULTS_ENV.to_string(),
+                self.faults_file(&pending.name).display().to_string(),
+            )],
+            Target::Reference => Vec::new(),
+        };
+        Node::unstarted_member(
+            self.target,
+            &pending.name,
+            pending.peer_port,
+            MemberFlags {
+                initial_cluster: initial_cluster.to_string(),
+                token: TOKEN.to_string(),
+                state,
+            },
+            &self.extra_args,
+            env,
+        )
+    }
+
+    fn faults_file(&self, name: &str) -> PathBuf {
+        self.faults_dir.path().join(format!("{name}.faults"))
+    }
+
+    /// Cuts the members `side` off from all other active members: each side
+    /// refuses to send to the other (ours only). Replaces any earlier
+    /// partition.
+    pub fn partition(&self, side: &[usize]) {
+        assert_eq!(
+            self.target,
+            Target::EtcdRs,
+            "partitions need our fault-injectable peer transport"
+        );
+        let active = self.active();
+        for &i in &active {
+            let blocked: Vec<u64> = active
+                .iter()
+                .filter(|j| side.contains(&i) != side.contains(j))
+                .map(|&j| self.ids[j])
+                .collect();
+            self.write_faults(i, &blocked);
+        }
+    }
+
+    /// Lifts every partition.
+    pub fn heal(&self) {
+        for i in self.active() {
+            self.write_faults(i, &[]);
+        }
+    }
+
+    /// Replaces member `i`'s fault file atomically (a reader never sees half
+    /// a list, and the rename gives the file a new mtime).
+    fn write_faults(&self, i: usize, blocked: &[u64]) {
+        let path = self.faults_file(self.members[i].name());
+        let body: String = blocked.iter().map(|id| format!("{id:x}\n")).collect();
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, body).expect("write fault file");
+        std::fs::rename(&tmp, &path).expect("install fault file");
+    }
+
+    /// Waits until members `among` are at least at `revision` in a
+    /// serializable (local) read: replication reached them.
+    pub async fn wait_revision(&self, among: &[usize], revision: i64, timeout: Duration) {
+        for &i in among {
+            let what = format!("member {i} applied revision {revision}");
+            eventually(timeout, &what, || async {
+                let mut client = self.probe_client(i).await?;
+                let options = etcd_client::GetOptions::new().with_serializable();
+                let got = client.get("\0", Some(options)).await.ok()?;
+                (super::rev(got.header()) >= revision).then_some(())
+            })
+            .await;
+        }
+    }
+
+    /// Every member's HashKV at `revision`, in `among`'s order.
+    pub async fn hash_kvs(&self, among: &[usize], revision: i64) -> Vec<u32> {
+        let mut hashes = Vec::new();
+        for &i in among {
+            let mut client = self.members[i].client().await;
+            let hash = client
+                .hash_kv(revision)
+                .await
+                .unwrap_or_else(|e| panic!("HashKV({revision}) on member {i}: {e}"));
+            hashes.push(hash.hash());
+        }
+        hashes
+    }
+
+    /// Prints a line to the test's output with the time since `start`, for
+    /// measurements (fail-over times).
+    pub fn report(what: &str, start: Instant) {
+        eprintln!("[cluster] {what}: {:?}", start.elapsed());
+    }
+}
