@@ -11,13 +11,19 @@
 //! - [`network`]: how Raft reaches peers (gRPC client per peer);
 //!   [`peer_service`]: the `RaftPeer` service peers reach us on;
 //!   [`peer_codec`]: the bytes of those RPCs.
+//! - [`leader_client`]: reaching the current leader's peer service, for
+//!   what a follower hands to the leader.
+//! - [`waiters`]: request ids, and the members waiting on their apply;
+//!   [`forward`]: the leader's half of serving from any member.
 //! - [`node`]: [`RaftNode`], what the server calls: propose, read_index, status.
 //!
 //! The write path through this crate: `RaftNode::propose` → openraft appends the
 //! entry via `LogStore::append` (durable on the WAL's fsync callback) → commit →
 //! `StateMachine::apply` runs it through `etcd_storage` and answers the proposer.
 
+pub mod forward;
 pub mod group_commit;
+pub mod leader_client;
 pub mod log_store;
 pub mod network;
 pub mod node;
@@ -25,6 +31,7 @@ pub mod peer_codec;
 pub mod peer_service;
 pub mod state_machine;
 pub mod types;
+pub mod waiters;
 pub mod wal_codec;
 
 pub use node::{NodeOptions, ProposeError, RaftNode, RaftStatus, StartError};

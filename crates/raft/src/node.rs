@@ -2,23 +2,36 @@
 //! machine, and gives the server the three things it needs from consensus —
 //! propose a write and get its applied result, wait until a read would be
 //! linearizable, and report Raft status (leader, term, indexes).
+//!
+//! Any member serves: a follower forwards a write to the leader and answers
+//! its client from its own apply of it (by request id, see
+//! [`crate::waiters`]), and for a linearizable read asks the leader for a
+//! read index and waits until it applied that far. The leader's half is
+//! [`crate::forward`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_proto::raftpb::RaftRequest;
+use tokio::time::Instant;
+
+use etcd_proto::raftpb::raft_peer_client::RaftPeerClient;
+use etcd_proto::raftpb::{ForwardedProposal, PublishRequest, RaftRequest, ReadIndexRequest};
 use etcd_storage::{ApplyError, ApplyResponse, Backend};
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, InitializeError, LinearizableReadError, RaftError};
-use openraft::{ChangeMembers, Raft, ReadPolicy, ServerState, SnapshotPolicy};
+use openraft::{Raft, ReadPolicy, ServerState, SnapshotPolicy};
 
+use crate::forward::{self, NOT_PROPOSED};
+use crate::leader_client::{CallError, LeaderClient};
 use crate::log_store::LogStore;
 use crate::network::PeerNetwork;
+use crate::network::MAX_PEER_MESSAGE_BYTES;
 use crate::peer_service::PeerService;
 use crate::state_machine::{CommitObserver, StateMachine};
 use crate::types::{MemberId, MemberNode, Proposal, TypeConfig};
+use crate::waiters::{RequestIds, Waiters};
 
 /// What a node needs to start; the server derives it from etcd's flags.
 #[derive(Clone)]
@@ -38,6 +51,9 @@ pub struct NodeOptions {
     pub election_timeout: Duration,
     /// `--snapshot-count`: applied entries between snapshots.
     pub snapshot_count: u64,
+    /// How long a proposal or a linearizable read may take (etcd's request
+    /// timeout: 5 s plus two election timeouts).
+    pub request_timeout: Duration,
     /// Told about every committed batch (watch hub, lessor).
     pub on_commit: Option<CommitObserver>,
 }
@@ -64,12 +80,21 @@ pub enum ProposeError {
     /// No leader is known right now.
     #[error("no leader")]
     NoLeader,
-    /// Another member leads; forwarding arrives with multi-member clusters.
+    /// Another member leads (for what only the leader may do).
     #[error("not the leader; the leader is {0:x}")]
     NotLeader(MemberId),
     /// The entry was discarded by a new leader; it may or may not commit.
     #[error("leader changed")]
     LeaderChanged,
+    /// It did not finish within the request timeout (it may still apply).
+    #[error("request timed out")]
+    Timeout,
+    /// A leadership transfer named a member that cannot lead.
+    #[error("bad leader transferee")]
+    BadTransferee,
+    /// The leader refused a forwarded request for a reason of its own.
+    #[error("the leader refused the request: {0}")]
+    Refused(String),
     /// Raft has stopped (shutdown or a fatal storage error).
     #[error("raft stopped: {0}")]
     Stopped(String),
@@ -90,6 +115,12 @@ pub struct RaftNode {
     member_id: MemberId,
     raft: Raft<TypeConfig, StateMachine>,
     backend: Arc<Backend>,
+    /// Reaches the leader for what this member cannot do as a follower.
+    leader: Arc<LeaderClient>,
+    /// Ids for forwarded writes, and who waits on their apply.
+    ids: RequestIds,
+    waiters: Waiters,
+    request_timeout: Duration,
 }
 
 impl RaftNode {
@@ -106,6 +137,7 @@ impl RaftNode {
             opts.on_commit.clone(),
         )
         .map_err(|e| StartError::Raft(e.to_string()))?;
+        let waiters = state_machine.waiters();
 
         let heartbeat = opts.heartbeat_interval.as_millis() as u64;
         let election = opts.election_timeout.as_millis() as u64;
@@ -139,6 +171,10 @@ impl RaftNode {
 
         let node = RaftNode {
             member_id: opts.member_id,
+            leader: Arc::new(LeaderClient::new(opts.member_id, raft.clone())),
+            ids: RequestIds::new(opts.member_id),
+            waiters,
+            request_timeout: opts.request_timeout,
             raft,
             backend,
         };
@@ -226,24 +262,54 @@ impl RaftNode {
         }
     }
 
-    /// Publishes this member's attributes through Raft if they changed.
+    /// Publishes this member's attributes through Raft if they changed; a
+    /// follower has the leader record them. One try, within the request
+    /// timeout; the caller retries as etcd does.
     pub async fn publish_local(&self, local: MemberNode) -> Result<(), ProposeError> {
-        let published = self.with_metrics(|m| {
-            m.membership_config.membership().get_node(&self.member_id) == Some(&local)
-        });
-        if published {
-            return Ok(());
+        let deadline = self.deadline();
+        let request = PublishRequest {
+            member_id: self.member_id,
+            name: local.name.clone(),
+            peer_urls: local.peer_urls.clone(),
+            client_urls: local.client_urls.clone(),
+        };
+        loop {
+            let sent = self
+                .leader
+                .call(deadline, |_, channel| {
+                    let request = request.clone();
+                    async move { peer_client(channel).publish(request).await }
+                })
+                .await;
+            match sent {
+                Ok(_) => return Ok(()),
+                Err(CallError::Local) => {}
+                Err(e) => return Err(call_error(e)),
+            }
+            let here = forward::set_node(&self.raft, self.member_id, local.clone());
+            match tokio::time::timeout_at(deadline, here).await {
+                Err(_) => return Err(ProposeError::Timeout),
+                Ok(Ok(())) => return Ok(()),
+                // Leadership moved away meanwhile: ask the new leader.
+                Ok(Err(status)) if status.code() == tonic::Code::Unavailable => {
+                    pause_until(deadline).await?
+                }
+                Ok(Err(status)) => return Err(ProposeError::Refused(status.message().into())),
+            }
         }
-        let nodes = BTreeMap::from([(self.member_id, local)]);
-        self.raft
-            .change_membership(ChangeMembers::SetNodes(nodes), true)
-            .await
-            .map_err(write_error)?;
-        Ok(())
     }
 
-    /// Proposes one write and returns what applying it produced.
+    /// Proposes one write and returns what applying it produced. On a
+    /// follower the leader proposes it, and the answer is this member's own
+    /// apply of it, as etcd answers.
     pub async fn propose(&self, request: RaftRequest) -> Result<ApplyResponse, ProposeError> {
+        if self.is_leader() {
+            return self.propose_here(request).await;
+        }
+        self.propose_through_leader(request).await
+    }
+
+    async fn propose_here(&self, request: RaftRequest) -> Result<ApplyResponse, ProposeError> {
         let response = self
             .raft
             .client_write(Proposal(request))
@@ -257,23 +323,166 @@ impl RaftNode {
         }
     }
 
-    /// Returns once a read from the local backend is linearizable: a quorum
-    /// confirmed this member still leads (ReadIndex), and everything committed
-    /// before the read began is applied.
-    pub async fn read_index(&self) -> Result<(), ProposeError> {
-        match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
-            Ok(_) => Ok(()),
-            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
-                Err(match f.leader_id {
-                    Some(leader) => ProposeError::NotLeader(leader),
-                    None => ProposeError::NoLeader,
-                })
+    async fn propose_through_leader(
+        &self,
+        mut request: RaftRequest,
+    ) -> Result<ApplyResponse, ProposeError> {
+        let deadline = self.deadline();
+        request.id = self.ids.next();
+        // Registered before the leader can apply it; dropped (unregistered)
+        // on every way out of this function.
+        let mut waiter = self.waiters.register(request.id);
+        let forwarded = ForwardedProposal {
+            request: Some(request.clone()),
+        };
+        let sent = self
+            .leader
+            .call(deadline, |_, channel| {
+                let forwarded = forwarded.clone();
+                async move {
+                    match peer_client(channel).propose(forwarded).await {
+                        Ok(_) => Ok(()),
+                        // Asking again could apply the write twice.
+                        Err(status) if may_have_been_proposed(&status) => {
+                            Err(tonic::Status::unknown(status.message()))
+                        }
+                        Err(status) => Err(status),
+                    }
+                }
+            })
+            .await;
+        match sent {
+            Ok(()) => {}
+            // Became the leader before any leader took the write.
+            Err(CallError::Local) => {
+                drop(waiter);
+                return self.propose_here(request).await;
             }
-            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) => {
-                Err(ProposeError::NoLeader)
+            Err(CallError::Refused(status)) if status.code() == tonic::Code::Aborted => {
+                return Err(ProposeError::LeaderChanged)
             }
-            Err(RaftError::Fatal(f)) => Err(ProposeError::Stopped(f.to_string())),
+            // The leader may have taken it: its apply here still answers.
+            Err(CallError::Refused(status)) if status.code() == tonic::Code::Unknown => {
+                tracing::debug!(error = %status.message(), "forwarded write's outcome unknown");
+            }
+            Err(e) => return Err(call_error(e)),
         }
+        match tokio::time::timeout_at(deadline, waiter.applied()).await {
+            Ok(Some(result)) => Ok(result?),
+            Ok(None) => Err(ProposeError::Stopped("the apply registry closed".into())),
+            Err(_) => Err(ProposeError::Timeout),
+        }
+    }
+
+    /// Returns once a read from the local backend is linearizable: a quorum
+    /// confirmed the leader still leads (ReadIndex, asked of the leader when
+    /// this member follows), and this member applied everything committed
+    /// before the read began. A member cut off from the majority does not
+    /// answer from its stale state: it times out.
+    pub async fn read_index(&self) -> Result<(), ProposeError> {
+        let deadline = self.deadline();
+        loop {
+            let index = if self.is_leader() {
+                match self.raft.get_read_linearizer(ReadPolicy::ReadIndex).await {
+                    Ok(linearizer) => linearizer.read_log_id().index(),
+                    // Lost the leadership meanwhile: ask the new leader.
+                    Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(_))) => {
+                        pause_until(deadline).await?;
+                        continue;
+                    }
+                    Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) => {
+                        pause_until(deadline).await?;
+                        continue;
+                    }
+                    Err(RaftError::Fatal(f)) => return Err(ProposeError::Stopped(f.to_string())),
+                }
+            } else {
+                let asked = self
+                    .leader
+                    .call(deadline, |_, channel| async move {
+                        peer_client(channel).read_index(ReadIndexRequest {}).await
+                    })
+                    .await;
+                match asked {
+                    Ok(response) => response.into_inner().index,
+                    Err(CallError::Local) => continue,
+                    Err(e) => return Err(call_error(e)),
+                }
+            };
+            return self.wait_applied(index, deadline).await;
+        }
+    }
+
+    /// Waits until this member applied `index`, at most until `deadline`.
+    async fn wait_applied(&self, index: u64, deadline: Instant) -> Result<(), ProposeError> {
+        let applied = self.with_metrics(|m| m.last_applied.as_ref().map_or(0, |a| a.index));
+        if applied >= index {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self
+            .raft
+            .wait(Some(left))
+            .applied_index_at_least(Some(index), "linearizable read")
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(openraft::metrics::WaitError::Timeout(..)) => Err(ProposeError::Timeout),
+            Err(e) => Err(ProposeError::Stopped(e.to_string())),
+        }
+    }
+
+    /// Hands the leadership to `to` and waits until it leads (etcd's
+    /// MoveLeader). Only the leader may; `to` must be a voting member.
+    pub async fn transfer_leader(&self, to: MemberId) -> Result<(), ProposeError> {
+        let deadline = self.deadline();
+        let status = self.status();
+        if status.leader != Some(self.member_id) {
+            return Err(match status.leader {
+                Some(leader) => ProposeError::NotLeader(leader),
+                None => ProposeError::NoLeader,
+            });
+        }
+        let voter = self.with_metrics(|m| {
+            m.membership_config
+                .membership()
+                .voter_ids()
+                .any(|id| id == to)
+        });
+        if !voter {
+            return Err(ProposeError::BadTransferee);
+        }
+        if to == self.member_id {
+            return Ok(());
+        }
+        tracing::info!(
+            "local-member-id" = %format!("{:x}", self.member_id),
+            "transferee-member-id" = %format!("{to:x}"),
+            "leadership transfer starting"
+        );
+        let started = std::time::Instant::now();
+        self.raft
+            .trigger()
+            .transfer_leader(to)
+            .await
+            .map_err(|f| ProposeError::Stopped(f.to_string()))?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.raft
+            .wait(Some(left))
+            .metrics(|m| m.current_leader == Some(to), "leadership transfer")
+            .await
+            .map_err(|_| ProposeError::Timeout)?;
+        tracing::info!(
+            "local-member-id" = %format!("{:x}", self.member_id),
+            "new-leader-member-id" = %format!("{to:x}"),
+            took = ?started.elapsed(),
+            "leadership transfer finished"
+        );
+        Ok(())
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.request_timeout
     }
 
     pub fn status(&self) -> RaftStatus {
@@ -309,6 +518,11 @@ impl RaftNode {
         PeerService::new(self.raft.clone())
     }
 
+    /// How this member reaches the leader's peer listener.
+    pub fn leader_client(&self) -> &Arc<LeaderClient> {
+        &self.leader
+    }
+
     pub fn backend(&self) -> &Arc<Backend> {
         &self.backend
     }
@@ -335,6 +549,44 @@ impl RaftNode {
     pub fn is_leader(&self) -> bool {
         self.with_metrics(|m| m.state == ServerState::Leader)
     }
+}
+
+/// A client for the peer service on `channel`.
+fn peer_client(channel: tonic::transport::Channel) -> RaftPeerClient<tonic::transport::Channel> {
+    RaftPeerClient::new(channel)
+        .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
+}
+
+/// Whether a failed forward may have reached the leader's Raft. Only the
+/// leader's explicit "not proposed" and a connection that never opened are
+/// certain not to have.
+fn may_have_been_proposed(status: &tonic::Status) -> bool {
+    if status.code() != tonic::Code::Unavailable || status.message() == NOT_PROPOSED {
+        return false;
+    }
+    // tonic words a refused or failed connect as "... connect ..."; the
+    // request was never sent then.
+    !status.message().contains("connect")
+}
+
+fn call_error(e: CallError) -> ProposeError {
+    match e {
+        CallError::Local => ProposeError::Stopped("unexpected local leader".into()),
+        CallError::NoLeader => ProposeError::NoLeader,
+        CallError::Timeout => ProposeError::Timeout,
+        CallError::Refused(status) => ProposeError::Refused(status.message().to_string()),
+    }
+}
+
+/// A short pause before asking again, or `Timeout` once `deadline` passed.
+async fn pause_until(deadline: Instant) -> Result<(), ProposeError> {
+    if Instant::now() >= deadline {
+        return Err(ProposeError::Timeout);
+    }
+    let pause = Instant::now() + Duration::from_millis(50);
+    tokio::time::sleep_until(pause.min(deadline)).await;
+    Ok(())
 }
 
 fn write_error(e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> ProposeError {

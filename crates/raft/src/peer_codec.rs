@@ -205,6 +205,7 @@ mod tests {
     #[test]
     fn append_requests_roundtrip() {
         let put = RaftRequest {
+            id: 0,
             request: Some(Request::Put(PutRequest {
                 key: b"k".to_vec(),
                 value: b"v".to_vec(),

@@ -7,10 +7,14 @@
 //! a stopped Raft is `Unavailable`, which the sender treats as unreachable.
 
 use etcd_proto::raftpb::raft_peer_server::{RaftPeer, RaftPeerServer};
-use etcd_proto::raftpb::PeerMessage;
+use etcd_proto::raftpb::{
+    ForwardedProposal, ForwardedProposalResult, PeerMessage, PublishRequest, PublishResponse,
+    ReadIndexRequest, ReadIndexResponse,
+};
 use openraft::Raft;
 use tonic::{Request, Response, Status};
 
+use crate::forward;
 use crate::network::MAX_PEER_MESSAGE_BYTES;
 use crate::peer_codec;
 use crate::state_machine::StateMachine;
@@ -73,5 +77,30 @@ impl RaftPeer for PeerService {
             peer_codec::decode_vote_request(&request.into_inner().payload).map_err(bad_request)?;
         let resp = self.raft.pre_vote(rpc).await.map_err(stopped)?;
         answer(peer_codec::encode_vote_response(&resp))
+    }
+
+    // Serving from any member: the leader's half (see `crate::forward`).
+
+    async fn propose(
+        &self,
+        request: Request<ForwardedProposal>,
+    ) -> Result<Response<ForwardedProposalResult>, Status> {
+        let answer = forward::propose(&self.raft, request.into_inner()).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn read_index(
+        &self,
+        _request: Request<ReadIndexRequest>,
+    ) -> Result<Response<ReadIndexResponse>, Status> {
+        Ok(Response::new(forward::read_index(&self.raft).await?))
+    }
+
+    async fn publish(
+        &self,
+        request: Request<PublishRequest>,
+    ) -> Result<Response<PublishResponse>, Status> {
+        let answer = forward::publish(&self.raft, request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 }

@@ -25,6 +25,7 @@ use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend, StoredMembership};
 
 use crate::types::{Applied, Proposal, TypeConfig};
+use crate::waiters::Waiters;
 use crate::wal_codec::{decode_membership, encode_membership, WalLogId};
 
 /// How stale redb's durable state may get behind what was applied. Bounds the
@@ -57,6 +58,9 @@ pub struct StateMachine {
     current: CurrentSnapshot,
     /// Who hears about committed batches (the watch hub, the lessor).
     observer: Option<CommitObserver>,
+    /// Writes this member took from clients and forwarded to the leader:
+    /// their results go to the waiting request, not to a Raft responder.
+    waiters: Waiters,
 }
 
 impl StateMachine {
@@ -72,7 +76,13 @@ impl StateMachine {
             last_durable: Instant::now(),
             current: CurrentSnapshot::default(),
             observer,
+            waiters: Waiters::default(),
         })
+    }
+
+    /// The registry applied results of forwarded writes are handed to.
+    pub(crate) fn waiters(&self) -> Waiters {
+        self.waiters.clone()
     }
 
     fn view(&self) -> io::Result<ReadTxn> {
@@ -126,9 +136,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let mut batch = backend.begin_apply().map_err(io::Error::other)?;
             let mut responses = Vec::with_capacity(entries.len());
             for (entry, responder) in entries {
+                let mut request_id = 0;
                 let applied = match &entry.payload {
                     EntryPayload::Blank => Applied(None),
-                    EntryPayload::Normal(Proposal(request)) => Applied(Some(batch.apply(request))),
+                    EntryPayload::Normal(Proposal(request)) => {
+                        request_id = request.id;
+                        Applied(Some(batch.apply(request)))
+                    }
                     EntryPayload::Membership(membership) => {
                         let mut bytes = WalLogId::from_raft(&entry.log_id).to_bytes().to_vec();
                         encode_membership(&mut bytes, membership);
@@ -138,7 +152,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         Applied(None)
                     }
                 };
-                responses.push((responder, applied));
+                responses.push((responder, request_id, applied));
             }
             batch
                 .set_meta(META_APPLIED, &last.to_bytes())
@@ -157,7 +171,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
         // Answer only after the commit: a client never sees a write that a
         // reader could not yet see.
-        for (responder, applied) in responses {
+        for (responder, request_id, applied) in responses {
+            // A write this member forwarded to the leader: its client is
+            // answered from this apply.
+            let applied = match applied.0 {
+                Some(result) => Applied(self.waiters.complete(request_id, result)),
+                None => applied,
+            };
             if let Some(responder) = responder {
                 responder.send(applied);
             }

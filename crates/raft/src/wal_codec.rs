@@ -333,6 +333,7 @@ mod tests {
     #[test]
     fn payloads_roundtrip() {
         let put = RaftRequest {
+            id: 0,
             request: Some(Request::Put(PutRequest {
                 key: b"k".to_vec(),
                 value: b"v".to_vec(),

@@ -49,6 +49,12 @@ pub enum EtcdError {
     Stopped,
     #[error("etcdserver: request timed out")]
     Timeout,
+    #[error("etcdserver: bad leader transferee")]
+    BadLeaderTransferee,
+    /// MoveLeader's wait ran out; etcd has no gRPC status for it, so it
+    /// reaches clients as `Unknown` with this message.
+    #[error("etcdserver: request timed out, leader transfer took too long")]
+    LeaderTransferTimeout,
     /// A failure inside this server (storage, I/O): etcd reports these as
     /// `Unknown` with the underlying message.
     #[error("{0}")]
@@ -65,8 +71,8 @@ impl EtcdError {
             TooManyRequests | NoSpace => Code::ResourceExhausted,
             LeaseNotFound => Code::NotFound,
             NoLeader | LeaderChanged | Stopped | Timeout => Code::Unavailable,
-            NotLeader | LeaseExists => Code::FailedPrecondition,
-            Internal(_) => Code::Unknown,
+            NotLeader | LeaseExists | BadLeaderTransferee => Code::FailedPrecondition,
+            Internal(_) | LeaderTransferTimeout => Code::Unknown,
         }
     }
 }
@@ -99,6 +105,10 @@ impl From<ProposeError> for EtcdError {
             ProposeError::NoLeader => EtcdError::NoLeader,
             ProposeError::NotLeader(_) => EtcdError::NotLeader,
             ProposeError::LeaderChanged => EtcdError::LeaderChanged,
+            ProposeError::Timeout => EtcdError::Timeout,
+            ProposeError::BadTransferee => EtcdError::BadLeaderTransferee,
+            // The leader's own words for a failure of its own.
+            ProposeError::Refused(reason) => EtcdError::Internal(reason),
             ProposeError::Stopped(reason) => {
                 tracing::error!(%reason, "raft stopped");
                 EtcdError::Stopped

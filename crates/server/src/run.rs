@@ -25,6 +25,8 @@ use crate::{CLUSTER_VERSION, VERSION};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How long a stopping leader may spend recording its leases' remaining TTLs.
 const LEASE_CHECKPOINT_GRACE: Duration = Duration::from_secs(3);
+/// Between tries to publish this member's attributes.
+const PUBLISH_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// Everything `run` needs, in plain form; built from the parsed configuration.
 #[derive(Debug, Clone)]
@@ -238,6 +240,7 @@ pub async fn run(
             heartbeat_interval: opts.heartbeat_interval,
             election_timeout: opts.election_timeout,
             snapshot_count: opts.snapshot_count,
+            request_timeout,
             on_commit: Some(on_commit),
         },
         backend,
@@ -253,22 +256,40 @@ pub async fn run(
     node.wait_ready(ready_timeout)
         .await
         .map_err(|e| RunError::NotReady(e.to_string()))?;
-    match node.publish_local(local.clone()).await {
-        Ok(()) => tracing::info!(
-            "local-member-id" = %format!("{:x}", identity.member_id),
-            "local-member-attributes" = %format!("{{Name:{} ClientURLs:{:?}}}", local.name, local.client_urls),
-            "cluster-id" = %format!("{:x}", identity.cluster_id),
-            "published local member to cluster through raft"
-        ),
-        // A follower cannot change the membership itself, and forwarding to
-        // the leader does not exist yet: its client URLs stay unpublished.
-        Err(etcd_raft::ProposeError::NotLeader(leader)) => tracing::warn!(
-            "local-member-id" = %format!("{:x}", identity.member_id),
-            leader = %format!("{leader:x}"),
-            "cannot publish local member attributes from a follower yet"
-        ),
-        Err(e) => return Err(RunError::NotReady(e.to_string())),
+    // Like etcd, clients are served only once this member's attributes
+    // (its client URLs) are in the membership; a follower has the leader
+    // record them. Each try is bounded by the request timeout; a signal
+    // still stops the member while it retries.
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            published = node.publish_local(local.clone()) => match published {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(
+                        "local-member-id" = %format!("{:x}", identity.member_id),
+                        "request-timeout" = ?request_timeout,
+                        error = %e,
+                        "failed to publish local member to cluster through raft"
+                    );
+                    tokio::time::sleep(PUBLISH_RETRY_PAUSE).await;
+                }
+            },
+            _ = &mut shutdown => {
+                node.shutdown().await;
+                for handle in peer_handles {
+                    handle.abort();
+                }
+                return Ok(());
+            }
+        }
     }
+    tracing::info!(
+        "local-member-id" = %format!("{:x}", identity.member_id),
+        "local-member-attributes" = %format!("{{Name:{} ClientURLs:{:?}}}", local.name, local.client_urls),
+        "cluster-id" = %format!("{:x}", identity.cluster_id),
+        "published local member to cluster through raft"
+    );
     tracing::info!(
         "cluster-version" = CLUSTER_VERSION,
         "enabled capabilities for version"
@@ -312,7 +333,7 @@ pub async fn run(
     let compactor = tokio::spawn(crate::compactor::run(server.clone(), opts.auto_compaction));
 
     let failure = tokio::select! {
-        _ = shutdown => None,
+        _ = &mut shutdown => None,
         reason = server.node().fatal() => Some(reason),
     };
     if let Some(reason) = &failure {

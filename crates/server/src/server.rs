@@ -155,6 +155,7 @@ impl EtcdServer {
     pub async fn write(&self, request: Request) -> Result<ApplyResponse, EtcdError> {
         let proposal = RaftRequest {
             request: Some(request),
+            id: 0,
         };
         let status = self.node.status();
         if status.committed_index.saturating_sub(status.applied_index) > MAX_APPLY_LAG {
@@ -204,6 +205,7 @@ impl EtcdServer {
             if let Err(e) = self
                 .propose(RaftRequest {
                     request: Some(alarm),
+                    id: 0,
                 })
                 .await
             {

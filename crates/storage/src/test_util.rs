@@ -34,7 +34,10 @@ impl Store {
     /// reported.
     pub fn apply_committed(&self, req: Request) -> (Result<ApplyResponse, ApplyError>, Committed) {
         let mut batch = self.backend.begin_apply().unwrap();
-        let r = batch.apply(&RaftRequest { request: Some(req) });
+        let r = batch.apply(&RaftRequest {
+            id: 0,
+            request: Some(req),
+        });
         (r, batch.commit(false).unwrap())
     }
 

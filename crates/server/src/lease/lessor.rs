@@ -356,6 +356,7 @@ mod tests {
         let mut batch = backend.begin_apply().unwrap();
         batch
             .apply(&RaftRequest {
+                id: 0,
                 request: Some(request),
             })
             .unwrap();

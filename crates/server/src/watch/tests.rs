@@ -36,7 +36,7 @@ impl Store {
     fn apply(&self, requests: Vec<Request>) -> Committed {
         let mut batch = self.backend.begin_apply().unwrap();
         for r in requests {
-            batch.apply(&RaftRequest { request: Some(r) }).unwrap();
+            batch.apply(&RaftRequest { id: 0, request: Some(r) }).unwrap();
         }
         let committed = batch.commit(false).unwrap();
         self.hub.publish(&committed);

@@ -341,7 +341,12 @@ mod tests {
     fn lease_requests_share_a_batch_with_writes() {
         let s = Store::new();
         let mut batch = s.backend.begin_apply().unwrap();
-        let mut apply = |req: Request| batch.apply(&RaftRequest { request: Some(req) });
+        let mut apply = |req: Request| {
+            batch.apply(&RaftRequest {
+                id: 0,
+                request: Some(req),
+            })
+        };
         apply(grant_req(5, 30)).unwrap();
         apply(Request::Put(PutRequest {
             lease: 5,
@@ -447,7 +452,12 @@ mod tests {
                 }),
                 checkpoint_req(&[(2, 15)]),
             ] {
-                batch.apply(&RaftRequest { request: Some(req) }).unwrap();
+                batch
+                    .apply(&RaftRequest {
+                        id: 0,
+                        request: Some(req),
+                    })
+                    .unwrap();
             }
             batch.commit(true).unwrap();
         }

@@ -309,7 +309,10 @@ mod tests {
     use redb::ReadableDatabase;
 
     fn raft(req: Request) -> RaftRequest {
-        RaftRequest { request: Some(req) }
+        RaftRequest {
+            id: 0,
+            request: Some(req),
+        }
     }
 
     #[test]
@@ -442,7 +445,10 @@ mod tests {
     fn unsupported_requests_are_refused_without_panic() {
         let s = Store::new();
         let mut batch = s.backend.begin_apply().unwrap();
-        let req = RaftRequest { request: None };
+        let req = RaftRequest {
+            id: 0,
+            request: None,
+        };
         assert!(matches!(batch.apply(&req), Err(ApplyError::Unsupported(_))));
         let committed = batch.commit(true).unwrap();
         assert!(committed.events.is_empty());
@@ -474,7 +480,10 @@ mod tests {
         batch.delete_meta("never/set").unwrap();
         assert!(batch.delete_meta("mvcc/current_revision").is_err());
         batch.commit(true).unwrap();
-        assert_eq!(s.backend.read().unwrap().meta("raft/applied").unwrap(), None);
+        assert_eq!(
+            s.backend.read().unwrap().meta("raft/applied").unwrap(),
+            None
+        );
         assert_eq!(s.rev(), 1);
     }
 
