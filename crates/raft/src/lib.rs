@@ -36,5 +36,5 @@ pub mod wal_codec;
 
 pub use node::{NodeOptions, ProposeError, RaftNode, RaftStatus, StartError};
 pub use peer_service::PeerService;
-pub use state_machine::CommitObserver;
+pub use state_machine::{forget_raft_state, CommitObserver};
 pub use types::{MemberId, MemberNode};

@@ -6,6 +6,7 @@
 //!   `--config-file`; [`logging`]: etcd-style JSON logs.
 //! - [`run`]: starting and stopping a member (milestone log lines, signals).
 //! - [`member`] and [`ids`]: this member's identity (member and cluster ids).
+//! - [`restore`]: a new cluster's data dir from a saved snapshot (`etcdutl`).
 //! - [`server`]: [`server::EtcdServer`], the pipeline every request goes
 //!   through (write: propose via Raft; read: ReadIndex then a backend
 //!   snapshot) and the one place response headers are built.
@@ -39,6 +40,7 @@ pub mod ids;
 pub mod lease;
 pub mod logging;
 pub mod member;
+pub mod restore;
 pub mod run;
 pub mod serve;
 pub mod server;

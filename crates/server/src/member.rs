@@ -14,6 +14,10 @@ use crate::ids;
 
 const META_MEMBER_ID: &str = "cluster/member_id";
 const META_CLUSTER_ID: &str = "cluster/cluster_id";
+/// The membership a new cluster starts from, kept until Raft holds it: a
+/// data dir made by `etcdutl snapshot restore` is started without the
+/// `--initial-cluster` flags it was restored with, as etcd allows.
+const META_BOOTSTRAP_MEMBERS: &str = "cluster/bootstrap_members";
 
 /// The identity of this member and, for a new cluster, who is in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +57,12 @@ pub struct Bootstrap<'a> {
     pub initial_cluster_token: &'a str,
 }
 
+/// Whether this data dir already has an identity (the member started before).
+pub fn has_identity(backend: &Backend) -> Result<bool, IdentityError> {
+    let read = backend.read()?;
+    Ok(read.meta(META_MEMBER_ID)?.is_some() && read.meta(META_CLUSTER_ID)?.is_some())
+}
+
 /// Reads the stored identity, or derives it from the flags and stores it.
 pub fn load_or_bootstrap(
     backend: &Backend,
@@ -61,21 +71,74 @@ pub fn load_or_bootstrap(
     let read = backend.read()?;
     if let (Some(member), Some(cluster)) = (read.meta(META_MEMBER_ID)?, read.meta(META_CLUSTER_ID)?)
     {
+        let initial_members = match read.meta(META_BOOTSTRAP_MEMBERS)? {
+            Some(bytes) => decode_members(&bytes)?,
+            None => BTreeMap::new(),
+        };
         return Ok(Identity {
             member_id: decode_id(&member)?,
             cluster_id: decode_id(&cluster)?,
-            initial_members: BTreeMap::new(),
+            initial_members,
             is_new: false,
         });
     }
     drop(read);
 
     let identity = derive(flags)?;
+    store(backend, &identity)?;
+    Ok(identity)
+}
+
+/// Writes `identity` (ids and the members to bootstrap with) durably.
+pub fn store(backend: &Backend, identity: &Identity) -> Result<(), IdentityError> {
     let mut batch = backend.begin_apply()?;
     batch.set_meta(META_MEMBER_ID, &identity.member_id.to_be_bytes())?;
     batch.set_meta(META_CLUSTER_ID, &identity.cluster_id.to_be_bytes())?;
+    batch.set_meta(
+        META_BOOTSTRAP_MEMBERS,
+        &encode_members(&identity.initial_members),
+    )?;
     batch.commit(true)?;
-    Ok(identity)
+    Ok(())
+}
+
+/// One bootstrap member as stored in meta.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredMember {
+    id: u64,
+    name: String,
+    peer_urls: Vec<String>,
+    client_urls: Vec<String>,
+}
+
+fn encode_members(members: &BTreeMap<u64, MemberNode>) -> Vec<u8> {
+    let list: Vec<StoredMember> = members
+        .iter()
+        .map(|(id, m)| StoredMember {
+            id: *id,
+            name: m.name.clone(),
+            peer_urls: m.peer_urls.clone(),
+            client_urls: m.client_urls.clone(),
+        })
+        .collect();
+    // Serializing plain strings and numbers cannot fail.
+    serde_json::to_vec(&list).unwrap_or_default()
+}
+
+fn decode_members(bytes: &[u8]) -> Result<BTreeMap<u64, MemberNode>, IdentityError> {
+    let list: Vec<StoredMember> = serde_json::from_slice(bytes)
+        .map_err(|e| IdentityError::Corrupt(format!("bootstrap members: {e}")))?;
+    Ok(list
+        .into_iter()
+        .map(|m| {
+            let node = MemberNode {
+                name: m.name,
+                peer_urls: m.peer_urls,
+                client_urls: m.client_urls,
+            };
+            (m.id, node)
+        })
+        .collect())
 }
 
 /// Derives ids from the flags alone, as etcd does for a new cluster.
@@ -182,5 +245,6 @@ mod tests {
             (again.member_id, again.cluster_id),
             (first.member_id, first.cluster_id)
         );
+        assert_eq!(again.initial_members, first.initial_members);
     }
 }

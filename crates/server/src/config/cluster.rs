@@ -21,7 +21,7 @@ pub(crate) fn initial_cluster_from_name(name: &str, advertise_peer_urls: &[Url])
 
 /// Parses `--initial-cluster` like etcd's `types.NewURLsMap`: entries split
 /// on `,`, each `name=url`; a name may repeat to give several URLs.
-pub(crate) fn parse_initial_cluster(s: &str) -> Result<BTreeMap<String, Vec<Url>>, ConfigError> {
+pub fn parse_initial_cluster(s: &str) -> Result<BTreeMap<String, Vec<Url>>, ConfigError> {
     let mut raw: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for entry in s.split(',').filter(|e| !e.is_empty()) {
         let (name, url) = entry.split_once('=').unwrap_or((entry, ""));

@@ -71,6 +71,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use cluster::parse_initial_cluster;
 pub use compaction::{AutoCompaction, CompactionMode};
 pub use error::ConfigError;
 pub use help::usage;
