@@ -131,7 +131,15 @@ impl LeaderClient {
                 Err(e) => return Err(e),
             };
             reached_leader = true;
-            match tokio::time::timeout_at(deadline, call(id, channel)).await {
+            // A test's peer fault file (crate::faults) makes the leader
+            // unreachable, like a refused connection.
+            let attempt = async {
+                if crate::faults::blocked(id) {
+                    return Err(Status::unavailable("blocked by the peer fault file"));
+                }
+                call(id, channel).await
+            };
+            match tokio::time::timeout_at(deadline, attempt).await {
                 Err(_) => return Err(CallError::Timeout),
                 Ok(Ok(answer)) => return Ok(answer),
                 Ok(Err(status)) if retryable(&status) => {

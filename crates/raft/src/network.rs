@@ -91,6 +91,9 @@ impl PeerClient {
         payload: Vec<u8>,
         option: &RPCOption,
     ) -> Result<Vec<u8>, RPCError<TypeConfig>> {
+        if crate::faults::blocked(self.target) {
+            return Err(self.unreachable("blocked by the peer fault file"));
+        }
         let mut client = self.client()?;
         let request = PeerMessage { payload };
         let call = async move {
@@ -167,6 +170,10 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        if crate::faults::blocked(self.target) {
+            let why = format!("member {:x} is blocked by the peer fault file", self.target);
+            return Err(StreamingError::Unreachable(Unreachable::from_string(why)));
+        }
         Err(StreamingError::Unreachable(Unreachable::from_string(
             format!(
                 "member {:x} needs a snapshot: snapshot transfer is not available in this build",
