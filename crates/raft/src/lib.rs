@@ -11,6 +11,7 @@
 //! - [`network`]: how Raft reaches peers (gRPC client per peer);
 //!   [`peer_service`]: the `RaftPeer` service peers reach us on;
 //!   [`peer_codec`]: the bytes of those RPCs.
+//! - [`faults`]: a test facility, peer faults injected from a file.
 //! - [`leader_client`]: reaching the current leader's peer service, for
 //!   what a follower hands to the leader.
 //! - [`waiters`]: request ids, and the members waiting on their apply;
@@ -21,6 +22,7 @@
 //! entry via `LogStore::append` (durable on the WAL's fsync callback) → commit →
 //! `StateMachine::apply` runs it through `etcd_storage` and answers the proposer.
 
+pub mod faults;
 pub mod forward;
 pub mod group_commit;
 pub mod leader_client;
