@@ -16,6 +16,8 @@
 //!   what a follower hands to the leader.
 //! - [`waiters`]: request ids, and the members waiting on their apply;
 //!   [`forward`]: the leader's half of serving from any member.
+//! - [`membership`]: membership changes made on the leader, removal
+//!   detection, and asking a running cluster who is in it.
 //! - [`node`]: [`RaftNode`], what the server calls: propose, read_index, status.
 //!
 //! The write path through this crate: `RaftNode::propose` → openraft appends the
@@ -27,6 +29,7 @@ pub mod forward;
 pub mod group_commit;
 pub mod leader_client;
 pub mod log_store;
+pub mod membership;
 pub mod network;
 pub mod node;
 pub mod peer_codec;

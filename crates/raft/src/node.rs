@@ -26,6 +26,7 @@ use openraft::{Raft, ReadPolicy, ServerState, SnapshotPolicy};
 use crate::forward::{self, NOT_PROPOSED};
 use crate::leader_client::{CallError, LeaderClient};
 use crate::log_store::LogStore;
+use crate::membership::{Membership, MembershipOptions};
 use crate::network::PeerNetwork;
 use crate::network::MAX_PEER_MESSAGE_BYTES;
 use crate::peer_service::PeerService;
@@ -56,6 +57,8 @@ pub struct NodeOptions {
     pub request_timeout: Duration,
     /// Told about every committed batch (watch hub, lessor).
     pub on_commit: Option<CommitObserver>,
+    /// The cluster id and `--strict-reconfig-check`, for membership changes.
+    pub membership: MembershipOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +124,8 @@ pub struct RaftNode {
     ids: RequestIds,
     waiters: Waiters,
     request_timeout: Duration,
+    /// Membership changes and queries.
+    membership: Membership,
 }
 
 impl RaftNode {
@@ -172,6 +177,7 @@ impl RaftNode {
         let node = RaftNode {
             member_id: opts.member_id,
             leader: Arc::new(LeaderClient::new(opts.member_id, raft.clone())),
+            membership: Membership::new(opts.member_id, raft.clone(), opts.membership),
             ids: RequestIds::new(opts.member_id),
             waiters,
             request_timeout: opts.request_timeout,
@@ -183,7 +189,10 @@ impl RaftNode {
             .is_initialized()
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
-        if !initialized {
+        if !initialized && opts.initial_members.is_empty() {
+            // Joining a running cluster: the leader replicates the
+            // membership (with this member in it) once it reaches us.
+        } else if !initialized {
             // openraft allows every member of a new cluster to initialize
             // with the same membership (the vote decides one leader), so each
             // member does, as each etcd member bootstraps from the same
@@ -515,7 +524,12 @@ impl RaftNode {
     /// The service other members send Raft RPCs to; serve it on the peer
     /// listeners.
     pub fn peer_service(&self) -> PeerService {
-        PeerService::new(self.raft.clone())
+        PeerService::new(self.raft.clone()).with_membership(self.membership.clone())
+    }
+
+    /// Membership changes, member lists, removal.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
     }
 
     /// How this member reaches the leader's peer listener.

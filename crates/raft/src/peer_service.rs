@@ -11,10 +11,14 @@ use etcd_proto::raftpb::{
     ForwardedProposal, ForwardedProposalResult, PeerMessage, PublishRequest, PublishResponse,
     ReadIndexRequest, ReadIndexResponse,
 };
+use etcd_proto::raftpb::{
+    MemberChangeRequest, MemberChangeResponse, MembersRequest, MembersResponse,
+};
 use openraft::Raft;
 use tonic::{Request, Response, Status};
 
 use crate::forward;
+use crate::membership::Membership;
 use crate::network::MAX_PEER_MESSAGE_BYTES;
 use crate::peer_codec;
 use crate::state_machine::StateMachine;
@@ -23,11 +27,28 @@ use crate::types::TypeConfig;
 /// Serves peer RPCs for one member's Raft.
 pub struct PeerService {
     raft: Raft<TypeConfig, StateMachine>,
+    /// Membership changes and member lists; unset, those RPCs are refused.
+    membership: Option<Membership>,
 }
 
 impl PeerService {
     pub(crate) fn new(raft: Raft<TypeConfig, StateMachine>) -> PeerService {
-        PeerService { raft }
+        PeerService {
+            raft,
+            membership: None,
+        }
+    }
+
+    /// Also serves membership changes and member lists through `membership`.
+    pub(crate) fn with_membership(mut self, membership: Membership) -> PeerService {
+        self.membership = Some(membership);
+        self
+    }
+
+    fn membership(&self) -> Result<&Membership, Status> {
+        self.membership
+            .as_ref()
+            .ok_or_else(|| Status::unavailable("membership is not served here"))
     }
 
     /// The tonic service, ready to add to a router.
@@ -102,5 +123,25 @@ impl RaftPeer for PeerService {
     ) -> Result<Response<PublishResponse>, Status> {
         let answer = forward::publish(&self.raft, request.into_inner()).await?;
         Ok(Response::new(answer))
+    }
+
+    // Membership: the leader's half (see `crate::membership`).
+
+    async fn change_membership(
+        &self,
+        request: Request<MemberChangeRequest>,
+    ) -> Result<Response<MemberChangeResponse>, Status> {
+        let answer = self
+            .membership()?
+            .serve_forwarded(request.into_inner())
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn members(
+        &self,
+        _request: Request<MembersRequest>,
+    ) -> Result<Response<MembersResponse>, Status> {
+        Ok(Response::new(self.membership()?.serve_members()))
     }
 }

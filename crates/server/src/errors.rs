@@ -4,6 +4,7 @@
 //! `rpctypes`), because clients match on them: Go's clientv3 turns the message
 //! back into typed errors, and etcdctl prints it.
 
+use etcd_raft::membership::MembershipError;
 use etcd_raft::ProposeError;
 use etcd_storage::ApplyError;
 use tonic::{Code, Status};
@@ -55,6 +56,24 @@ pub enum EtcdError {
     /// reaches clients as `Unknown` with this message.
     #[error("etcdserver: request timed out, leader transfer took too long")]
     LeaderTransferTimeout,
+    #[error("etcdserver: member ID already exist")]
+    MemberExists,
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExists,
+    #[error("etcdserver: re-configuration failed due to not enough started members")]
+    MemberNotEnoughStarted,
+    #[error("etcdserver: given member URLs are invalid")]
+    MemberBadUrls,
+    #[error("etcdserver: member not found")]
+    MemberNotFound,
+    #[error("etcdserver: can only promote a learner member")]
+    MemberNotLearner,
+    #[error("etcdserver: can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    #[error("etcdserver: too many learner members in cluster")]
+    TooManyLearners,
+    #[error("etcdserver: unhealthy cluster")]
+    Unhealthy,
     /// A failure inside this server (storage, I/O): etcd reports these as
     /// `Unknown` with the underlying message.
     #[error("{0}")]
@@ -66,12 +85,20 @@ impl EtcdError {
         use EtcdError::*;
         match self {
             EmptyKey | KeyNotFound | ValueProvided | LeaseProvided | TooManyOps | DuplicateKey
-            | RequestTooLarge => Code::InvalidArgument,
+            | RequestTooLarge | MemberBadUrls => Code::InvalidArgument,
             Compacted | FutureRev | LeaseTtlTooLarge => Code::OutOfRange,
             TooManyRequests | NoSpace => Code::ResourceExhausted,
-            LeaseNotFound => Code::NotFound,
-            NoLeader | LeaderChanged | Stopped | Timeout => Code::Unavailable,
-            NotLeader | LeaseExists | BadLeaderTransferee => Code::FailedPrecondition,
+            LeaseNotFound | MemberNotFound => Code::NotFound,
+            NoLeader | LeaderChanged | Stopped | Timeout | Unhealthy => Code::Unavailable,
+            NotLeader
+            | LeaseExists
+            | BadLeaderTransferee
+            | MemberExists
+            | PeerUrlExists
+            | MemberNotEnoughStarted
+            | MemberNotLearner
+            | LearnerNotReady
+            | TooManyLearners => Code::FailedPrecondition,
             Internal(_) | LeaderTransferTimeout => Code::Unknown,
         }
     }
@@ -111,6 +138,27 @@ impl From<ProposeError> for EtcdError {
             ProposeError::Refused(reason) => EtcdError::Internal(reason),
             ProposeError::Stopped(reason) => {
                 tracing::error!(%reason, "raft stopped");
+                EtcdError::Stopped
+            }
+        }
+    }
+}
+
+impl From<MembershipError> for EtcdError {
+    fn from(e: MembershipError) -> EtcdError {
+        match e {
+            MembershipError::MemberExists => EtcdError::MemberExists,
+            MembershipError::PeerUrlExists => EtcdError::PeerUrlExists,
+            MembershipError::MemberNotFound => EtcdError::MemberNotFound,
+            MembershipError::MemberNotLearner => EtcdError::MemberNotLearner,
+            MembershipError::LearnerNotReady => EtcdError::LearnerNotReady,
+            MembershipError::TooManyLearners => EtcdError::TooManyLearners,
+            MembershipError::NotEnoughStarted => EtcdError::MemberNotEnoughStarted,
+            MembershipError::Unhealthy => EtcdError::Unhealthy,
+            MembershipError::NoLeader => EtcdError::NoLeader,
+            MembershipError::Timeout => EtcdError::Timeout,
+            MembershipError::Stopped(reason) => {
+                tracing::error!(%reason, "membership change failed");
                 EtcdError::Stopped
             }
         }

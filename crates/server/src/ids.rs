@@ -5,6 +5,8 @@
 //! - member id: the first 8 bytes (big-endian) of SHA-1 over the member's peer
 //!   URLs sorted and concatenated, followed by the cluster token
 //!   (`--initial-cluster-token`).
+//! - a member added later (MemberAdd): the same over its peer URLs, with the
+//!   Unix time in place of the token.
 //! - cluster id: the first 8 bytes of SHA-1 over the sorted member ids, each as
 //!   8 big-endian bytes.
 
@@ -19,6 +21,14 @@ pub fn member_id(peer_urls: &[String], cluster_token: &str) -> u64 {
     }
     hasher.update(cluster_token.as_bytes());
     first_u64(&hasher.finalize())
+}
+
+/// The id of a member added by MemberAdd, as etcd's `NewMember` derives it
+/// when the cluster token is not known: SHA-1 over the sorted peer URLs and
+/// the current Unix time in seconds (so re-adding the same URLs later gives
+/// a new id).
+pub fn added_member_id(peer_urls: &[String], unix_seconds: i64) -> u64 {
+    member_id(peer_urls, &unix_seconds.to_string())
 }
 
 pub fn cluster_id(member_ids: &[u64]) -> u64 {

@@ -5,7 +5,9 @@
 //! - [`config`]: etcd's flags, `ETCD_*` environment variables and
 //!   `--config-file`; [`logging`]: etcd-style JSON logs.
 //! - [`run`]: starting and stopping a member (milestone log lines, signals).
-//! - [`member`] and [`ids`]: this member's identity (member and cluster ids).
+//! - [`member`] and [`ids`]: this member's identity (member and cluster ids);
+//!   [`join`]: learning it from a running cluster (`--initial-cluster-state
+//!   existing`).
 //! - [`restore`]: a new cluster's data dir from a saved snapshot (`etcdutl`).
 //! - [`server`]: [`server::EtcdServer`], the pipeline every request goes
 //!   through (write: propose via Raft; read: ReadIndex then a backend
@@ -37,6 +39,7 @@ pub mod config;
 pub mod errors;
 pub mod grpc_compat;
 pub mod ids;
+pub mod join;
 pub mod lease;
 pub mod logging;
 pub mod member;

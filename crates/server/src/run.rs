@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use etcd_raft::membership::MembershipOptions;
 use etcd_raft::{CommitObserver, MemberNode, NodeOptions, RaftNode};
 use etcd_storage::{Backend, Committed};
 use tokio::sync::watch;
@@ -41,6 +42,11 @@ pub struct ServeOptions {
     /// `--initial-cluster` as (name, peer URL) pairs.
     pub initial_cluster: Vec<(String, String)>,
     pub initial_cluster_token: String,
+    /// `--initial-cluster-state existing`: join a running cluster instead of
+    /// bootstrapping one.
+    pub join_existing: bool,
+    /// `--strict-reconfig-check`.
+    pub strict_reconfig_check: bool,
     pub heartbeat_interval: Duration,
     pub election_timeout: Duration,
     pub snapshot_count: u64,
@@ -75,6 +81,8 @@ impl ServeOptions {
             initial_advertise_peer_urls: urls(&cfg.initial_advertise_peer_urls),
             initial_cluster,
             initial_cluster_token: cfg.initial_cluster_token.clone(),
+            join_existing: cfg.initial_cluster_state == crate::config::ClusterState::Existing,
+            strict_reconfig_check: cfg.strict_reconfig_check,
             heartbeat_interval: cfg.heartbeat_interval(),
             election_timeout: cfg.election_timeout(),
             snapshot_count: cfg.snapshot_count,
@@ -108,6 +116,8 @@ pub enum RunError {
     },
     #[error(transparent)]
     Identity(#[from] member::IdentityError),
+    #[error(transparent)]
+    Join(#[from] crate::join::JoinError),
     #[error(transparent)]
     Raft(#[from] etcd_raft::StartError),
     #[error("member did not become ready: {0}")]
@@ -162,15 +172,17 @@ pub async fn run(
     })?);
     tracing::info!(path = %db_path.display(), "opened backend db");
 
-    let identity = member::load_or_bootstrap(
-        &backend,
-        &Bootstrap {
-            name: &opts.name,
-            initial_cluster: &opts.initial_cluster,
-            initial_advertise_peer_urls: &opts.initial_advertise_peer_urls,
-            initial_cluster_token: &opts.initial_cluster_token,
-        },
-    )?;
+    let bootstrap = Bootstrap {
+        name: &opts.name,
+        initial_cluster: &opts.initial_cluster,
+        initial_advertise_peer_urls: &opts.initial_advertise_peer_urls,
+        initial_cluster_token: &opts.initial_cluster_token,
+    };
+    let identity = if opts.join_existing {
+        crate::join::load_or_join(&backend, &bootstrap).await?
+    } else {
+        member::load_or_bootstrap(&backend, &bootstrap)?
+    };
     if identity.is_new {
         tracing::info!(
             "local-member-id" = %format!("{:x}", identity.member_id),
@@ -242,6 +254,10 @@ pub async fn run(
             snapshot_count: opts.snapshot_count,
             request_timeout,
             on_commit: Some(on_commit),
+            membership: MembershipOptions {
+                cluster_id: identity.cluster_id,
+                strict_reconfig_check: opts.strict_reconfig_check,
+            },
         },
         backend,
     )
@@ -335,6 +351,7 @@ pub async fn run(
     let failure = tokio::select! {
         _ = &mut shutdown => None,
         reason = server.node().fatal() => Some(reason),
+        () = removed(&server, opts.heartbeat_interval, opts.election_timeout) => None,
     };
     if let Some(reason) = &failure {
         tracing::error!(error = %reason, "raft stopped on a fatal error; shutting down");
@@ -380,6 +397,19 @@ pub async fn run(
         Some(reason) => Err(RunError::Fatal(reason)),
         None => Ok(()),
     }
+}
+
+/// Resolves when this member has been removed from the cluster, after
+/// etcd's grace of ten heartbeats (so the change can reach the others, and a
+/// removed leader can hand over); the member then stops like on a signal.
+async fn removed(server: &EtcdServer, heartbeat: Duration, election: Duration) {
+    server.node().membership().removed(election * 3).await;
+    tracing::warn!(
+        "local-member-id" = %format!("{:x}", server.member_id()),
+        "the member has been permanently removed from the cluster"
+    );
+    tokio::time::sleep(heartbeat * 10).await;
+    tracing::warn!("data-dir used by this member must be removed");
 }
 
 /// Replaces advertised URLs whose port is 0 with the addresses actually bound,

@@ -1,0 +1,918 @@
+//! Membership changes, as etcd makes them: add a voter or a learner, remove a
+//! member, change a member's peer URLs, promote a learner. Also how a member
+//! learns that it was removed, and how a new member asks a running cluster
+//! who is in it before it joins.
+//!
+//! Every change is decided on the leader, which alone knows how far each
+//! member's log has come (a learner is promoted only once its log is within
+//! 10% of the leader's, etcd's rule) and which peers answer. A member that is
+//! not the leader hands the change to the leader's `ChangeMembership` peer
+//! RPC. Changes are single-step (one voter added or removed per log entry,
+//! like etcd's Raft), based on a committed membership and guarded by its log
+//! id, so two concurrent changes never overwrite each other: one change at a
+//! time.
+//!
+//! Not here: member ids (the server derives a new member's id as etcd does)
+//! and the gRPC Cluster service.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use etcd_proto::raftpb::raft_peer_client::RaftPeerClient;
+use etcd_proto::raftpb::{
+    member_change_request, ClusterMember, MemberChangeRequest, MemberChangeResponse,
+    MembersRequest, MembersResponse,
+};
+use openraft::async_runtime::WatchReceiver;
+use openraft::entry::RaftPayload;
+use openraft::errors::{ChangeMembershipError, ClientWriteError, RaftError};
+use openraft::{ChangeMembers, EntryPayload, Instant as _, Precondition, Raft, ServerState};
+use tokio::time::Instant;
+use tonic::transport::Endpoint;
+
+use crate::state_machine::StateMachine;
+use crate::types::{MemberId, MemberNode, TypeConfig};
+
+/// etcd's `readyPercent`: a learner may be promoted once its log reaches 90%
+/// of the leader's.
+const LEARNER_READY_PERCENT: f64 = 0.9;
+/// etcd's `maxLearners`.
+const MAX_LEARNERS: usize = 1;
+/// etcd's `HealthInterval`: a peer heard from within this long counts as
+/// connected when a change must not break the active quorum.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+/// How long one peer call may take (a forwarded change, a member list).
+const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause between attempts to reach a leader that is unknown or moving.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// One member as the cluster records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    pub id: MemberId,
+    pub node: MemberNode,
+    pub is_learner: bool,
+}
+
+impl MemberInfo {
+    /// Whether the member has started and published its name (etcd's
+    /// `IsStarted`): a member added by MemberAdd has no name until then.
+    pub fn is_started(&self) -> bool {
+        !self.node.name.is_empty()
+    }
+}
+
+/// One change to the membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberChange {
+    /// A new member (its id derived by the caller), as a voter or a learner.
+    Add {
+        id: MemberId,
+        peer_urls: Vec<String>,
+        is_learner: bool,
+    },
+    Remove {
+        id: MemberId,
+    },
+    /// New peer URLs for a member.
+    Update {
+        id: MemberId,
+        peer_urls: Vec<String>,
+    },
+    /// A learner becomes a voter.
+    Promote {
+        id: MemberId,
+    },
+}
+
+/// Why a membership change was refused; each is one of etcd's errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MembershipError {
+    #[error("member ID already exist")]
+    MemberExists,
+    #[error("Peer URLs already exists")]
+    PeerUrlExists,
+    #[error("member not found")]
+    MemberNotFound,
+    #[error("can only promote a learner member")]
+    MemberNotLearner,
+    #[error("can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    #[error("too many learner members in cluster")]
+    TooManyLearners,
+    #[error("re-configuration failed due to not enough started members")]
+    NotEnoughStarted,
+    #[error("unhealthy cluster")]
+    Unhealthy,
+    #[error("no leader")]
+    NoLeader,
+    #[error("request timed out")]
+    Timeout,
+    #[error("raft stopped: {0}")]
+    Stopped(String),
+}
+
+impl MembershipError {
+    /// The name the leader answers a forwarded change with.
+    fn wire_name(&self) -> String {
+        use MembershipError::*;
+        match self {
+            MemberExists => "member_exists".into(),
+            PeerUrlExists => "peer_url_exists".into(),
+            MemberNotFound => "member_not_found".into(),
+            MemberNotLearner => "member_not_learner".into(),
+            LearnerNotReady => "learner_not_ready".into(),
+            TooManyLearners => "too_many_learners".into(),
+            NotEnoughStarted => "not_enough_started".into(),
+            Unhealthy => "unhealthy".into(),
+            NoLeader => "no_leader".into(),
+            Timeout => "timeout".into(),
+            Stopped(why) => format!("stopped:{why}"),
+        }
+    }
+
+    fn from_wire_name(name: &str) -> MembershipError {
+        use MembershipError::*;
+        match name {
+            "member_exists" => MemberExists,
+            "peer_url_exists" => PeerUrlExists,
+            "member_not_found" => MemberNotFound,
+            "member_not_learner" => MemberNotLearner,
+            "learner_not_ready" => LearnerNotReady,
+            "too_many_learners" => TooManyLearners,
+            "not_enough_started" => NotEnoughStarted,
+            "unhealthy" => Unhealthy,
+            "no_leader" => NoLeader,
+            "timeout" => Timeout,
+            other => Stopped(other.strip_prefix("stopped:").unwrap_or(other).to_string()),
+        }
+    }
+}
+
+/// Why the members of a running cluster could not be learned.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("could not retrieve cluster information from the given URLs")]
+    NoAnswer,
+    #[error("failed to get raft cluster member(s) from the given URLs")]
+    Empty,
+}
+
+/// What a member of a running cluster says the cluster is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteCluster {
+    pub cluster_id: u64,
+    pub members: Vec<MemberInfo>,
+}
+
+/// Settings that shape membership changes, from the server's flags.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MembershipOptions {
+    /// This member's cluster id, told to members about to join.
+    pub cluster_id: u64,
+    /// `--strict-reconfig-check`: refuse changes that could lose quorum.
+    pub strict_reconfig_check: bool,
+}
+
+/// Membership changes and queries for one member's Raft.
+#[derive(Clone)]
+pub struct Membership {
+    member_id: MemberId,
+    raft: Raft<TypeConfig, StateMachine>,
+    options: MembershipOptions,
+}
+
+/// The membership a decision is based on, with the log id that guards it.
+struct Observed {
+    log_id: Option<openraft::alias::LogIdOf<TypeConfig>>,
+    members: Vec<MemberInfo>,
+}
+
+impl Membership {
+    pub(crate) fn new(
+        member_id: MemberId,
+        raft: Raft<TypeConfig, StateMachine>,
+        options: MembershipOptions,
+    ) -> Membership {
+        Membership {
+            member_id,
+            raft,
+            options,
+        }
+    }
+
+    /// The members as this member's log has them (the latest membership,
+    /// applied or about to be).
+    pub fn members(&self) -> Vec<MemberInfo> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        to_members(m.membership_config.membership())
+    }
+
+    /// The last committed membership and its log index.
+    fn committed(&self) -> (u64, Vec<MemberInfo>) {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        let stored = &m.committed_membership_config;
+        (
+            stored.log_id().as_ref().map_or(0, |l| l.index),
+            to_members(stored.membership()),
+        )
+    }
+
+    /// Makes `change` on the leader, forwarding it when this member does not
+    /// lead, and returns the members after it. Gives up at `deadline`.
+    pub async fn change(
+        &self,
+        change: MemberChange,
+        deadline: Instant,
+    ) -> Result<Vec<MemberInfo>, MembershipError> {
+        loop {
+            let (leader, url) = {
+                let metrics = self.raft.metrics();
+                let m = metrics.borrow_watched();
+                let leader = m.current_leader;
+                let url = leader.and_then(|l| {
+                    m.membership_config
+                        .membership()
+                        .get_node(&l)
+                        .and_then(|n| n.peer_urls.first().cloned())
+                });
+                (leader, url)
+            };
+            let attempt = match (leader, url) {
+                (Some(leader), _) if leader == self.member_id => {
+                    match self.change_as_leader(change.clone(), deadline).await {
+                        Err(Retry::Again) => None,
+                        Err(Retry::Final(e)) => Some(Err(e)),
+                        Ok(members) => Some(Ok(members)),
+                    }
+                }
+                (Some(_), Some(url)) => forward(&url, &change, deadline).await,
+                _ => None,
+            };
+            if let Some(answer) = attempt {
+                return answer;
+            }
+            if Instant::now() + RETRY_PAUSE >= deadline {
+                return Err(if leader.is_some() {
+                    MembershipError::Timeout
+                } else {
+                    MembershipError::NoLeader
+                });
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+
+    /// Serves a change forwarded by another member: refuses with
+    /// `Unavailable` (ask again) unless this member leads.
+    pub(crate) async fn serve_forwarded(
+        &self,
+        request: MemberChangeRequest,
+    ) -> Result<MemberChangeResponse, tonic::Status> {
+        let change = from_wire(request)?;
+        let deadline = Instant::now() + PEER_CALL_TIMEOUT;
+        match self.change_as_leader(change, deadline).await {
+            Ok(members) => Ok(MemberChangeResponse {
+                members: members.iter().map(member_to_wire).collect(),
+                error: String::new(),
+            }),
+            Err(Retry::Final(e)) => Ok(MemberChangeResponse {
+                members: Vec::new(),
+                error: e.wire_name(),
+            }),
+            Err(Retry::Again) => Err(tonic::Status::unavailable("not the leader")),
+        }
+    }
+
+    /// This member's answer to a member that asks who is in the cluster: the
+    /// committed membership.
+    pub(crate) fn serve_members(&self) -> MembersResponse {
+        let (index, members) = self.committed();
+        MembersResponse {
+            cluster_id: self.options.cluster_id,
+            members: members.iter().map(member_to_wire).collect(),
+            membership_index: index,
+        }
+    }
+
+    /// Makes a change as the leader: checks it as etcd does, then appends the
+    /// new membership guarded by the one it was based on.
+    async fn change_as_leader(
+        &self,
+        change: MemberChange,
+        deadline: Instant,
+    ) -> Result<Vec<MemberInfo>, Retry> {
+        loop {
+            let observed = self.observe_committed(deadline).await?;
+            self.validate(&change, &observed).map_err(Retry::Final)?;
+            let guard = Precondition::LastMembershipLogId {
+                last_membership_log_id: observed.log_id,
+            };
+            let write = match &change {
+                MemberChange::Update { id, peer_urls } => {
+                    let mut node = observed
+                        .members
+                        .iter()
+                        .find(|m| m.id == *id)
+                        .map(|m| m.node.clone())
+                        .ok_or(Retry::Final(MembershipError::MemberNotFound))?;
+                    node.peer_urls = peer_urls.clone();
+                    let nodes = BTreeMap::from([(*id, node)]);
+                    Write::SetNodes(nodes)
+                }
+                other => Write::Append(propose(&observed.members, other).map_err(Retry::Final)?),
+            };
+            let write = tokio::time::timeout_at(deadline, async {
+                match write {
+                    Write::SetNodes(nodes) => {
+                        self.raft
+                            .change_membership_if(ChangeMembers::SetNodes(nodes), true, [guard])
+                            .await
+                    }
+                    Write::Append(proposed) => {
+                        self.raft
+                            .append_membership(proposed, EntryPayload::blank(), [guard])
+                            .await
+                    }
+                }
+            });
+            match write.await {
+                Err(_) => return Err(Retry::Final(MembershipError::Timeout)),
+                Ok(Ok(_)) => {
+                    tracing::info!(change = ?change, "membership changed");
+                    return Ok(self.members());
+                }
+                Ok(Err(e)) => match classify(e) {
+                    // Another change got in first: decide again on the
+                    // membership it made.
+                    Some(Retry::Again) if Instant::now() < deadline => {
+                        tokio::time::sleep(RETRY_PAUSE).await
+                    }
+                    Some(Retry::Again) => return Err(Retry::Final(MembershipError::Timeout)),
+                    Some(Retry::Final(e)) => return Err(Retry::Final(e)),
+                    None => return Err(Retry::Again),
+                },
+            }
+        }
+    }
+
+    /// Waits until the latest membership is committed (a previous change has
+    /// finished) and returns it; `Again` when this member does not lead.
+    async fn observe_committed(&self, deadline: Instant) -> Result<Observed, Retry> {
+        let mut metrics = self.raft.metrics();
+        loop {
+            {
+                let m = metrics.borrow_watched();
+                if m.state != ServerState::Leader {
+                    return Err(Retry::Again);
+                }
+                if m.membership_config.log_id() == m.committed_membership_config.log_id() {
+                    return Ok(Observed {
+                        log_id: *m.membership_config.log_id(),
+                        members: to_members(m.membership_config.membership()),
+                    });
+                }
+            }
+            match tokio::time::timeout_at(deadline, metrics.changed()).await {
+                Err(_) => return Err(Retry::Final(MembershipError::Timeout)),
+                Ok(Err(_)) => {
+                    return Err(Retry::Final(MembershipError::Stopped(
+                        "raft metrics closed".into(),
+                    )))
+                }
+                Ok(Ok(())) => {}
+            }
+        }
+    }
+
+    /// etcd's checks, in etcd's order: the quorum-protecting ones of
+    /// `--strict-reconfig-check` (mayAddMember, mayRemoveMember,
+    /// mayPromoteMember), then ValidateConfigurationChange.
+    fn validate(&self, change: &MemberChange, observed: &Observed) -> Result<(), MembershipError> {
+        let members = &observed.members;
+        let find = |id: MemberId| members.iter().find(|m| m.id == id);
+        let strict = self.options.strict_reconfig_check;
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        let recently_heard = |id: MemberId| -> bool {
+            if id == self.member_id {
+                return true;
+            }
+            let Some(heartbeat) = m.heartbeat.as_ref() else {
+                return false;
+            };
+            matches!(heartbeat.get(&id), Some(Some(t)) if t.elapsed() < HEALTH_INTERVAL)
+        };
+        match change {
+            MemberChange::Add {
+                id,
+                peer_urls,
+                is_learner,
+            } => {
+                if strict {
+                    if !is_learner && !ready_to_add_voter(members) {
+                        return Err(MembershipError::NotEnoughStarted);
+                    }
+                    // etcd checks this for learners too.
+                    if !voters(members).all(|v| recently_heard(v.id)) {
+                        return Err(MembershipError::Unhealthy);
+                    }
+                }
+                if find(*id).is_some() {
+                    return Err(MembershipError::MemberExists);
+                }
+                let taken: BTreeSet<&String> =
+                    members.iter().flat_map(|m| &m.node.peer_urls).collect();
+                if peer_urls.iter().any(|u| taken.contains(u)) {
+                    return Err(MembershipError::PeerUrlExists);
+                }
+                if *is_learner && members.iter().filter(|m| m.is_learner).count() >= MAX_LEARNERS {
+                    return Err(MembershipError::TooManyLearners);
+                }
+            }
+            MemberChange::Remove { id } => {
+                let is_learner = find(*id).is_some_and(|m| m.is_learner);
+                if strict && !is_learner {
+                    if !ready_to_remove_voter(members, *id) {
+                        return Err(MembershipError::NotEnoughStarted);
+                    }
+                    // A member that is down is not part of the active quorum.
+                    let down = *id != self.member_id && !recently_heard(*id);
+                    if !down {
+                        let voting: Vec<_> = voters(members).collect();
+                        let active = voting.iter().filter(|v| recently_heard(v.id)).count();
+                        if active.saturating_sub(1) < quorum(voting.len().saturating_sub(1)) {
+                            return Err(MembershipError::Unhealthy);
+                        }
+                    }
+                }
+                if find(*id).is_none() {
+                    return Err(MembershipError::MemberNotFound);
+                }
+            }
+            MemberChange::Update { id, peer_urls } => {
+                if find(*id).is_none() {
+                    return Err(MembershipError::MemberNotFound);
+                }
+                let taken: BTreeSet<&String> = members
+                    .iter()
+                    .filter(|m| m.id != *id)
+                    .flat_map(|m| &m.node.peer_urls)
+                    .collect();
+                if peer_urls.iter().any(|u| taken.contains(u)) {
+                    return Err(MembershipError::PeerUrlExists);
+                }
+            }
+            MemberChange::Promote { id } => {
+                // isLearnerReady: only a member the leader replicates to is
+                // checked; a missing one fails below.
+                if let Some(replication) = m.replication.as_ref() {
+                    if let Some(matched) = replication.get(id) {
+                        let learner = matched.as_ref().map_or(0, |l| l.index);
+                        let leader = m.last_log_index.unwrap_or(0);
+                        if (learner as f64) < (leader as f64) * LEARNER_READY_PERCENT {
+                            return Err(MembershipError::LearnerNotReady);
+                        }
+                    }
+                }
+                if strict && !ready_to_promote(members) {
+                    return Err(MembershipError::NotEnoughStarted);
+                }
+                match find(*id) {
+                    None => return Err(MembershipError::MemberNotFound),
+                    Some(member) if !member.is_learner => {
+                        return Err(MembershipError::MemberNotLearner)
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves once this member has been removed from the cluster.
+    ///
+    /// Two ways to learn it: a committed membership without this member,
+    /// after one with it (the usual case, and the leader's when it removes
+    /// itself); or, for a member that may never hear of its removal (the
+    /// leader stops replicating to it), other members telling it: while it
+    /// has no leader or is missing from its own latest membership, it asks
+    /// the members it knows for their committed membership.
+    pub async fn removed(&self, poll_every: Duration) {
+        let mut metrics = self.raft.metrics();
+        let mut was_member = false;
+        let mut next_poll = Instant::now() + poll_every;
+        loop {
+            let (committed_has_me, latest_has_me, has_leader, latest_index, peers) = {
+                let m = metrics.borrow_watched();
+                let committed = m.committed_membership_config.membership();
+                let latest = &m.membership_config;
+                let peers: Vec<String> = latest
+                    .membership()
+                    .nodes()
+                    .filter(|(id, _)| **id != self.member_id)
+                    .filter_map(|(_, n)| n.peer_urls.first().cloned())
+                    .collect();
+                (
+                    committed.get_node(&self.member_id).is_some(),
+                    latest.membership().get_node(&self.member_id).is_some(),
+                    m.current_leader.is_some(),
+                    latest.log_id().as_ref().map(|l| l.index),
+                    peers,
+                )
+            };
+            if committed_has_me {
+                was_member = true;
+            } else if was_member {
+                return;
+            }
+            // Without any membership (a member about to join), there is
+            // nobody to ask yet.
+            if let Some(latest_index) = latest_index {
+                if (!has_leader || !latest_has_me) && Instant::now() >= next_poll {
+                    next_poll = Instant::now() + poll_every;
+                    if self.peers_say_removed(&peers, latest_index).await {
+                        return;
+                    }
+                }
+            }
+            let wait = next_poll.saturating_duration_since(Instant::now());
+            if let Ok(Err(_)) = tokio::time::timeout(wait, metrics.changed()).await {
+                // Raft stopped; the server exits on its own.
+                return std::future::pending().await;
+            }
+        }
+    }
+
+    /// Whether a member of this cluster has committed a membership, newer
+    /// than the latest one here, without this member.
+    async fn peers_say_removed(&self, peers: &[String], latest_index: u64) -> bool {
+        for url in peers {
+            let Ok(answer) = fetch_one(url, Duration::from_secs(1)).await else {
+                continue;
+            };
+            if answer.cluster_id != self.options.cluster_id
+                || answer.members.is_empty()
+                || answer.membership_index < latest_index
+            {
+                continue;
+            }
+            if !answer.members.iter().any(|m| m.id == self.member_id) {
+                tracing::warn!(
+                    peer = %url,
+                    "a peer's committed membership no longer has this member"
+                );
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// The log entry a change writes.
+enum Write {
+    /// New metadata for a member (its peer URLs), voters unchanged.
+    SetNodes(BTreeMap<MemberId, MemberNode>),
+    /// A whole new membership, one voter more or less at most.
+    Append(openraft::Membership<MemberId, MemberNode>),
+}
+
+/// Whether to try again (on the next leader), or this is the answer.
+enum Retry {
+    Again,
+    Final(MembershipError),
+}
+
+/// What a failed membership write means for the caller.
+fn classify(e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> Option<Retry> {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => None,
+        RaftError::APIError(ClientWriteError::LogEntryDiscarded(_)) => None,
+        RaftError::APIError(ClientWriteError::PreconditionFailed(_)) => Some(Retry::Again),
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => match e {
+            ChangeMembershipError::InProgress(_)
+            | ChangeMembershipError::UncommittedLeaderLog(_) => Some(Retry::Again),
+            ChangeMembershipError::LearnerNotFound(_) => {
+                Some(Retry::Final(MembershipError::MemberNotFound))
+            }
+            other => Some(Retry::Final(MembershipError::Stopped(other.to_string()))),
+        },
+        RaftError::Fatal(f) => Some(Retry::Final(MembershipError::Stopped(f.to_string()))),
+    }
+}
+
+/// The membership `change` makes of `members` (single-step: voters differ
+/// by at most one).
+fn propose(
+    members: &[MemberInfo],
+    change: &MemberChange,
+) -> Result<openraft::Membership<MemberId, MemberNode>, MembershipError> {
+    let mut voters: BTreeSet<MemberId> = members
+        .iter()
+        .filter(|m| !m.is_learner)
+        .map(|m| m.id)
+        .collect();
+    let mut nodes: BTreeMap<MemberId, MemberNode> =
+        members.iter().map(|m| (m.id, m.node.clone())).collect();
+    match change {
+        MemberChange::Add {
+            id,
+            peer_urls,
+            is_learner,
+        } => {
+            nodes.insert(
+                *id,
+                MemberNode {
+                    name: String::new(),
+                    peer_urls: peer_urls.clone(),
+                    client_urls: Vec::new(),
+                },
+            );
+            if !is_learner {
+                voters.insert(*id);
+            }
+        }
+        MemberChange::Remove { id } => {
+            voters.remove(id);
+            nodes.remove(id);
+        }
+        MemberChange::Promote { id } => {
+            voters.insert(*id);
+        }
+        MemberChange::Update { .. } => {}
+    }
+    openraft::Membership::new(vec![voters], nodes)
+        .map_err(|e| MembershipError::Stopped(format!("invalid membership: {e}")))
+}
+
+fn to_members(membership: &openraft::Membership<MemberId, MemberNode>) -> Vec<MemberInfo> {
+    let learners: BTreeSet<MemberId> = membership.learner_ids().collect();
+    membership
+        .nodes()
+        .map(|(id, node)| MemberInfo {
+            id: *id,
+            node: node.clone(),
+            is_learner: learners.contains(id),
+        })
+        .collect()
+}
+
+/// A majority of `n` voters.
+fn quorum(n: usize) -> usize {
+    n / 2 + 1
+}
+
+fn voters(members: &[MemberInfo]) -> impl Iterator<Item = &MemberInfo> {
+    members.iter().filter(|m| !m.is_learner)
+}
+
+/// etcd's IsReadyToAddVotingMember: once the new voter counts, enough
+/// voters must have started for a quorum (a lone started member may add a
+/// second, to restore a cluster).
+fn ready_to_add_voter(members: &[MemberInfo]) -> bool {
+    let started = voters(members).filter(|m| m.is_started()).count();
+    let total = voters(members).count() + 1;
+    if started == 1 && total == 2 {
+        return true;
+    }
+    started >= quorum(total)
+}
+
+/// etcd's IsReadyToRemoveVotingMember.
+fn ready_to_remove_voter(members: &[MemberInfo], id: MemberId) -> bool {
+    let rest: Vec<_> = voters(members).filter(|m| m.id != id).collect();
+    let started = rest.iter().filter(|m| m.is_started()).count();
+    started >= quorum(rest.len())
+}
+
+/// etcd's IsReadyToPromoteMember: the learner counts as a started voter.
+fn ready_to_promote(members: &[MemberInfo]) -> bool {
+    let started = voters(members).filter(|m| m.is_started()).count() + 1;
+    let total = voters(members).count() + 1;
+    started >= quorum(total)
+}
+
+fn member_to_wire(m: &MemberInfo) -> ClusterMember {
+    ClusterMember {
+        id: m.id,
+        name: m.node.name.clone(),
+        peer_urls: m.node.peer_urls.clone(),
+        client_urls: m.node.client_urls.clone(),
+        is_learner: m.is_learner,
+    }
+}
+
+fn member_from_wire(m: ClusterMember) -> MemberInfo {
+    MemberInfo {
+        id: m.id,
+        node: MemberNode {
+            name: m.name,
+            peer_urls: m.peer_urls,
+            client_urls: m.client_urls,
+        },
+        is_learner: m.is_learner,
+    }
+}
+
+fn to_wire(change: &MemberChange) -> MemberChangeRequest {
+    use member_change_request::Kind;
+    let (kind, id, peer_urls, is_learner) = match change {
+        MemberChange::Add {
+            id,
+            peer_urls,
+            is_learner,
+        } => (Kind::Add, *id, peer_urls.clone(), *is_learner),
+        MemberChange::Remove { id } => (Kind::Remove, *id, Vec::new(), false),
+        MemberChange::Update { id, peer_urls } => (Kind::Update, *id, peer_urls.clone(), false),
+        MemberChange::Promote { id } => (Kind::Promote, *id, Vec::new(), false),
+    };
+    MemberChangeRequest {
+        kind: kind as i32,
+        id,
+        peer_urls,
+        is_learner,
+    }
+}
+
+fn from_wire(request: MemberChangeRequest) -> Result<MemberChange, tonic::Status> {
+    use member_change_request::Kind;
+    let kind = Kind::try_from(request.kind)
+        .map_err(|_| tonic::Status::invalid_argument("unknown membership change"))?;
+    let id = request.id;
+    Ok(match kind {
+        Kind::Add => MemberChange::Add {
+            id,
+            peer_urls: request.peer_urls,
+            is_learner: request.is_learner,
+        },
+        Kind::Remove => MemberChange::Remove { id },
+        Kind::Update => MemberChange::Update {
+            id,
+            peer_urls: request.peer_urls,
+        },
+        Kind::Promote => MemberChange::Promote { id },
+    })
+}
+
+fn client(url: &str) -> Option<RaftPeerClient<tonic::transport::Channel>> {
+    let endpoint = Endpoint::from_shared(url.to_string()).ok()?;
+    Some(RaftPeerClient::new(
+        endpoint
+            .connect_timeout(Duration::from_secs(1))
+            .connect_lazy(),
+    ))
+}
+
+/// Hands `change` to the leader at `url`. `None`: ask again (the member
+/// there does not lead now, or did not answer).
+async fn forward(
+    url: &str,
+    change: &MemberChange,
+    deadline: Instant,
+) -> Option<Result<Vec<MemberInfo>, MembershipError>> {
+    let mut client = client(url)?;
+    let call = client.change_membership(to_wire(change));
+    let answer = match tokio::time::timeout_at(deadline, call).await {
+        Err(_) => return Some(Err(MembershipError::Timeout)),
+        Ok(Err(status)) => {
+            tracing::debug!(leader = url, error = %status, "membership change not taken; asking again");
+            return None;
+        }
+        Ok(Ok(answer)) => answer.into_inner(),
+    };
+    Some(if answer.error.is_empty() {
+        Ok(answer.members.into_iter().map(member_from_wire).collect())
+    } else {
+        Err(MembershipError::from_wire_name(&answer.error))
+    })
+}
+
+/// Asks one member for its committed membership.
+async fn fetch_one(url: &str, timeout: Duration) -> Result<RemoteClusterAt, FetchError> {
+    let mut client = client(url).ok_or(FetchError::NoAnswer)?;
+    let answer = tokio::time::timeout(timeout, client.members(MembersRequest {}))
+        .await
+        .map_err(|_| FetchError::NoAnswer)?
+        .map_err(|_| FetchError::NoAnswer)?
+        .into_inner();
+    Ok(RemoteClusterAt {
+        cluster_id: answer.cluster_id,
+        membership_index: answer.membership_index,
+        members: answer.members.into_iter().map(member_from_wire).collect(),
+    })
+}
+
+struct RemoteClusterAt {
+    cluster_id: u64,
+    membership_index: u64,
+    members: Vec<MemberInfo>,
+}
+
+/// Learns the running cluster from the first of `peer_urls` that answers,
+/// as etcd's GetClusterFromRemotePeers does (before a member joins).
+pub async fn fetch_cluster(peer_urls: &[String]) -> Result<RemoteCluster, FetchError> {
+    for url in peer_urls {
+        match fetch_one(url, PEER_CALL_TIMEOUT).await {
+            Ok(answer) if answer.members.is_empty() => return Err(FetchError::Empty),
+            Ok(answer) => {
+                return Ok(RemoteCluster {
+                    cluster_id: answer.cluster_id,
+                    members: answer.members,
+                })
+            }
+            Err(_) => {
+                tracing::warn!(address = %url, "failed to get cluster response");
+            }
+        }
+    }
+    Err(FetchError::NoAnswer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: u64, name: &str, learner: bool) -> MemberInfo {
+        MemberInfo {
+            id,
+            node: MemberNode {
+                name: name.into(),
+                peer_urls: vec![format!("http://m{id}:2380")],
+                client_urls: Vec::new(),
+            },
+            is_learner: learner,
+        }
+    }
+
+    #[test]
+    fn quorum_rules_follow_etcd() {
+        let three = [
+            member(1, "a", false),
+            member(2, "b", false),
+            member(3, "", false),
+        ];
+        // 2 of 4 started after the add: below quorum 3.
+        assert!(!ready_to_add_voter(&three));
+        let started = [
+            member(1, "a", false),
+            member(2, "b", false),
+            member(3, "c", false),
+        ];
+        assert!(ready_to_add_voter(&started));
+        // A lone started member may add a second.
+        assert!(ready_to_add_voter(&[member(1, "a", false)]));
+        // Removing c from {a, b, c(unstarted)} leaves 2 started of 2.
+        assert!(ready_to_remove_voter(&three, 3));
+        // Removing a leaves b started of {b, c}: below quorum 2.
+        assert!(!ready_to_remove_voter(&three, 1));
+        assert!(ready_to_promote(&[
+            member(1, "a", false),
+            member(9, "", true)
+        ]));
+    }
+
+    #[test]
+    fn proposals_change_one_voter() {
+        let members = [
+            member(1, "a", false),
+            member(2, "b", false),
+            member(9, "", true),
+        ];
+        let promoted = propose(&members, &MemberChange::Promote { id: 9 }).unwrap();
+        assert_eq!(promoted.voter_ids().collect::<Vec<_>>(), [1, 2, 9]);
+        let removed = propose(&members, &MemberChange::Remove { id: 2 }).unwrap();
+        assert_eq!(removed.voter_ids().collect::<Vec<_>>(), [1]);
+        assert!(removed.get_node(&2).is_none());
+        let added = propose(
+            &members,
+            &MemberChange::Add {
+                id: 5,
+                peer_urls: vec!["http://m5:2380".into()],
+                is_learner: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(added.learner_ids().collect::<Vec<_>>(), [5, 9]);
+    }
+
+    #[test]
+    fn errors_survive_forwarding() {
+        for e in [
+            MembershipError::MemberExists,
+            MembershipError::PeerUrlExists,
+            MembershipError::MemberNotFound,
+            MembershipError::MemberNotLearner,
+            MembershipError::LearnerNotReady,
+            MembershipError::TooManyLearners,
+            MembershipError::NotEnoughStarted,
+            MembershipError::Unhealthy,
+            MembershipError::NoLeader,
+            MembershipError::Timeout,
+            MembershipError::Stopped("disk full".into()),
+        ] {
+            assert_eq!(MembershipError::from_wire_name(&e.wire_name()), e);
+        }
+    }
+}
