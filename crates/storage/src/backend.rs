@@ -51,11 +51,18 @@
 //! lock only for the call (redb transactions do not borrow the `Database`),
 //! and [`Backend::defragment`] takes it exclusively, so no new transaction
 //! begins, then waits a bounded time for those in flight to end.
+//!
+//! # Installing a snapshot
+//!
+//! [`Backend::install`] swaps in a whole other database file (a member's
+//! snapshot received through Raft) under the same exclusive lock, keeping
+//! this member's own meta keys; the replaced handle is closed in the
+//! background once the transactions still reading it have ended.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, TryLockError};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use redb::{
@@ -120,6 +127,11 @@ impl Backend {
             path: path.to_path_buf(),
             size_in_use: AtomicU64::new(0),
         };
+        // A copy an interrupted `install` left behind.
+        let staged = backend.staged_install_path();
+        if staged.exists() {
+            fs::remove_file(&staged)?;
+        }
         backend.refresh_size_in_use()?;
         Ok(backend)
     }
@@ -229,6 +241,108 @@ impl Backend {
         }
     }
 
+    /// Replaces the whole database with a copy of the redb file at `src` (a
+    /// snapshot of another member's backend), atomically and durably; `src`
+    /// itself is left as it is.
+    ///
+    /// Meta keys under `mvcc/` or any of the `replicated` prefixes come from
+    /// `src`; every other meta key describes this member, not the replicated
+    /// state (its member id, say), and is carried over from the database
+    /// being replaced, so the installed file never makes this member believe
+    /// it is the one that sent it.
+    ///
+    /// The copy is prepared and committed durably at `<db>.install`, then
+    /// renamed over the database under the exclusive lock, so a crash leaves
+    /// either the old database or the new one. Transactions already open
+    /// keep reading the old file; it is closed once they have all ended
+    /// (see [`retire`]). Fails with [`DefragError::Busy`] if no moment
+    /// without a transaction beginning comes within `wait`.
+    pub fn install(
+        &self,
+        src: &Path,
+        replicated: &[&str],
+        wait: Duration,
+    ) -> Result<(), DefragError> {
+        let staged = self.staged_install_path();
+        if staged.exists() {
+            fs::remove_file(&staged).map_err(StorageError::from)?;
+        }
+        fs::copy(src, &staged).map_err(StorageError::from)?;
+        let new_db = Database::create(&staged).map_err(StorageError::from)?;
+        let local = self.local_meta(replicated)?;
+        let txn = new_db.begin_write().map_err(StorageError::from)?;
+        init_tables(&txn)?;
+        {
+            let mut meta = txn.open_table(META).map_err(StorageError::from)?;
+            let mut foreign = Vec::new();
+            for row in meta.iter().map_err(StorageError::from)? {
+                let (key, _) = row.map_err(StorageError::from)?;
+                if !is_replicated_meta(key.value(), replicated) {
+                    foreign.push(key.value().to_string());
+                }
+            }
+            for key in foreign {
+                meta.remove(key.as_str()).map_err(StorageError::from)?;
+            }
+            for (key, value) in &local {
+                meta.insert(key.as_str(), value.as_slice())
+                    .map_err(StorageError::from)?;
+            }
+        }
+        txn.commit().map_err(StorageError::from)?;
+
+        let old = {
+            let mut db = self.lock_exclusive(wait)?;
+            fs::rename(&staged, &self.path).map_err(StorageError::from)?;
+            sync_parent_dir(&self.path).map_err(StorageError::from)?;
+            std::mem::replace(&mut *db, new_db)
+        };
+        retire(old);
+        self.refresh_size_in_use()?;
+        Ok(())
+    }
+
+    /// Where [`Backend::install`] prepares the new file.
+    fn staged_install_path(&self) -> PathBuf {
+        let mut staged = self.path.as_os_str().to_owned();
+        staged.push(".install");
+        PathBuf::from(staged)
+    }
+
+    /// This member's own meta keys and values (see [`Backend::install`]).
+    fn local_meta(&self, replicated: &[&str]) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let txn = self.handle().begin_read()?;
+        let meta = txn.open_table(META)?;
+        let mut local = Vec::new();
+        for row in meta.iter()? {
+            let (key, value) = row?;
+            if !is_replicated_meta(key.value(), replicated) {
+                local.push((key.value().to_string(), value.value().to_vec()));
+            }
+        }
+        Ok(local)
+    }
+
+    /// The exclusive lock, taken within `wait`: no transaction begins
+    /// while it is held. `try_write`, never `write`: see `defragment`.
+    fn lock_exclusive(
+        &self,
+        wait: Duration,
+    ) -> Result<RwLockWriteGuard<'_, Database>, DefragError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match self.db.try_write() {
+                Ok(db) => return Ok(db),
+                Err(TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+                Err(TryLockError::WouldBlock) => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(DefragError::Busy(wait));
+            }
+            std::thread::sleep(DEFRAG_POLL);
+        }
+    }
+
     /// Makes every commit so far durable (an empty durable commit).
     pub fn sync(&self) -> Result<(), StorageError> {
         self.begin_apply()?.commit(true)?;
@@ -294,6 +408,49 @@ pub enum DefragError {
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
+
+/// Whether meta `key` belongs to the replicated state (see
+/// [`Backend::install`]) rather than to this member.
+fn is_replicated_meta(key: &str, replicated: &[&str]) -> bool {
+    key.starts_with(RESERVED_META_PREFIX) || replicated.iter().any(|p| key.starts_with(p))
+}
+
+/// Makes a rename in `path`'s directory durable.
+fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => fs::File::open(parent)?.sync_all(),
+        _ => Ok(()),
+    }
+}
+
+/// Closes a database replaced by [`Backend::install`] once no transaction
+/// uses it any more: closing it earlier would fail their reads. Nothing can
+/// begin a new one (it is no longer behind the lock), and redb can only
+/// tell "no transaction open" through `compact` — which, on a file already
+/// unlinked, costs some I/O and harms nothing. A background thread waits
+/// so the install does not.
+fn retire(mut old: Database) {
+    let spawned = std::thread::Builder::new()
+        .name("backend-retire".into())
+        .spawn(move || loop {
+            match old.compact() {
+                Err(CompactionError::TransactionInProgress) => std::thread::sleep(RETIRE_POLL),
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "closing a replaced database file");
+                    return;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        // The handle was dropped with the closure: closed at once.
+        tracing::warn!(error = %e, "cannot start the thread that closes a replaced database");
+    }
+}
+
+/// How often [`retire`] looks again for the end of the old database's
+/// transactions.
+const RETIRE_POLL: Duration = Duration::from_millis(50);
 
 /// Creates missing tables and the initial revisions of an empty store.
 fn init_tables(txn: &WriteTransaction) -> Result<(), StorageError> {
@@ -423,6 +580,104 @@ mod tests {
             copy.read().unwrap().meta("x").unwrap().as_deref(),
             Some(&b"2"[..])
         );
+    }
+
+    #[test]
+    fn install_replaces_the_store_and_keeps_local_meta() {
+        let dir = tempfile::tempdir().unwrap();
+        // The sender: data, replicated meta, and its own identity.
+        let sender = crate::test_util::Store::new();
+        sender.put("a", "1");
+        let rev = sender.put("b", "2");
+        let mut batch = sender.backend.begin_apply().unwrap();
+        batch.set_meta("raft/applied", b"sender-applied").unwrap();
+        batch.set_meta("cluster/member_id", b"sender").unwrap();
+        batch.set_meta("cluster/only_sender", b"x").unwrap();
+        batch.commit(true).unwrap();
+        let snap = dir.path().join("snap.db");
+        sender
+            .backend
+            .write_snapshot(&sender.backend.read().unwrap(), &snap)
+            .unwrap();
+
+        // The receiver: other data and its own identity.
+        let path = dir.path().join("db");
+        let b = Backend::open(&path).unwrap();
+        let mut batch = b.begin_apply().unwrap();
+        batch.set_meta("raft/applied", b"mine").unwrap();
+        batch.set_meta("raft/stale", b"mine").unwrap();
+        batch.set_meta("cluster/member_id", b"me").unwrap();
+        batch.commit(true).unwrap();
+        let old_view = b.read().unwrap();
+
+        b.install(&snap, &["raft/"], Duration::from_secs(5))
+            .unwrap();
+
+        let check = |b: &Backend| {
+            let r = b.read().unwrap();
+            assert_eq!(r.current_revision().unwrap(), rev);
+            let meta = |k| r.meta(k).unwrap();
+            assert_eq!(
+                meta("raft/applied").as_deref(),
+                Some(&b"sender-applied"[..])
+            );
+            assert_eq!(meta("raft/stale"), None);
+            assert_eq!(meta("cluster/member_id").as_deref(), Some(&b"me"[..]));
+            assert_eq!(meta("cluster/only_sender"), None);
+        };
+        check(&b);
+        // A view opened before still reads the old state.
+        assert_eq!(old_view.current_revision().unwrap(), 1);
+        assert_eq!(
+            old_view.meta("raft/applied").unwrap().as_deref(),
+            Some(&b"mine"[..])
+        );
+        drop(old_view);
+        // The snapshot file is untouched, the staging copy gone, and the
+        // store is writable.
+        assert!(snap.exists());
+        assert!(!b.staged_install_path().exists());
+        let mut batch = b.begin_apply().unwrap();
+        batch.set_meta("raft/applied", b"after").unwrap();
+        batch.commit(true).unwrap();
+        drop(b);
+        // Durable: a reopen sees the installed store.
+        let b = Backend::open(&path).unwrap();
+        let r = b.read().unwrap();
+        assert_eq!(r.current_revision().unwrap(), rev);
+        assert_eq!(
+            r.meta("raft/applied").unwrap().as_deref(),
+            Some(&b"after"[..])
+        );
+        assert_eq!(
+            r.meta("cluster/member_id").unwrap().as_deref(),
+            Some(&b"me"[..])
+        );
+    }
+
+    #[test]
+    fn install_of_a_bad_file_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let b = Backend::open(&path).unwrap();
+        let mut batch = b.begin_apply().unwrap();
+        batch.set_meta("cluster/member_id", b"me").unwrap();
+        batch.commit(true).unwrap();
+        let junk = dir.path().join("junk.snap.db");
+        fs::write(&junk, b"not a redb file").unwrap();
+        assert!(b
+            .install(&junk, &["raft/"], Duration::from_secs(1))
+            .is_err());
+        let r = b.read().unwrap();
+        assert_eq!(
+            r.meta("cluster/member_id").unwrap().as_deref(),
+            Some(&b"me"[..])
+        );
+        drop(r);
+        drop(b);
+        // The staged copy does not outlive a restart.
+        Backend::open(&path).unwrap();
+        assert!(!dir.path().join("db.install").exists());
     }
 
     /// A store whose history was mostly deleted and compacted away: the
