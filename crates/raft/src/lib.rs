@@ -10,7 +10,8 @@
 //!   batches, with the applied log id in the same transaction; snapshots.
 //! - [`network`]: how Raft reaches peers (gRPC client per peer);
 //!   [`peer_service`]: the `RaftPeer` service peers reach us on;
-//!   [`peer_codec`]: the bytes of those RPCs.
+//!   [`peer_codec`]: the bytes of those RPCs; [`snapshot_transfer`]:
+//!   streaming a snapshot to a member that fell behind the purged log.
 //! - [`faults`]: a test facility, peer faults injected from a file.
 //! - [`leader_client`]: reaching the current leader's peer service, for
 //!   what a follower hands to the leader.
@@ -34,6 +35,7 @@ pub mod network;
 pub mod node;
 pub mod peer_codec;
 pub mod peer_service;
+pub mod snapshot_transfer;
 pub mod state_machine;
 pub mod types;
 pub mod waiters;
@@ -41,5 +43,5 @@ pub mod wal_codec;
 
 pub use node::{NodeOptions, ProposeError, RaftNode, RaftStatus, StartError};
 pub use peer_service::PeerService;
-pub use state_machine::{forget_raft_state, CommitObserver};
+pub use state_machine::{forget_raft_state, CommitObserver, InstallObserver};
 pub use types::{MemberId, MemberNode};

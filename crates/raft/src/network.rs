@@ -7,10 +7,10 @@
 //! `Network` error, retried soon. The server half is [`crate::peer_service`];
 //! the message bytes are [`crate::peer_codec`]'s.
 //!
-//! Not yet here: snapshot transfer. `full_snapshot` reports the peer
-//! unreachable, so a follower that fell behind the leader's purged log (more
-//! than `max_in_snapshot_log_to_keep` = 5000 entries behind the last
-//! snapshot) cannot catch up until snapshot streaming exists.
+//! A follower that fell behind the leader's purged log (more than
+//! `max_in_snapshot_log_to_keep` = 5000 entries behind the last snapshot)
+//! gets the snapshot instead: `full_snapshot` streams it with
+//! [`crate::snapshot_transfer`].
 
 use std::future::Future;
 use std::io;
@@ -27,6 +27,7 @@ use openraft::{OptionalSend, RaftNetworkFactory, RaftNetworkV2};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::peer_codec;
+use crate::snapshot_transfer::{self, SendError};
 use crate::state_machine::SnapshotFile;
 use crate::types::{MemberNode, TypeConfig};
 
@@ -163,22 +164,55 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         self.decoded(peer_codec::decode_vote_response(&bytes))
     }
 
+    /// Streams the snapshot file (see [`crate::snapshot_transfer`]); the
+    /// RPC timeout bounds each chunk, not the whole transfer.
     async fn full_snapshot(
         &mut self,
-        _vote: VoteOf<TypeConfig>,
-        _snapshot: SnapshotOf<TypeConfig, SnapshotFile>,
-        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
-        _option: RPCOption,
+        vote: VoteOf<TypeConfig>,
+        snapshot: SnapshotOf<TypeConfig, SnapshotFile>,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         if crate::faults::blocked(self.target) {
             let why = format!("member {:x} is blocked by the peer fault file", self.target);
             return Err(StreamingError::Unreachable(Unreachable::from_string(why)));
         }
-        Err(StreamingError::Unreachable(Unreachable::from_string(
-            format!(
-                "member {:x} needs a snapshot: snapshot transfer is not available in this build",
-                self.target
-            ),
-        )))
+        let client = self.client().map_err(streaming)?;
+        tracing::info!(
+            "remote-peer-id" = %format!("{:x}", self.target),
+            snapshot = ?snapshot.meta.last_log_id,
+            "sending database snapshot"
+        );
+        let sent = snapshot_transfer::send(
+            client,
+            vote,
+            snapshot.meta,
+            &snapshot.snapshot.path,
+            cancel,
+            option.hard_ttl(),
+        )
+        .await;
+        let bytes = sent.map_err(|e| match e {
+            SendError::Closed(closed) => StreamingError::Closed(closed),
+            SendError::Unreachable(why) => streaming(self.unreachable(why)),
+            SendError::Network(why) => streaming(self.network(format!("snapshot transfer: {why}"))),
+        })?;
+        let resp = peer_codec::decode_snapshot_response(&bytes)
+            .map_err(|e| streaming(self.network(format!("bad snapshot answer: {e}"))))?;
+        tracing::info!(
+            "remote-peer-id" = %format!("{:x}", self.target),
+            "sent database snapshot"
+        );
+        Ok(resp)
+    }
+}
+
+/// The same failure, as a snapshot transfer reports it.
+fn streaming(e: RPCError<TypeConfig>) -> StreamingError<TypeConfig> {
+    match e {
+        RPCError::Unreachable(u) => StreamingError::Unreachable(u),
+        RPCError::Network(n) => StreamingError::Network(n),
+        RPCError::Timeout(t) => StreamingError::Timeout(t),
+        other => StreamingError::Network(NetworkError::from_string(other.to_string())),
     }
 }

@@ -30,7 +30,7 @@ use crate::membership::{Membership, MembershipOptions};
 use crate::network::PeerNetwork;
 use crate::network::MAX_PEER_MESSAGE_BYTES;
 use crate::peer_service::PeerService;
-use crate::state_machine::{CommitObserver, StateMachine};
+use crate::state_machine::{CommitObserver, InstallObserver, StateMachine};
 use crate::types::{MemberId, MemberNode, Proposal, TypeConfig};
 use crate::waiters::{RequestIds, Waiters};
 
@@ -57,6 +57,8 @@ pub struct NodeOptions {
     pub request_timeout: Duration,
     /// Told about every committed batch (watch hub, lessor).
     pub on_commit: Option<CommitObserver>,
+    /// Told when a snapshot from the leader replaced the store (same).
+    pub on_install: Option<InstallObserver>,
     /// The cluster id and `--strict-reconfig-check`, for membership changes.
     pub membership: MembershipOptions,
 }
@@ -126,6 +128,8 @@ pub struct RaftNode {
     request_timeout: Duration,
     /// Membership changes and queries.
     membership: Membership,
+    /// Where snapshots received from the leader are stored.
+    snap_dir: PathBuf,
 }
 
 impl RaftNode {
@@ -141,7 +145,8 @@ impl RaftNode {
             opts.snap_dir.clone(),
             opts.on_commit.clone(),
         )
-        .map_err(|e| StartError::Raft(e.to_string()))?;
+        .map_err(|e| StartError::Raft(e.to_string()))?
+        .with_install_observer(opts.on_install.clone());
         let waiters = state_machine.waiters();
 
         let heartbeat = opts.heartbeat_interval.as_millis() as u64;
@@ -156,6 +161,8 @@ impl RaftNode {
             // lagging follower catches up from the log, not a whole snapshot.
             max_in_snapshot_log_to_keep: 5000,
             enable_pre_vote: Some(true),
+            // Bounds each chunk of a snapshot transfer, not the transfer.
+            install_snapshot_timeout: election,
             ..Default::default()
         };
         let config = Arc::new(
@@ -174,15 +181,17 @@ impl RaftNode {
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
 
+        let leader = Arc::new(LeaderClient::new(opts.member_id, raft.clone()));
         let node = RaftNode {
             member_id: opts.member_id,
-            leader: Arc::new(LeaderClient::new(opts.member_id, raft.clone())),
-            membership: Membership::new(opts.member_id, raft.clone(), opts.membership),
+            leader: leader.clone(),
             ids: RequestIds::new(opts.member_id),
             waiters,
             request_timeout: opts.request_timeout,
+            membership: Membership::new(opts.member_id, raft.clone(), leader, opts.membership),
             raft,
             backend,
+            snap_dir: opts.snap_dir.clone(),
         };
         let initialized = node
             .raft
@@ -524,7 +533,9 @@ impl RaftNode {
     /// The service other members send Raft RPCs to; serve it on the peer
     /// listeners.
     pub fn peer_service(&self) -> PeerService {
-        PeerService::new(self.raft.clone()).with_membership(self.membership.clone())
+        PeerService::new(self.raft.clone())
+            .with_membership(self.membership.clone())
+            .with_snapshots(self.snap_dir.clone())
     }
 
     /// Membership changes, member lists, removal.

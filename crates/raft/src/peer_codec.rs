@@ -1,5 +1,5 @@
-//! The bytes of openraft's peer RPCs (AppendEntries, Vote/PreVote and their
-//! responses) inside our `PeerMessage` frames.
+//! The bytes of openraft's peer RPCs (AppendEntries, Vote/PreVote, the
+//! header and answer of a snapshot transfer) inside our peer messages.
 //!
 //! Log ids, votes and entry payloads use exactly the WAL's encodings
 //! ([`crate::wal_codec`]), so an entry crosses the wire as it lies on disk.
@@ -10,12 +10,17 @@
 use std::io::{self, Read};
 
 use codeq::{Decode, Encode};
-use openraft::alias::{EntryOf, LogIdOf, VoteOf};
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest, VoteResponse};
-use openraft::Entry;
+use openraft::alias::{EntryOf, LogIdOf, SnapshotMetaOf, VoteOf};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::{Entry, StoredMembership};
 
 use crate::types::TypeConfig;
-use crate::wal_codec::{invalid, put_u64, read_len, read_u8, WalLogId, WalPayload, WalVote};
+use crate::wal_codec::{
+    decode_membership, encode_membership, invalid, put_u64, read_len, read_u64, read_u8, WalLogId,
+    WalPayload, WalVote,
+};
 
 type AppendRequest = AppendEntriesRequest<TypeConfig>;
 type AppendResponse = AppendEntriesResponse<TypeConfig>;
@@ -131,6 +136,57 @@ pub fn decode_vote_response(bytes: &[u8]) -> io::Result<VoteResp> {
         vote_granted,
         last_log_id,
     })
+}
+
+/// The first message of a snapshot transfer: the sending leader's vote,
+/// what the snapshot holds, and how many bytes of file follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotHeader {
+    pub vote: VoteOf<TypeConfig>,
+    pub meta: SnapshotMetaOf<TypeConfig>,
+    pub size: u64,
+}
+
+pub fn encode_snapshot_header(header: &SnapshotHeader) -> Vec<u8> {
+    let mut buf = Vec::new();
+    put_vote(&mut buf, &header.vote);
+    put_opt_log_id(&mut buf, header.meta.last_log_id.as_ref());
+    let membership = &header.meta.last_membership;
+    put_opt_log_id(&mut buf, membership.log_id().as_ref());
+    encode_membership(&mut buf, membership.membership());
+    put_u64(&mut buf, header.size);
+    buf
+}
+
+pub fn decode_snapshot_header(bytes: &[u8]) -> io::Result<SnapshotHeader> {
+    let mut r = bytes;
+    let vote = read_vote(&mut r)?;
+    let last_log_id = read_opt_log_id(&mut r)?;
+    let membership_log_id = read_opt_log_id(&mut r)?;
+    let membership = decode_membership(&mut r)?;
+    let size = read_u64(&mut r)?;
+    finish(r)?;
+    Ok(SnapshotHeader {
+        vote,
+        meta: SnapshotMetaOf::<TypeConfig> {
+            last_log_id,
+            last_membership: StoredMembership::new(membership_log_id, membership),
+        },
+        size,
+    })
+}
+
+pub fn encode_snapshot_response(resp: &SnapshotResponse<TypeConfig>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    put_vote(&mut buf, &resp.vote);
+    buf
+}
+
+pub fn decode_snapshot_response(bytes: &[u8]) -> io::Result<SnapshotResponse<TypeConfig>> {
+    let mut r = bytes;
+    let vote = read_vote(&mut r)?;
+    finish(r)?;
+    Ok(SnapshotResponse::new(vote))
 }
 
 // Writing into a Vec cannot fail; the codeq encoders return io::Result only
@@ -283,6 +339,52 @@ mod tests {
             decode_vote_response(&encode_vote_response(&resp)).unwrap(),
             resp
         );
+    }
+
+    #[test]
+    fn snapshot_headers_roundtrip() {
+        let membership = Membership::new(
+            vec![BTreeSet::from([1u64, 2, 3])],
+            (1u64..=3)
+                .map(|id| {
+                    let node = MemberNode {
+                        name: format!("m{id}"),
+                        peer_urls: vec![format!("http://127.0.0.1:{id}")],
+                        client_urls: vec![],
+                    };
+                    (id, node)
+                })
+                .collect::<BTreeMap<_, _>>(),
+        )
+        .unwrap();
+        let header = SnapshotHeader {
+            vote: Vote::new_committed(7, 2),
+            meta: SnapshotMetaOf::<TypeConfig> {
+                last_log_id: Some(log_id(7, 6100)),
+                last_membership: StoredMembership::new(Some(log_id(1, 3)), membership),
+            },
+            size: 123_456_789,
+        };
+        let bytes = encode_snapshot_header(&header);
+        assert_eq!(decode_snapshot_header(&bytes).unwrap(), header);
+        assert!(decode_snapshot_header(&bytes[..bytes.len() - 1]).is_err());
+
+        let empty = SnapshotHeader {
+            vote: Vote::new(1, 1),
+            meta: SnapshotMetaOf::<TypeConfig>::default(),
+            size: 0,
+        };
+        assert_eq!(
+            decode_snapshot_header(&encode_snapshot_header(&empty)).unwrap(),
+            empty
+        );
+
+        let resp = SnapshotResponse::new(Vote::new_committed(8, 3));
+        assert_eq!(
+            decode_snapshot_response(&encode_snapshot_response(&resp)).unwrap(),
+            resp
+        );
+        assert!(decode_snapshot_response(&[1]).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The server half of the peer transport: the `RaftPeer` gRPC service that
-//! hands other members' AppendEntries, Vote and PreVote requests to this
+//! hands other members' AppendEntries, Vote and PreVote requests, and
+//! snapshot transfers (received by [`crate::snapshot_transfer`]), to this
 //! member's Raft. The server crate registers it on `--listen-peer-urls`.
 //!
 //! Owns decoding requests and encoding answers ([`crate::peer_codec`]); the
@@ -14,19 +15,27 @@ use etcd_proto::raftpb::{
 use etcd_proto::raftpb::{
     MemberChangeRequest, MemberChangeResponse, MembersRequest, MembersResponse,
 };
+use std::path::PathBuf;
+
+use etcd_proto::raftpb::SnapshotChunk;
+use openraft::alias::SnapshotOf;
 use openraft::Raft;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::forward;
 use crate::membership::Membership;
 use crate::network::MAX_PEER_MESSAGE_BYTES;
 use crate::peer_codec;
-use crate::state_machine::StateMachine;
+use crate::snapshot_transfer;
+use crate::state_machine::{SnapshotFile, StateMachine};
 use crate::types::TypeConfig;
 
 /// Serves peer RPCs for one member's Raft.
 pub struct PeerService {
     raft: Raft<TypeConfig, StateMachine>,
+    /// Where received snapshots are stored (`<data-dir>/member/snap`);
+    /// unset, snapshot transfers are refused.
+    snap_dir: Option<PathBuf>,
     /// Membership changes and member lists; unset, those RPCs are refused.
     membership: Option<Membership>,
 }
@@ -35,6 +44,7 @@ impl PeerService {
     pub(crate) fn new(raft: Raft<TypeConfig, StateMachine>) -> PeerService {
         PeerService {
             raft,
+            snap_dir: None,
             membership: None,
         }
     }
@@ -49,6 +59,12 @@ impl PeerService {
         self.membership
             .as_ref()
             .ok_or_else(|| Status::unavailable("membership is not served here"))
+    }
+
+    /// Also accepts snapshot transfers, storing them in `snap_dir`.
+    pub(crate) fn with_snapshots(mut self, snap_dir: PathBuf) -> PeerService {
+        self.snap_dir = Some(snap_dir);
+        self
     }
 
     /// The tonic service, ready to add to a router.
@@ -73,6 +89,42 @@ fn answer(payload: Vec<u8>) -> Result<Response<PeerMessage>, Status> {
 
 #[tonic::async_trait]
 impl RaftPeer for PeerService {
+    async fn install_snapshot(
+        &self,
+        request: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<PeerMessage>, Status> {
+        let Some(snap_dir) = &self.snap_dir else {
+            return Err(Status::unavailable("snapshots are not received here"));
+        };
+        let received = snapshot_transfer::receive(
+            request.into_inner(),
+            snap_dir,
+            snapshot_transfer::RECEIVE_IDLE_TIMEOUT,
+        )
+        .await?;
+        tracing::info!(
+            snapshot = ?received.meta.last_log_id,
+            "received and saved database snapshot"
+        );
+        let path = received.file.keep();
+        let snapshot = SnapshotOf::<TypeConfig, SnapshotFile> {
+            meta: received.meta,
+            snapshot: SnapshotFile { path: path.clone() },
+        };
+        let resp = self
+            .raft
+            .install_full_snapshot(received.vote, snapshot)
+            .await;
+        // Installing moves the file; still here, Raft declined it (a stale
+        // vote, or nothing newer than what this member has).
+        if path.exists() {
+            let _ = std::fs::remove_file(&path);
+        }
+        answer(peer_codec::encode_snapshot_response(
+            &resp.map_err(stopped)?,
+        ))
+    }
+
     async fn append_entries(
         &self,
         request: Request<PeerMessage>,

@@ -11,10 +11,16 @@
 //! (so the log is never purged past what redb holds durably), and so does
 //! shutdown.
 //!
+//! A snapshot received from the leader (`snapshot_transfer`) replaces the
+//! whole backend (`Backend::install`): the applied log id and membership
+//! then come from the installed file's meta, this member's own meta keys
+//! are kept, and the [`InstallObserver`] rebuilds what upper layers derive
+//! from the store.
+//!
 //! This module does not interpret requests: `etcd_storage` does.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +30,7 @@ use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend, StoredMembership};
 
+use crate::snapshot_transfer;
 use crate::types::{Applied, Proposal, TypeConfig};
 use crate::waiters::Waiters;
 use crate::wal_codec::{decode_membership, encode_membership, WalLogId};
@@ -40,6 +47,22 @@ const META_MEMBERSHIP: &str = "raft/membership";
 /// of that batch is answered: watchers see a write no later than its writer
 /// learns it succeeded. Must not block.
 pub type CommitObserver = Arc<dyn Fn(&Committed) + Send + Sync>;
+
+/// Told when a snapshot from the leader has replaced the whole store, on
+/// the state machine's thread before anything is applied on top of it,
+/// with a view of the installed store: whoever keeps state derived from
+/// the backend (watchers, leases) must rebuild it from there. Must not
+/// block for long.
+pub type InstallObserver = Arc<dyn Fn(&ReadTxn) + Send + Sync>;
+
+/// Meta keys under these prefixes are replicated state carried by a
+/// snapshot; the backend's other (non-`mvcc/`) meta keys describe this
+/// member and survive an install (see `Backend::install`).
+const REPLICATED_META: &[&str] = &["raft/"];
+
+/// How long an install may wait for a moment when no transaction is
+/// beginning (they are short; this bounds a pathological stall).
+const INSTALL_LOCK_WAIT: Duration = Duration::from_secs(60);
 
 type CurrentSnapshot = Arc<std::sync::Mutex<Option<(SnapshotMetaOf<TypeConfig>, PathBuf)>>>;
 
@@ -58,6 +81,8 @@ pub struct StateMachine {
     current: CurrentSnapshot,
     /// Who hears about committed batches (the watch hub, the lessor).
     observer: Option<CommitObserver>,
+    /// Who hears about installed snapshots (the same).
+    on_install: Option<InstallObserver>,
     /// Writes this member took from clients and forwarded to the leader:
     /// their results go to the waiting request, not to a Raft responder.
     waiters: Waiters,
@@ -70,14 +95,22 @@ impl StateMachine {
         observer: Option<CommitObserver>,
     ) -> io::Result<Self> {
         std::fs::create_dir_all(&snap_dir)?;
+        remove_leftovers(&snap_dir)?;
         Ok(StateMachine {
             backend,
             snap_dir,
             last_durable: Instant::now(),
             current: CurrentSnapshot::default(),
             observer,
+            on_install: None,
             waiters: Waiters::default(),
         })
+    }
+
+    /// Sets who is told about installed snapshots.
+    pub fn with_install_observer(mut self, observer: Option<InstallObserver>) -> Self {
+        self.on_install = observer;
+        self
     }
 
     /// The registry applied results of forwarded writes are handed to.
@@ -209,14 +242,28 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMetaOf<TypeConfig>,
-        _snapshot: SnapshotFile,
+        snapshot: SnapshotFile,
     ) -> Result<(), io::Error> {
-        // A single member never receives a snapshot; installing one replaces
-        // the backend under live readers and arrives with multi-member clusters.
-        Err(io::Error::other(format!(
-            "installing snapshot {:?} from a leader is not supported yet",
-            meta.last_log_id
-        )))
+        let backend = self.backend.clone();
+        let snap_dir = self.snap_dir.clone();
+        let current = self.current.clone();
+        let observer = self.on_install.clone();
+        let meta = meta.clone();
+        tokio::task::spawn_blocking(move || {
+            install(
+                &backend,
+                &snap_dir,
+                &current,
+                meta,
+                &snapshot.path,
+                observer,
+            )
+        })
+        .await
+        .map_err(io::Error::other)??;
+        // The installed file was committed durably.
+        self.last_durable = Instant::now();
+        Ok(())
     }
 
     async fn get_current_snapshot(
@@ -259,27 +306,19 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             batch.commit(true).map_err(io::Error::other)?;
             let applied = read_applied(&view)?;
             let membership = read_membership(&view)?;
-            let name = match applied {
-                Some(id) => format!("{:016x}-{:016x}.snap.db", id.term, id.index),
-                None => "empty.snap.db".to_string(),
-            };
-            let path = snap_dir.join(&name);
-            backend
-                .write_snapshot(&view, &path)
-                .map_err(io::Error::other)?;
-            drop(view);
-            remove_older_snapshots(&snap_dir, &name)?;
-            if let Err(e) = backend.refresh_size_in_use() {
-                tracing::warn!(error = %e, "cannot measure the backend's size in use");
-            }
             let meta = SnapshotMetaOf::<TypeConfig> {
                 last_log_id: applied.map(WalLogId::to_raft),
                 last_membership: membership,
             };
-            *current
-                .lock()
-                .map_err(|_| io::Error::other("snapshot lock poisoned"))? =
-                Some((meta.clone(), path.clone()));
+            let path = snap_dir.join(snapshot_name(&meta));
+            backend
+                .write_snapshot(&view, &path)
+                .map_err(io::Error::other)?;
+            drop(view);
+            publish(&current, &snap_dir, &meta, &path)?;
+            if let Err(e) = backend.refresh_size_in_use() {
+                tracing::warn!(error = %e, "cannot measure the backend's size in use");
+            }
             Ok(SnapshotOf::<TypeConfig, SnapshotFile> {
                 meta,
                 snapshot: SnapshotFile { path },
@@ -290,16 +329,111 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     }
 }
 
-fn remove_older_snapshots(dir: &std::path::Path, keep: &str) -> io::Result<()> {
+/// A snapshot's file name: its last log id, so names sort by age.
+fn snapshot_name(meta: &SnapshotMetaOf<TypeConfig>) -> String {
+    match meta.last_log_id.as_ref().map(WalLogId::from_raft) {
+        Some(id) => format!("{:016x}-{:016x}.snap.db", id.term, id.index),
+        None => "empty.snap.db".to_string(),
+    }
+}
+
+/// Makes the snapshot at `path` the current one and removes the others,
+/// unless a newer one is current already: a snapshot installed from the
+/// leader while this member was building its own is newer than the one
+/// built, and must stay.
+fn publish(
+    current: &CurrentSnapshot,
+    snap_dir: &Path,
+    meta: &SnapshotMetaOf<TypeConfig>,
+    path: &Path,
+) -> io::Result<()> {
+    let mut current = current
+        .lock()
+        .map_err(|_| io::Error::other("snapshot lock poisoned"))?;
+    if let Some((newer, newer_path)) = current.as_ref() {
+        if newer.last_log_id > meta.last_log_id && newer_path != path {
+            std::fs::remove_file(path)?;
+            return Ok(());
+        }
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    remove_older_snapshots(snap_dir, &name)?;
+    *current = Some((meta.clone(), path.to_path_buf()));
+    Ok(())
+}
+
+/// Installs the snapshot file received at `received` (see
+/// `snapshot_transfer`): it becomes the current snapshot under its usual
+/// name, a copy of it becomes the backend, and `observer` is told.
+fn install(
+    backend: &Backend,
+    snap_dir: &Path,
+    current: &CurrentSnapshot,
+    meta: SnapshotMetaOf<TypeConfig>,
+    received: &Path,
+    observer: Option<InstallObserver>,
+) -> io::Result<()> {
+    tracing::info!(snapshot = ?meta.last_log_id, "applying snapshot");
+    let path = snap_dir.join(snapshot_name(&meta));
+    if received != path {
+        std::fs::rename(received, &path)?;
+        std::fs::File::open(snap_dir)?.sync_all()?;
+    }
+    backend
+        .install(&path, REPLICATED_META, INSTALL_LOCK_WAIT)
+        .map_err(io::Error::other)?;
+    let view = backend.read().map_err(io::Error::other)?;
+    // The file names what it holds in its own meta; it must agree with what
+    // the leader said it sent, or Raft's idea of this member would be wrong.
+    let applied = read_applied(&view)?.map(WalLogId::to_raft);
+    if applied != meta.last_log_id {
+        return Err(io::Error::other(format!(
+            "installed snapshot holds log id {applied:?}, its sender announced {:?}",
+            meta.last_log_id
+        )));
+    }
+    publish(current, snap_dir, &meta, &path)?;
+    let revision = view.current_revision().map_err(io::Error::other)?;
+    if let Some(observer) = &observer {
+        observer(&view);
+    }
+    tracing::info!(
+        snapshot = ?meta.last_log_id,
+        revision,
+        "applied snapshot"
+    );
+    Ok(())
+}
+
+/// Removes every snapshot but `keep`. Files still being written (a build's
+/// `.tmp` copy, a transfer being received) are left alone.
+fn remove_older_snapshots(dir: &Path, keep: &str) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        // Older snapshots, and copies a crash left half-written.
-        let stale = (name.ends_with(".snap.db") && name != keep) || name.ends_with(".snap.db.tmp");
-        if stale {
+        if name.ends_with(".snap.db") && name != keep {
             std::fs::remove_file(entry.path())?;
         }
     }
     Ok(())
+}
+
+/// Removes what a crash left half-written: snapshot copies being built and
+/// transfers being received. Run at startup, before either can begin.
+fn remove_leftovers(dir: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".snap.db.tmp")
+        {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    snapshot_transfer::remove_partial(dir)
 }

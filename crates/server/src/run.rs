@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_raft::membership::MembershipOptions;
-use etcd_raft::{CommitObserver, MemberNode, NodeOptions, RaftNode};
-use etcd_storage::{Backend, Committed};
+use etcd_raft::{CommitObserver, InstallObserver, MemberNode, NodeOptions, RaftNode};
+use etcd_storage::{Backend, Committed, ReadTxn};
 use tokio::sync::watch;
 
 use crate::api::watch::{WatchConfig, WatchService};
@@ -229,6 +229,24 @@ pub async fn run(
         })
     };
 
+    // Told when a snapshot from the leader replaced the whole store.
+    let on_install: InstallObserver = {
+        let lessor = lessor.clone();
+        let hub = hub.clone();
+        Arc::new(move |installed: &ReadTxn| {
+            match installed.current_revision() {
+                Ok(revision) => hub.on_install(revision),
+                Err(e) => {
+                    tracing::error!(error = %e, "watchers cannot follow an installed snapshot")
+                }
+            }
+            match installed.leases() {
+                Ok(leases) => lessor.on_install(&leases),
+                Err(e) => tracing::error!(error = %e, "leases cannot follow an installed snapshot"),
+            }
+        })
+    };
+
     let local = MemberNode {
         name: opts.name.clone(),
         peer_urls: opts.initial_advertise_peer_urls.clone(),
@@ -254,6 +272,7 @@ pub async fn run(
             snapshot_count: opts.snapshot_count,
             request_timeout,
             on_commit: Some(on_commit),
+            on_install: Some(on_install),
             membership: MembershipOptions {
                 cluster_id: identity.cluster_id,
                 strict_reconfig_check: opts.strict_reconfig_check,

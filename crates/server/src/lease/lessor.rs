@@ -156,6 +156,26 @@ impl Lessor {
         }
     }
 
+    /// The store was replaced by a snapshot from the leader: the table is
+    /// rebuilt from the installed leases, since the grants, revokes and
+    /// checkpoints it skipped never passed through [`Lessor::on_commit`].
+    /// Called on the apply thread; only in-memory work.
+    pub fn on_install(&self, records: &[LeaseRecord]) {
+        {
+            let mut st = self.state();
+            // A promotion reading storage meanwhile read the old store.
+            st.lease_commits += 1;
+            // Only followers install snapshots; should a primary ever
+            // install one, its clocks restart as after a promotion.
+            let primary = st.table.is_primary();
+            st.table.replace(records.iter().map(as_tuple));
+            if primary {
+                st.table.promote(Instant::now(), self.cfg.promote_extend);
+            }
+        }
+        self.changed.notify_waiters();
+    }
+
     /// An id for a grant that asked for ID 0: positive, non-zero, and not a
     /// lease this member knows.
     pub fn new_id(&self) -> i64 {
@@ -413,5 +433,20 @@ mod tests {
         let id = lessor.new_id();
         assert!(id > 0 && !lessor.contains(id));
         assert_ne!(lessor.new_id(), id);
+    }
+
+    #[test]
+    fn an_installed_snapshot_replaces_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Backend::open(&dir.path().join("db")).unwrap();
+        apply(&backend, grant(1, 60));
+        let lessor = Lessor::new(cfg(), &backend).unwrap();
+        // The leader revoked 1 and granted 2 in entries this member skipped.
+        let leader = Backend::open(&dir.path().join("leader")).unwrap();
+        apply(&leader, grant(2, 30));
+        lessor.on_install(&leader.read().unwrap().leases().unwrap());
+        assert_eq!(lessor.leases(), [2]);
+        assert_eq!(lessor.remaining(2), Some(30));
+        assert!(lessor.take_expired(100).is_empty());
     }
 }

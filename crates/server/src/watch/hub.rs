@@ -265,6 +265,30 @@ impl Hub {
         }
     }
 
+    /// The store was replaced by a snapshot from the leader and now stands
+    /// at `revision`: the events between what watchers were served and
+    /// `revision` never passed through [`Hub::publish`]. Every synced
+    /// watcher falls back to catch-up, which reads them from the installed
+    /// store, each exactly once, or cancels the watcher with a compaction
+    /// notice if the installed store compacted them away (as etcd does).
+    pub fn on_install(&self, revision: i64) {
+        let mut guard = self.shared.lock();
+        let st = &mut *guard;
+        let served = st.published;
+        st.published = st.published.max(revision);
+        let synced: Vec<WatcherKey> = st
+            .watchers
+            .iter()
+            .filter(|(_, w)| w.synced)
+            .map(|(key, _)| *key)
+            .collect();
+        for key in synced {
+            st.unsync(key, served);
+        }
+        drop(guard);
+        self.shared.wake.notify_one();
+    }
+
     /// Opens a stream: a set of watchers sharing one channel (one gRPC Watch
     /// call). Dropping the [`WatchStream`] cancels all its watchers.
     pub fn open_stream(&self) -> (WatchStream, mpsc::Receiver<Delivery>) {

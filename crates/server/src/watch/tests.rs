@@ -36,7 +36,12 @@ impl Store {
     fn apply(&self, requests: Vec<Request>) -> Committed {
         let mut batch = self.backend.begin_apply().unwrap();
         for r in requests {
-            batch.apply(&RaftRequest { id: 0, request: Some(r) }).unwrap();
+            batch
+                .apply(&RaftRequest {
+                    id: 0,
+                    request: Some(r),
+                })
+                .unwrap();
         }
         let committed = batch.commit(false).unwrap();
         self.hub.publish(&committed);
@@ -436,4 +441,75 @@ async fn large_live_batches_go_out_one_revision_per_batch() {
     let got = next(&mut rx).await;
     let revs: Vec<(i64, usize)> = got.iter().map(|b| (b.revision, b.events.len())).collect();
     assert_eq!(revs, [(4, 1), (5, 1), (6, 1)]);
+}
+
+/// A store that skipped ahead by installing a snapshot of `leader`, which
+/// saw the same first writes (revs 2..=3) and then `more` requests.
+async fn installed_from_leader(
+    more: Vec<Request>,
+) -> (Store, WatchStream, mpsc::Receiver<Delivery>) {
+    let store = Store::new(HubConfig::default());
+    let leader_dir = tempfile::tempdir().unwrap();
+    let leader = Backend::open(&leader_dir.path().join("db")).unwrap();
+    let mut requests = vec![put("k0", "v"), put("k1", "v")];
+    for r in &requests {
+        store.apply(vec![r.clone()]);
+    }
+    let (mut stream, rx) = store.hub.open_stream();
+    stream.create(0, spec("k", "l", 0)).unwrap();
+    requests.extend(more);
+    for r in requests {
+        let mut batch = leader.begin_apply().unwrap();
+        batch
+            .apply(&RaftRequest {
+                id: 0,
+                request: Some(r),
+            })
+            .unwrap();
+        batch.commit(false).unwrap();
+    }
+    let snap = leader_dir.path().join("snap.db");
+    leader
+        .write_snapshot(&leader.read().unwrap(), &snap)
+        .unwrap();
+    store
+        .backend
+        .install(&snap, &[], Duration::from_secs(5))
+        .unwrap();
+    let revision = store.backend.read().unwrap().current_revision().unwrap();
+    store.hub.on_install(revision);
+    (store, stream, rx)
+}
+
+#[tokio::test]
+async fn an_installed_snapshot_reaches_watchers_once() {
+    let more = (2..7).map(|i| put(&format!("k{i}"), "v")).collect(); // revs 4..=8
+    let (store, _stream, mut rx) = installed_from_leader(more).await;
+    assert_eq!(store.hub.revision(), 8);
+    let _task = store.catch_up();
+    let mut revs = Vec::new();
+    while revs.last() != Some(&8) {
+        for b in next(&mut rx).await {
+            revs.extend(summary(&b).into_iter().map(|(_, r, _)| r));
+        }
+    }
+    assert_eq!(revs, (4..=8).collect::<Vec<_>>());
+    // Live again from the installed store on.
+    store.put("k9", "v");
+    let got = next(&mut rx).await;
+    assert_eq!(summary(&got[0]), [("k9".into(), 9, false)]);
+}
+
+#[tokio::test]
+async fn an_installed_snapshot_past_compaction_cancels_watchers() {
+    let mut more: Vec<Request> = (2..7).map(|i| put(&format!("k{i}"), "v")).collect();
+    more.push(Request::Compaction(CompactionRequest {
+        revision: 6,
+        physical: false,
+    }));
+    let (store, _stream, mut rx) = installed_from_leader(more).await;
+    let _task = store.catch_up();
+    let got = next(&mut rx).await;
+    assert_eq!(got[0].compact_revision, 6);
+    assert!(got[0].events.is_empty());
 }
