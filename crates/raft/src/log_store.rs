@@ -30,6 +30,12 @@ use crate::wal_codec::{NoUserData, WalLogId, WalPayload, WalVote};
 /// millisecond to every lone put).
 const FLUSH_BATCH_WAIT: std::time::Duration = std::time::Duration::ZERO;
 
+/// The WAL's chunk files are closed at this size (etcd's WAL segment
+/// size). Purging the log removes whole closed chunks only, so the WAL
+/// holds the entries kept behind the last snapshot plus at most about one
+/// chunk; raft-log's default (1 GiB) would let it grow that far first.
+pub const WAL_CHUNK_BYTES: usize = 64 * 1024 * 1024;
+
 /// Binds our encodings into `raft-log`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WalTypes;
@@ -86,9 +92,14 @@ impl LogStore {
     /// Opens (or creates) the WAL in `dir`. A record torn by a crash at the end
     /// of the last chunk was never acknowledged, so it is cut off.
     pub fn open(dir: &Path) -> io::Result<LogStore> {
+        Self::open_with_chunks(dir, WAL_CHUNK_BYTES)
+    }
+
+    fn open_with_chunks(dir: &Path, chunk_bytes: usize) -> io::Result<LogStore> {
         std::fs::create_dir_all(dir)?;
         let mut config = raft_log::Config::new(dir.display());
         config.wal.truncate_incomplete_record = Some(true);
+        config.wal.chunk_max_size = Some(chunk_bytes);
         // See FLUSH_BATCH_WAIT.
         config.wal.flush_batch_wait = Some(FLUSH_BATCH_WAIT);
         let wal = Arc::new(Mutex::new(RaftLog::open(Arc::new(config))?));
@@ -331,5 +342,52 @@ mod tests {
             entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
             [3, 4]
         );
+    }
+
+    #[tokio::test]
+    async fn purging_removes_closed_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = LogStore::open_with_chunks(dir.path(), 4096).unwrap();
+        for batch in 0..200 {
+            let first = batch * 10 + 1;
+            append(
+                &mut store,
+                (first..first + 10).map(|i| entry(1, i)).collect(),
+            )
+            .await;
+        }
+        let size = |dir: &Path| -> u64 {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().metadata().unwrap().len())
+                .sum()
+        };
+        let before = size(dir.path());
+        store
+            .purge(
+                WalLogId {
+                    term: 1,
+                    index: 1900,
+                }
+                .to_raft(),
+            )
+            .await
+            .unwrap();
+        // Chunks are removed by the flush worker after the next flush.
+        append(&mut store, vec![entry(1, 2001)]).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let after = size(dir.path());
+            if after * 4 < before {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "WAL {before} -> {after} bytes"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let entries = store.try_get_log_entries(1901..1905).await.unwrap();
+        assert_eq!(entries.len(), 4);
     }
 }
