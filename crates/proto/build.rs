@@ -21,6 +21,7 @@ const PROTO_FILES: &[&str] = &[
     "etcd/v3electionpb/v3election.proto",
     "etcdrs/raftpb/entry.proto",
     "etcdrs/raftpb/peer.proto",
+    "etcdrs/raftpb/lease_peer.proto",
 ];
 
 /// Name of the encoded FileDescriptorSet in OUT_DIR; `src/lib.rs` includes it.

@@ -23,6 +23,7 @@ use openraft::network::RPCOption;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
+use openraft::raft::{TransferLeaderRequest, TransferLeaderResponse};
 use openraft::{OptionalSend, RaftNetworkFactory, RaftNetworkV2};
 use tonic::transport::{Channel, Endpoint};
 
@@ -51,6 +52,7 @@ enum Rpc {
     AppendEntries,
     Vote,
     PreVote,
+    TransferLeader,
 }
 
 impl PeerClient {
@@ -102,6 +104,7 @@ impl PeerClient {
                 Rpc::AppendEntries => client.append_entries(request).await,
                 Rpc::Vote => client.vote(request).await,
                 Rpc::PreVote => client.pre_vote(request).await,
+                Rpc::TransferLeader => client.transfer_leader(request).await,
             }
         };
         match tokio::time::timeout(option.hard_ttl(), call).await {
@@ -162,6 +165,17 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         let payload = peer_codec::encode_vote_request(&rpc);
         let bytes = self.call(Rpc::PreVote, payload, &option).await?;
         self.decoded(peer_codec::decode_vote_response(&bytes))
+    }
+
+    /// MoveLeader: asks the target to start an election at once.
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let payload = peer_codec::encode_transfer_leader_request(&req);
+        let bytes = self.call(Rpc::TransferLeader, payload, &option).await?;
+        self.decoded(peer_codec::decode_transfer_leader_response(&bytes))
     }
 
     /// Streams the snapshot file (see [`crate::snapshot_transfer`]); the

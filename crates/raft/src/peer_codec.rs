@@ -14,6 +14,7 @@ use openraft::alias::{EntryOf, LogIdOf, SnapshotMetaOf, VoteOf};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
+use openraft::raft::{TransferLeaderError, TransferLeaderRequest, TransferLeaderResponse};
 use openraft::{Entry, StoredMembership};
 
 use crate::types::TypeConfig;
@@ -191,6 +192,67 @@ pub fn decode_snapshot_response(bytes: &[u8]) -> io::Result<SnapshotResponse<Typ
 
 // Writing into a Vec cannot fail; the codeq encoders return io::Result only
 // because they are generic over writers.
+/// MoveLeader's hand-over: the leader's vote, the target, the leader's
+/// last log id.
+pub fn encode_transfer_leader_request(req: &TransferLeaderRequest<TypeConfig>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    put_vote(&mut buf, req.from_leader());
+    put_u64(&mut buf, *req.to_node_id());
+    put_opt_log_id(&mut buf, req.last_log_id());
+    buf
+}
+
+pub fn decode_transfer_leader_request(
+    bytes: &[u8],
+) -> io::Result<TransferLeaderRequest<TypeConfig>> {
+    let mut r = bytes;
+    let vote = read_vote(&mut r)?;
+    let to = read_u64(&mut r)?;
+    let last_log_id = read_opt_log_id(&mut r)?;
+    finish(r)?;
+    Ok(TransferLeaderRequest::new(vote, to, last_log_id))
+}
+
+/// 0: accepted; 1: the vote changed (expected, actual); 2: the target's log
+/// is behind (expected, actual).
+pub fn encode_transfer_leader_response(resp: &TransferLeaderResponse<TypeConfig>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    match resp {
+        Ok(()) => buf.push(0),
+        Err(TransferLeaderError::VoteChanged { expected, actual }) => {
+            buf.push(1);
+            put_vote(&mut buf, expected);
+            put_vote(&mut buf, actual);
+        }
+        Err(TransferLeaderError::LogNotFlushed { expected, actual }) => {
+            buf.push(2);
+            put_opt_log_id(&mut buf, expected.as_ref());
+            put_opt_log_id(&mut buf, actual.as_ref());
+        }
+    }
+    buf
+}
+
+pub fn decode_transfer_leader_response(
+    bytes: &[u8],
+) -> io::Result<TransferLeaderResponse<TypeConfig>> {
+    let mut r = bytes;
+    let resp = match read_u8(&mut r)? {
+        0 => Ok(()),
+        1 => Err(TransferLeaderError::VoteChanged {
+            expected: read_vote(&mut r)?,
+            actual: read_vote(&mut r)?,
+        }),
+        2 => Err(TransferLeaderError::LogNotFlushed {
+            expected: read_opt_log_id(&mut r)?,
+            actual: read_opt_log_id(&mut r)?,
+        }),
+        other => return Err(invalid(format!("unknown transfer-leader answer {other}"))),
+    };
+    finish(r)?;
+    Ok(resp)
+}
+
 fn put_vote(buf: &mut Vec<u8>, vote: &VoteOf<TypeConfig>) {
     let _ = WalVote::from_raft(vote).encode(&mut *buf);
 }

@@ -152,6 +152,20 @@ impl RaftPeer for PeerService {
         answer(peer_codec::encode_vote_response(&resp))
     }
 
+    async fn transfer_leader(
+        &self,
+        request: Request<PeerMessage>,
+    ) -> Result<Response<PeerMessage>, Status> {
+        let rpc = peer_codec::decode_transfer_leader_request(&request.into_inner().payload)
+            .map_err(bad_request)?;
+        let resp = self
+            .raft
+            .handle_transfer_leader(rpc)
+            .await
+            .map_err(stopped)?;
+        answer(peer_codec::encode_transfer_leader_response(&resp))
+    }
+
     // Serving from any member: the leader's half (see `crate::forward`).
 
     async fn propose(

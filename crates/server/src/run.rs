@@ -283,7 +283,9 @@ pub async fn run(
     .await?;
 
     // Peers must reach this member's Raft before it can elect or follow.
-    let peer_handles = serve::serve_peers(node.peer_service(), peer_listeners);
+    // Lease calls from followers are answered once this member serves.
+    let lease_peer = lease::forward::LeasePeerService::new();
+    let peer_handles = serve::serve_peers(node.peer_service(), lease_peer.clone(), peer_listeners);
 
     // A member serves once it knows a leader and has applied what was
     // committed; in a one-member cluster this takes one election.
@@ -345,6 +347,7 @@ pub async fn run(
     if let Err(e) = lessor.follow_role(&server).await {
         tracing::warn!(error = %e, "lessor could not follow the raft role yet");
     }
+    lease_peer.ready(server.clone(), lessor.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let watch_service = Arc::new(WatchService::new(
         server.clone(),

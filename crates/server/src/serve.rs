@@ -199,9 +199,11 @@ pub async fn serve(
 /// a stopping member still answers its peers while it hands over.
 pub fn serve_peers(
     service: etcd_raft::PeerService,
+    lease: crate::lease::forward::LeasePeerService,
     listeners: Vec<TcpListener>,
 ) -> Vec<JoinHandle<Result<(), tonic::transport::Error>>> {
     let service = service.into_server();
+    let lease = lease.into_server();
     let mut handles = Vec::new();
     for listener in listeners {
         let addr: Option<SocketAddr> = listener.local_addr().ok();
@@ -216,7 +218,9 @@ pub fn serve_peers(
                 Ok(stream)
             })
         });
-        let router = Server::builder().add_service(service.clone());
+        let router = Server::builder()
+            .add_service(service.clone())
+            .add_service(lease.clone());
         handles.push(tokio::spawn(router.serve_with_incoming(incoming)));
     }
     handles

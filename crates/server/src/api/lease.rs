@@ -5,7 +5,8 @@
 //! does what etcd does around its apply: picks an id for ID 0, refuses a TTL
 //! above the maximum and raises one below the minimum. Keep-alives and
 //! remaining times come from the lessor (`crate::lease`), which only the
-//! leader times; attached keys and granted TTLs come from storage.
+//! leader times (a follower asks the leader, see `lease::forward`);
+//! attached keys and granted TTLs come from storage.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request as GrpcRequest, Response, Status, Streaming};
 
 use crate::errors::EtcdError;
+use crate::lease::forward;
 use crate::lease::ttl::granted_ttl;
 use crate::lease::Lessor;
 use crate::server::{Consistency, EtcdServer};
@@ -172,9 +174,8 @@ impl Lease for LeaseService {
                 header: Some(self.server.header(revision)),
                 id,
                 // Revoked right after the read: report it as read.
-                ttl: self
-                    .lessor
-                    .remaining(id)
+                ttl: forward::remaining(&self.server, &self.lessor, id)
+                    .await?
                     .unwrap_or_else(|| record.effective_ttl()),
                 granted_ttl: record.ttl,
                 keys,
@@ -221,7 +222,7 @@ async fn keep_alive_once(
     id: i64,
 ) -> Result<LeaseKeepAliveResponse, Status> {
     let header = server.header(server.current_revision().await?);
-    let ttl = match lessor.renew(server, id).await {
+    let ttl = match forward::renew(server, lessor, id).await {
         Ok(ttl) => ttl,
         Err(EtcdError::LeaseNotFound) => 0,
         Err(e) => return Err(e.into()),

@@ -5,7 +5,8 @@
 //! redb file, which etcd's bbolt tools cannot read), Hash and HashKV are
 //! computed by `etcd_storage::hash` (HashKV with etcd's algorithm).
 //! Defragment compacts the redb file in place (`Backend::defragment`).
-//! MoveLeader and Downgrade answer `Unimplemented` for now.
+//! MoveLeader transfers the leadership (openraft's transfer) and waits for
+//! it. Downgrade answers `Unimplemented` for now.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -215,11 +216,24 @@ impl Maintenance for MaintenanceService {
         )))
     }
 
+    /// Hands the leadership to `target_id` and answers once it leads. Only
+    /// the leader accepts it ("not leader" elsewhere, as etcd); a target
+    /// that is not a voting member is a "bad leader transferee".
     async fn move_leader(
         &self,
-        _: Request<MoveLeaderRequest>,
+        request: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
-        Err(not_yet("MoveLeader"))
+        let target = request.into_inner().target_id;
+        let node = self.server.node();
+        if !node.is_leader() {
+            return Err(EtcdError::NotLeader.into());
+        }
+        match node.transfer_leader(target).await {
+            // etcd 3.4 answers without a header.
+            Ok(()) => Ok(Response::new(MoveLeaderResponse { header: None })),
+            Err(etcd_raft::ProposeError::Timeout) => Err(EtcdError::LeaderTransferTimeout.into()),
+            Err(e) => Err(EtcdError::from(e).into()),
+        }
     }
 
     async fn downgrade(

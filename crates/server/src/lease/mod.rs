@@ -18,6 +18,8 @@
 //! - [`table`]: the state as plain data with explicit instants: expiries,
 //!   renewals, what is due for revoke or checkpoint, pile-up spreading.
 //! - [`deadlines`]: one pending instant per lease, in time order.
+//! - [`forward`]: keep-alives and remaining TTLs on any member, answered
+//!   by the leader (the `LeasePeer` service on the peer listener).
 //! - [`ttl`]: minimum and maximum TTLs, second roundings.
 //! - [`id`]: ids for grants that ask for ID 0.
 //!
@@ -41,6 +43,7 @@
 
 pub mod deadlines;
 pub mod expiry;
+pub mod forward;
 pub mod id;
 pub mod lessor;
 pub mod table;
