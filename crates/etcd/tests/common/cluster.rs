@@ -9,17 +9,22 @@
 //! Maintenance.Status), a client over all endpoints, a member that joins with
 //! `--initial-cluster-state existing`, and — ours only — network partitions
 //! through the fault-injectable peer transport (`ETCD_RS_PEER_FAULTS_FILE`,
-//! see `crates/raft/src/faults.rs`). Every member's log is printed when a
-//! test fails (by [`Node`]'s drop).
+//! see `crates/raft/src/faults.rs`). [`Writers`] keep writing through all
+//! members and remember what was acknowledged, for checks that nothing
+//! acknowledged is lost ([`Cluster::assert_acks_everywhere`]). Every
+//! member's log is printed when a test fails (by [`Node`]'s drop).
 //!
 //! Timing: members run with `--heartbeat-interval=50 --election-timeout=500`
 //! unless the test passes its own; a test may pass any other flag
 //! (`--snapshot-count`, ...) for all members.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, ConnectOptions};
+use etcd_client::{Client, ConnectOptions, GetOptions};
 
 use super::{eventually, free_port, MemberFlags, Node, Target};
 
@@ -391,9 +396,169 @@ impl Cluster {
         hashes
     }
 
+    /// After a run of [`Writers`]: one more write fixes a revision every
+    /// active member must reach; then every acknowledged write must be on
+    /// every member with the revision it was acknowledged with, and all
+    /// members' HashKV at that revision must agree.
+    pub async fn assert_acks_everywhere(&mut self, acks: &[Ack]) {
+        let leader = self.wait_leader(Duration::from_secs(15)).await;
+        let mut client = self.members[leader].client().await;
+        let last = client
+            .put("writers-done", "", None)
+            .await
+            .expect("last put");
+        let revision = super::rev(last.header());
+        let members = self.active();
+        self.wait_revision(&members, revision, Duration::from_secs(20))
+            .await;
+        for &i in &members {
+            let mut client = self.members[i].client().await;
+            let options = GetOptions::new()
+                .with_prefix()
+                .with_serializable()
+                .with_revision(revision);
+            let got = client
+                .get(WRITERS_PREFIX, Some(options))
+                .await
+                .unwrap_or_else(|e| panic!("read the writers' keys on member {i}: {e}"));
+            let stored: HashMap<&[u8], (&[u8], i64)> = got
+                .kvs()
+                .iter()
+                .map(|kv| (kv.key(), (kv.value(), kv.mod_revision())))
+                .collect();
+            for ack in acks {
+                assert_eq!(
+                    stored.get(ack.key.as_bytes()),
+                    Some(&(ack.value.as_bytes(), ack.revision)),
+                    "member {i} lost or changed the acknowledged write {ack:?}"
+                );
+            }
+        }
+        let hashes = self.hash_kvs(&members, revision).await;
+        assert!(
+            hashes.iter().all(|h| *h == hashes[0]),
+            "HashKV at revision {revision} differs between members {members:?}: {hashes:?}"
+        );
+    }
+
     /// Prints a line to the test's output with the time since `start`, for
     /// measurements (fail-over times).
     pub fn report(what: &str, start: Instant) {
         eprintln!("[cluster] {what}: {:?}", start.elapsed());
+    }
+}
+
+/// The prefix of every key [`Writers`] write.
+pub const WRITERS_PREFIX: &str = "writers/";
+
+/// One acknowledged write.
+#[derive(Clone, Debug)]
+pub struct Ack {
+    pub key: String,
+    pub value: String,
+    /// The revision the put was acknowledged with.
+    pub revision: i64,
+    pub sent: Instant,
+    pub acked: Instant,
+}
+
+/// Concurrent writers that run until stopped, each with its own keys,
+/// recording every acknowledged write. Writer `w` sends through member
+/// `w % n` and moves on to the next member when a write fails (no leader,
+/// member down or cut off), so most writes reach the leader through a
+/// follower.
+pub struct Writers {
+    stop: Arc<AtomicBool>,
+    acks: Arc<Mutex<Vec<Ack>>>,
+    failures: Arc<Mutex<Vec<String>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Writers {
+    pub async fn start(endpoints: Vec<String>, writers: usize) -> Writers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acks = Arc::new(Mutex::new(Vec::new()));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for w in 0..writers {
+            let mut clients = Vec::new();
+            for endpoint in &endpoints {
+                // A short deadline: a write stuck on a dead or cut-off member
+                // is retried elsewhere instead of stalling the writer.
+                let options = ConnectOptions::new()
+                    .with_connect_timeout(Duration::from_secs(1))
+                    .with_timeout(Duration::from_secs(3));
+                let client = Client::connect([endpoint.clone()], Some(options))
+                    .await
+                    .unwrap_or_else(|e| panic!("connect to {endpoint}: {e}"));
+                clients.push(client);
+            }
+            let (stop, acks, failures) = (stop.clone(), acks.clone(), failures.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut via = w % clients.len();
+                let mut seq = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    seq += 1;
+                    let key = format!("{WRITERS_PREFIX}{w}/{seq:06}");
+                    let value = format!("value {w}-{seq}");
+                    let sent = Instant::now();
+                    match clients[via].put(key.as_str(), value.as_str(), None).await {
+                        Ok(put) => {
+                            let revision = super::rev(put.header());
+                            let acked = Instant::now();
+                            let ack = Ack {
+                                key,
+                                value,
+                                revision,
+                                sent,
+                                acked,
+                            };
+                            acks.lock().unwrap().push(ack);
+                        }
+                        Err(e) => {
+                            failures.lock().unwrap().push(format!("via {via}: {e}"));
+                            via = (via + 1) % clients.len();
+                            // Paces retries while no leader is known.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+            }));
+        }
+        Writers {
+            stop,
+            acks,
+            failures,
+            tasks,
+        }
+    }
+
+    /// How many writes were acknowledged so far.
+    pub fn acked(&self) -> usize {
+        self.acks.lock().unwrap().len()
+    }
+
+    /// The acknowledged writes so far.
+    pub fn acks(&self) -> Vec<Ack> {
+        self.acks.lock().unwrap().clone()
+    }
+
+    /// Waits until `count` writes in all were acknowledged.
+    pub async fn wait_acked(&self, count: usize, what: &str) {
+        eventually(Duration::from_secs(20), what, || async {
+            (self.acked() >= count).then_some(())
+        })
+        .await;
+    }
+
+    /// Stops the writers; the acknowledged writes and the failed attempts.
+    pub async fn stop(self) -> (Vec<Ack>, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.expect("writer task");
+        }
+        let acks = self.acks.lock().unwrap().clone();
+        let failures = self.failures.lock().unwrap().clone();
+        (acks, failures)
     }
 }
