@@ -217,7 +217,6 @@ mod tests {
                     value: b"v".to_vec(),
                     ..Default::default()
                 })),
-                ..Default::default()
             })
             .unwrap();
         batch.set_meta("raft/applied", b"old").unwrap();
