@@ -321,6 +321,29 @@ mod tests {
     }
 
     #[test]
+    fn transfer_leader_roundtrip() {
+        let req = TransferLeaderRequest::new(Vote::new_committed(4, 2), 3, Some(log_id(4, 17)));
+        let back = decode_transfer_leader_request(&encode_transfer_leader_request(&req)).unwrap();
+        assert_eq!(back.to_string(), req.to_string());
+        let answers: [TransferLeaderResponse<TypeConfig>; 3] = [
+            Ok(()),
+            Err(TransferLeaderError::VoteChanged {
+                expected: Vote::new_committed(4, 2),
+                actual: Vote::new(5, 3),
+            }),
+            Err(TransferLeaderError::LogNotFlushed {
+                expected: Some(log_id(4, 17)),
+                actual: None,
+            }),
+        ];
+        for answer in answers {
+            let bytes = encode_transfer_leader_response(&answer);
+            assert_eq!(decode_transfer_leader_response(&bytes).unwrap(), answer);
+        }
+        assert!(decode_transfer_leader_response(&[9]).is_err());
+    }
+
+    #[test]
     fn append_requests_roundtrip() {
         let put = RaftRequest {
             id: 0,
