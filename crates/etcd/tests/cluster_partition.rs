@@ -123,6 +123,11 @@ async fn follower_cut_off_refuses_writes_and_linearizable_reads() {
         linearizable.is_err(),
         "a linearizable read on the cut-off member answered {linearizable:?}"
     );
+    eprintln!(
+        "on the cut-off member: put -> {:?}; linearizable get -> {:?}",
+        put.err(),
+        linearizable.err()
+    );
     // Serializable reads answer from its own state (stale is allowed).
     let serializable = read(&cluster, cut, "k", true)
         .await
