@@ -258,8 +258,49 @@ both!(
             .put("after-update", "v", None)
             .await
             .expect("put after update");
+
+        if target == common::Target::EtcdRs {
+            restarted_removed_member_stops(&cluster, 0).await;
+        }
     }
 );
+
+/// Starts removed member `i` again on its data dir: it never gets a leader,
+/// learns from its peers that it was removed, and exits cleanly (ours).
+async fn restarted_removed_member_stops(cluster: &Cluster, i: usize) {
+    let member = cluster.member(i);
+    let peer_url = member.peer_url();
+    let log_path = member.data_dir().join("restart-after-removal.log");
+    let log = std::fs::File::create(&log_path).expect("create log");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_etcd"))
+        .args([
+            format!("--name={}", member.name()),
+            format!("--data-dir={}", member.data_dir().display()),
+            "--listen-client-urls=http://127.0.0.1:0".to_string(),
+            "--advertise-client-urls=http://127.0.0.1:0".to_string(),
+            format!("--listen-peer-urls={peer_url}"),
+            format!("--initial-advertise-peer-urls={peer_url}"),
+            format!("--initial-cluster={}={peer_url}", member.name()),
+            "--heartbeat-interval=50".to_string(),
+            "--election-timeout=500".to_string(),
+        ])
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the removed member");
+    let Ok(exit) = tokio::time::timeout(LONG, child.wait()).await else {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        panic!("the restarted removed member did not exit: {log}");
+    };
+    let exit = exit.expect("wait");
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(exit.success(), "exit {exit}: {log}");
+    assert!(
+        log.contains("the member has been permanently removed from the cluster"),
+        "{log}"
+    );
+}
 
 both!(membership_errors_are_etcds, |target| async move {
     let mut cluster = Cluster::start(target, 3, &[]).await;

@@ -7,7 +7,7 @@
 //! member's log has come (a learner is promoted only once its log is within
 //! 10% of the leader's, etcd's rule) and which peers answer. A member that is
 //! not the leader hands the change to the leader's `ChangeMembership` peer
-//! RPC. Changes are single-step (one voter added or removed per log entry,
+//! RPC (through [`LeaderClient`]). Changes are single-step (one voter added or removed per log entry,
 //! like etcd's Raft), based on a committed membership and guarded by its log
 //! id, so two concurrent changes never overwrite each other: one change at a
 //! time.
@@ -16,6 +16,7 @@
 //! and the gRPC Cluster service.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_proto::raftpb::raft_peer_client::RaftPeerClient;
@@ -30,6 +31,7 @@ use openraft::{ChangeMembers, EntryPayload, Instant as _, Precondition, Raft, Se
 use tokio::time::Instant;
 use tonic::transport::Endpoint;
 
+use crate::leader_client::{CallError, LeaderClient};
 use crate::state_machine::StateMachine;
 use crate::types::{MemberId, MemberNode, TypeConfig};
 
@@ -43,7 +45,7 @@ const MAX_LEARNERS: usize = 1;
 const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 /// How long one peer call may take (a forwarded change, a member list).
 const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// Pause between attempts to reach a leader that is unknown or moving.
+/// Pause before asking again when leadership moved mid-change.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// One member as the cluster records it.
@@ -179,6 +181,8 @@ pub struct MembershipOptions {
 pub struct Membership {
     member_id: MemberId,
     raft: Raft<TypeConfig, StateMachine>,
+    /// Reaches the leader, for changes made on another member.
+    leader: Arc<LeaderClient>,
     options: MembershipOptions,
 }
 
@@ -192,11 +196,13 @@ impl Membership {
     pub(crate) fn new(
         member_id: MemberId,
         raft: Raft<TypeConfig, StateMachine>,
+        leader: Arc<LeaderClient>,
         options: MembershipOptions,
     ) -> Membership {
         Membership {
             member_id,
             raft,
+            leader,
             options,
         }
     }
@@ -228,40 +234,37 @@ impl Membership {
         deadline: Instant,
     ) -> Result<Vec<MemberInfo>, MembershipError> {
         loop {
-            let (leader, url) = {
-                let metrics = self.raft.metrics();
-                let m = metrics.borrow_watched();
-                let leader = m.current_leader;
-                let url = leader.and_then(|l| {
-                    m.membership_config
-                        .membership()
-                        .get_node(&l)
-                        .and_then(|n| n.peer_urls.first().cloned())
-                });
-                (leader, url)
-            };
-            let attempt = match (leader, url) {
-                (Some(leader), _) if leader == self.member_id => {
-                    match self.change_as_leader(change.clone(), deadline).await {
-                        Err(Retry::Again) => None,
-                        Err(Retry::Final(e)) => Some(Err(e)),
-                        Ok(members) => Some(Ok(members)),
+            let forwarded = self
+                .leader
+                .call(deadline, |_, channel| {
+                    let request = to_wire(&change);
+                    async move {
+                        let mut client = RaftPeerClient::new(channel);
+                        Ok(client.change_membership(request).await?.into_inner())
                     }
+                })
+                .await;
+            match forwarded {
+                Ok(answer) if answer.error.is_empty() => {
+                    return Ok(answer.members.into_iter().map(member_from_wire).collect())
                 }
-                (Some(_), Some(url)) => forward(&url, &change, deadline).await,
-                _ => None,
-            };
-            if let Some(answer) = attempt {
-                return answer;
+                Ok(answer) => return Err(MembershipError::from_wire_name(&answer.error)),
+                Err(CallError::NoLeader) => return Err(MembershipError::NoLeader),
+                Err(CallError::Timeout) => return Err(MembershipError::Timeout),
+                Err(CallError::Refused(status)) => {
+                    return Err(MembershipError::Stopped(status.message().to_string()))
+                }
+                Err(CallError::Local) => {}
             }
-            if Instant::now() + RETRY_PAUSE >= deadline {
-                return Err(if leader.is_some() {
-                    MembershipError::Timeout
-                } else {
-                    MembershipError::NoLeader
-                });
+            match self.change_as_leader(change.clone(), deadline).await {
+                Ok(members) => return Ok(members),
+                Err(Retry::Final(e)) => return Err(e),
+                // Leadership moved meanwhile: ask the new leader.
+                Err(Retry::Again) if Instant::now() + RETRY_PAUSE < deadline => {
+                    tokio::time::sleep(RETRY_PAUSE).await
+                }
+                Err(Retry::Again) => return Err(MembershipError::Timeout),
             }
-            tokio::time::sleep(RETRY_PAUSE).await;
         }
     }
 
@@ -496,17 +499,26 @@ impl Membership {
     ///
     /// Two ways to learn it: a committed membership without this member,
     /// after one with it (the usual case, and the leader's when it removes
-    /// itself); or, for a member that may never hear of its removal (the
-    /// leader stops replicating to it), other members telling it: while it
-    /// has no leader or is missing from its own latest membership, it asks
-    /// the members it knows for their committed membership.
-    pub async fn removed(&self, poll_every: Duration) {
+    /// itself); or other members telling it, for a member that may never
+    /// hear of its removal because the leader stops replicating to it (and
+    /// one removed while it was down). A member that is not the leader asks
+    /// a peer every `poll_every` for its committed membership: one newer
+    /// than the latest membership here that has this member, and without
+    /// it, means it was removed (ids are never reused). A member that has
+    /// not yet seen itself in any membership (joining) asks nobody.
+    ///
+    /// `served_before`: this member served as a member in an earlier run, so
+    /// a committed membership without it means removal from the start.
+    pub async fn removed(&self, poll_every: Duration, served_before: bool) {
         let mut metrics = self.raft.metrics();
-        let mut was_member = false;
+        let mut was_member = served_before;
+        // The log index of the latest membership that has this member.
+        let mut added_at: Option<u64> = None;
         let mut next_poll = Instant::now() + poll_every;
         loop {
-            let (committed_has_me, latest_has_me, has_leader, latest_index, peers) = {
+            let (committed_has_me, committed_known, latest, is_leader, peers) = {
                 let m = metrics.borrow_watched();
+                let committed_known = m.committed_membership_config.log_id().is_some();
                 let committed = m.committed_membership_config.membership();
                 let latest = &m.membership_config;
                 let peers: Vec<String> = latest
@@ -515,30 +527,44 @@ impl Membership {
                     .filter(|(id, _)| **id != self.member_id)
                     .filter_map(|(_, n)| n.peer_urls.first().cloned())
                     .collect();
+                let latest_has_me = latest.membership().get_node(&self.member_id).is_some();
                 (
                     committed.get_node(&self.member_id).is_some(),
-                    latest.membership().get_node(&self.member_id).is_some(),
-                    m.current_leader.is_some(),
-                    latest.log_id().as_ref().map(|l| l.index),
+                    committed_known,
+                    latest
+                        .log_id()
+                        .as_ref()
+                        .map(|l| l.index)
+                        .filter(|_| latest_has_me),
+                    m.state == ServerState::Leader,
                     peers,
                 )
             };
             if committed_has_me {
                 was_member = true;
-            } else if was_member {
+            } else if was_member && committed_known {
                 return;
             }
-            // Without any membership (a member about to join), there is
-            // nobody to ask yet.
-            if let Some(latest_index) = latest_index {
-                if (!has_leader || !latest_has_me) && Instant::now() >= next_poll {
+            if latest.is_some() {
+                added_at = latest;
+            }
+            // Removed while down, with the removal already in the log: the
+            // latest membership here lacks this member and nothing here is
+            // newer; ask about any membership at all.
+            if served_before && added_at.is_none() {
+                added_at = Some(0);
+            }
+            if let Some(added_at) = added_at {
+                if !is_leader && Instant::now() >= next_poll {
                     next_poll = Instant::now() + poll_every;
-                    if self.peers_say_removed(&peers, latest_index).await {
+                    if self.peers_say_removed(&peers, added_at).await {
                         return;
                     }
                 }
             }
-            let wait = next_poll.saturating_duration_since(Instant::now());
+            let wait = next_poll
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(10));
             if let Ok(Err(_)) = tokio::time::timeout(wait, metrics.changed()).await {
                 // Raft stopped; the server exits on its own.
                 return std::future::pending().await;
@@ -546,26 +572,25 @@ impl Membership {
         }
     }
 
-    /// Whether a member of this cluster has committed a membership, newer
-    /// than the latest one here, without this member.
-    async fn peers_say_removed(&self, peers: &[String], latest_index: u64) -> bool {
+    /// Whether a peer has committed a membership newer than `added_at`
+    /// without this member. Stops at the first peer that answers.
+    async fn peers_say_removed(&self, peers: &[String], added_at: u64) -> bool {
         for url in peers {
             let Ok(answer) = fetch_one(url, Duration::from_secs(1)).await else {
                 continue;
             };
-            if answer.cluster_id != self.options.cluster_id
-                || answer.members.is_empty()
-                || answer.membership_index < latest_index
-            {
+            if answer.cluster_id != self.options.cluster_id || answer.members.is_empty() {
                 continue;
             }
-            if !answer.members.iter().any(|m| m.id == self.member_id) {
+            let has_me = answer.members.iter().any(|m| m.id == self.member_id);
+            if answer.membership_index > added_at && !has_me {
                 tracing::warn!(
                     peer = %url,
                     "a peer's committed membership no longer has this member"
                 );
                 return true;
             }
+            return false;
         }
         false
     }
@@ -763,30 +788,6 @@ fn client(url: &str) -> Option<RaftPeerClient<tonic::transport::Channel>> {
             .connect_timeout(Duration::from_secs(1))
             .connect_lazy(),
     ))
-}
-
-/// Hands `change` to the leader at `url`. `None`: ask again (the member
-/// there does not lead now, or did not answer).
-async fn forward(
-    url: &str,
-    change: &MemberChange,
-    deadline: Instant,
-) -> Option<Result<Vec<MemberInfo>, MembershipError>> {
-    let mut client = client(url)?;
-    let call = client.change_membership(to_wire(change));
-    let answer = match tokio::time::timeout_at(deadline, call).await {
-        Err(_) => return Some(Err(MembershipError::Timeout)),
-        Ok(Err(status)) => {
-            tracing::debug!(leader = url, error = %status, "membership change not taken; asking again");
-            return None;
-        }
-        Ok(Ok(answer)) => answer.into_inner(),
-    };
-    Some(if answer.error.is_empty() {
-        Ok(answer.members.into_iter().map(member_from_wire).collect())
-    } else {
-        Err(MembershipError::from_wire_name(&answer.error))
-    })
 }
 
 /// Asks one member for its committed membership.

@@ -18,6 +18,10 @@ const META_CLUSTER_ID: &str = "cluster/cluster_id";
 /// data dir made by `etcdutl snapshot restore` is started without the
 /// `--initial-cluster` flags it was restored with, as etcd allows.
 const META_BOOTSTRAP_MEMBERS: &str = "cluster/bootstrap_members";
+/// Set once this member has served as a member of its cluster: from then
+/// on, a membership without it means it was removed (a member still
+/// joining is not in the memberships it replays either).
+const META_SERVED: &str = "cluster/served";
 
 /// The identity of this member and, for a new cluster, who is in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +65,22 @@ pub struct Bootstrap<'a> {
 pub fn has_identity(backend: &Backend) -> Result<bool, IdentityError> {
     let read = backend.read()?;
     Ok(read.meta(META_MEMBER_ID)?.is_some() && read.meta(META_CLUSTER_ID)?.is_some())
+}
+
+/// Whether this member has served as a member before ([`mark_served`]).
+pub fn has_served(backend: &Backend) -> Result<bool, IdentityError> {
+    Ok(backend.read()?.meta(META_SERVED)?.is_some())
+}
+
+/// Records durably that this member serves as a member of its cluster.
+pub fn mark_served(backend: &Backend) -> Result<(), IdentityError> {
+    if has_served(backend)? {
+        return Ok(());
+    }
+    let mut batch = backend.begin_apply()?;
+    batch.set_meta(META_SERVED, &[1])?;
+    batch.commit(true)?;
+    Ok(())
 }
 
 /// Reads the stored identity, or derives it from the flags and stores it.

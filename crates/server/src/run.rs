@@ -286,13 +286,32 @@ pub async fn run(
     // Lease calls from followers are answered once this member serves.
     let lease_peer = lease::forward::LeasePeerService::new();
     let peer_handles = serve::serve_peers(node.peer_service(), lease_peer.clone(), peer_listeners);
+    // Watches for this member's removal from the start: a member removed
+    // while it was down learns of it from its peers, before or after it
+    // serves.
+    let served_before = member::has_served(node.backend())?;
+    let mut removal = {
+        let membership = node.membership().clone();
+        let poll_every = opts.election_timeout * 3;
+        tokio::spawn(async move { membership.removed(poll_every, served_before).await })
+    };
 
     // A member serves once it knows a leader and has applied what was
     // committed; in a one-member cluster this takes one election.
     let ready_timeout = opts.election_timeout * 30;
-    node.wait_ready(ready_timeout)
-        .await
-        .map_err(|e| RunError::NotReady(e.to_string()))?;
+    tokio::select! {
+        ready = node.wait_ready(ready_timeout) => {
+            ready.map_err(|e| RunError::NotReady(e.to_string()))?
+        }
+        _ = &mut removal => {
+            log_removed(identity.member_id);
+            node.shutdown().await;
+            for handle in peer_handles {
+                handle.abort();
+            }
+            return Ok(());
+        }
+    }
     // Like etcd, clients are served only once this member's attributes
     // (its client URLs) are in the membership; a follower has the leader
     // record them. Each try is bounded by the request timeout; a signal
@@ -319,6 +338,14 @@ pub async fn run(
                 }
                 return Ok(());
             }
+            _ = &mut removal => {
+                log_removed(identity.member_id);
+                node.shutdown().await;
+                for handle in peer_handles {
+                    handle.abort();
+                }
+                return Ok(());
+            }
         }
     }
     tracing::info!(
@@ -327,6 +354,8 @@ pub async fn run(
         "cluster-id" = %format!("{:x}", identity.cluster_id),
         "published local member to cluster through raft"
     );
+    // From now on a membership without this member means it was removed.
+    member::mark_served(node.backend())?;
     tracing::info!(
         "cluster-version" = CLUSTER_VERSION,
         "enabled capabilities for version"
@@ -373,7 +402,13 @@ pub async fn run(
     let failure = tokio::select! {
         _ = &mut shutdown => None,
         reason = server.node().fatal() => Some(reason),
-        () = removed(&server, opts.heartbeat_interval, opts.election_timeout) => None,
+        _ = &mut removal => {
+            log_removed(identity.member_id);
+            // Like etcd, stop ten heartbeats later: the change reaches the
+            // others, and a removed leader hands over.
+            tokio::time::sleep(opts.heartbeat_interval * 10).await;
+            None
+        }
     };
     if let Some(reason) = &failure {
         tracing::error!(error = %reason, "raft stopped on a fatal error; shutting down");
@@ -421,16 +456,12 @@ pub async fn run(
     }
 }
 
-/// Resolves when this member has been removed from the cluster, after
-/// etcd's grace of ten heartbeats (so the change can reach the others, and a
-/// removed leader can hand over); the member then stops like on a signal.
-async fn removed(server: &EtcdServer, heartbeat: Duration, election: Duration) {
-    server.node().membership().removed(election * 3).await;
+/// etcd's words when a removed member stops.
+fn log_removed(member_id: u64) {
     tracing::warn!(
-        "local-member-id" = %format!("{:x}", server.member_id()),
+        "local-member-id" = %format!("{member_id:x}"),
         "the member has been permanently removed from the cluster"
     );
-    tokio::time::sleep(heartbeat * 10).await;
     tracing::warn!("data-dir used by this member must be removed");
 }
 
