@@ -13,6 +13,7 @@
 //!   [`peer_codec`]: the bytes of those RPCs; [`snapshot_transfer`]:
 //!   streaming a snapshot to a member that fell behind the purged log.
 //! - [`faults`]: a test facility, peer faults injected from a file.
+//! - [`liveness`]: the leader as etcd's check-quorum reports it.
 //! - [`leader_client`]: reaching the current leader's peer service, for
 //!   what a follower hands to the leader.
 //! - [`waiters`]: request ids, and the members waiting on their apply;
@@ -29,6 +30,7 @@ pub mod faults;
 pub mod forward;
 pub mod group_commit;
 pub mod leader_client;
+pub mod liveness;
 pub mod log_store;
 pub mod membership;
 pub mod network;

@@ -25,6 +25,7 @@ use openraft::{Raft, ReadPolicy, ServerState, SnapshotPolicy};
 
 use crate::forward::{self, NOT_PROPOSED};
 use crate::leader_client::{CallError, LeaderClient};
+use crate::liveness::{visible_leader, LeaderContact, RaftView};
 use crate::log_store::LogStore;
 use crate::membership::{Membership, MembershipOptions};
 use crate::network::PeerNetwork;
@@ -130,6 +131,11 @@ pub struct RaftNode {
     membership: Membership,
     /// Where snapshots received from the leader are stored.
     snap_dir: PathBuf,
+    /// When a leader was last heard from (recorded by the peer service).
+    contact: LeaderContact,
+    /// `--election-timeout`: how long a leader or a silent leader is
+    /// trusted (see [`crate::liveness`]).
+    election_timeout: Duration,
 }
 
 impl RaftNode {
@@ -154,8 +160,12 @@ impl RaftNode {
         let config = openraft::Config {
             cluster_name: "etcd".to_string(),
             heartbeat_interval: heartbeat,
+            // etcd draws its election timer from [1, 2) election timeouts,
+            // but openraft also makes followers refuse votes for the longest
+            // timer after the leader was last heard from (its leader lease):
+            // a narrower range gives fail-overs as quick as etcd's.
             election_timeout_min: election,
-            election_timeout_max: election * 2,
+            election_timeout_max: election + election / 2,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(opts.snapshot_count.max(1)),
             // Like etcd, keep some entries behind a snapshot so a slightly
             // lagging follower catches up from the log, not a whole snapshot.
@@ -192,6 +202,8 @@ impl RaftNode {
             raft,
             backend,
             snap_dir: opts.snap_dir.clone(),
+            contact: LeaderContact::default(),
+            election_timeout: opts.election_timeout,
         };
         let initialized = node
             .raft
@@ -506,7 +518,7 @@ impl RaftNode {
     pub fn status(&self) -> RaftStatus {
         self.with_metrics(|m| RaftStatus {
             member_id: self.member_id,
-            leader: m.current_leader,
+            leader: self.visible_leader(m),
             term: m.current_term,
             committed_index: m.local_committed.map_or(0, |c| c.index),
             applied_index: m.last_applied.map_or(0, |a| a.index),
@@ -516,6 +528,27 @@ impl RaftNode {
                 .learner_ids()
                 .any(|id| id == self.member_id),
         })
+    }
+
+    /// The leader as etcd's check-quorum would report it (see
+    /// [`crate::liveness`]).
+    fn visible_leader(&self, m: &openraft::RaftMetrics<TypeConfig>) -> Option<MemberId> {
+        let membership = m.membership_config.membership();
+        let view = RaftView {
+            member_id: self.member_id,
+            state: m.state,
+            current_leader: m.current_leader,
+            sole_voter: membership.voter_ids().eq([self.member_id]),
+            quorum_acked_ago: m
+                .last_quorum_acked
+                .as_ref()
+                .map(|t| openraft::Instant::elapsed(&**t)),
+            leader_contact_ago: self.contact.ago(),
+        };
+        // A follower's election timer runs up to 1.5 election timeouts;
+        // one more heartbeat's worth of slack avoids flapping.
+        let follower_timeout = self.election_timeout * 2;
+        visible_leader(&view, self.election_timeout, follower_timeout)
     }
 
     /// The current members, from the applied membership.
@@ -533,7 +566,7 @@ impl RaftNode {
     /// The service other members send Raft RPCs to; serve it on the peer
     /// listeners.
     pub fn peer_service(&self) -> PeerService {
-        PeerService::new(self.raft.clone())
+        PeerService::new(self.raft.clone(), self.contact.clone())
             .with_membership(self.membership.clone())
             .with_snapshots(self.snap_dir.clone())
     }

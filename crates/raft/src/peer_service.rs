@@ -19,10 +19,12 @@ use std::path::PathBuf;
 
 use etcd_proto::raftpb::SnapshotChunk;
 use openraft::alias::SnapshotOf;
+use openraft::raft::AppendEntriesResponse;
 use openraft::Raft;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::forward;
+use crate::liveness::LeaderContact;
 use crate::membership::Membership;
 use crate::network::MAX_PEER_MESSAGE_BYTES;
 use crate::peer_codec;
@@ -38,14 +40,17 @@ pub struct PeerService {
     snap_dir: Option<PathBuf>,
     /// Membership changes and member lists; unset, those RPCs are refused.
     membership: Option<Membership>,
+    /// Told when an AppendEntries from a leader is accepted.
+    contact: LeaderContact,
 }
 
 impl PeerService {
-    pub(crate) fn new(raft: Raft<TypeConfig, StateMachine>) -> PeerService {
+    pub(crate) fn new(raft: Raft<TypeConfig, StateMachine>, contact: LeaderContact) -> PeerService {
         PeerService {
             raft,
             snap_dir: None,
             membership: None,
+            contact,
         }
     }
 
@@ -132,6 +137,10 @@ impl RaftPeer for PeerService {
         let rpc = peer_codec::decode_append_request(&request.into_inner().payload)
             .map_err(bad_request)?;
         let resp = self.raft.append_entries(rpc).await.map_err(stopped)?;
+        // Anything but "your vote is stale" means the sender leads us.
+        if !matches!(resp, AppendEntriesResponse::HigherVote(_)) {
+            self.contact.record(std::time::Instant::now());
+        }
         answer(peer_codec::encode_append_response(&resp))
     }
 
