@@ -51,114 +51,125 @@ async fn hashkv(node: &Node, revision: i64) -> u32 {
     resp.hash()
 }
 
-both!(a_restored_cluster_has_the_same_data_and_a_new_identity, |target| async move {
-    let source = Node::start(target, &[]).await;
-    let mut c = source.client().await;
-    for i in 0..50 {
-        c.put(format!("key/{i:02}"), format!("value-{i}"), None)
+both!(
+    a_restored_cluster_has_the_same_data_and_a_new_identity,
+    |target| async move {
+        let source = Node::start(target, &[]).await;
+        let mut c = source.client().await;
+        for i in 0..50 {
+            c.put(format!("key/{i:02}"), format!("value-{i}"), None)
+                .await
+                .unwrap();
+        }
+        c.put("key/07", "overwritten", None).await.unwrap();
+        c.delete("key/13", None).await.unwrap();
+        let lease = 0x2a;
+        c.lease_grant(600, Some(LeaseGrantOptions::new().with_id(lease)))
             .await
             .unwrap();
+        c.put("leased", "v", Some(PutOptions::new().with_lease(lease)))
+            .await
+            .unwrap();
+        let before = c
+            .get("key/", Some(GetOptions::new().with_prefix()))
+            .await
+            .unwrap();
+        let revision = before.header().unwrap().revision();
+        let source_hash = hashkv(&source, revision).await;
+        let source_cluster = etcdctl_json(&source, &["endpoint", "status"]).await[0]["Status"]
+            ["header"]["cluster_id"]
+            .as_u64()
+            .unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("backup.db");
+        etcdctl_ok(&source, &["snapshot", "save", file.to_str().unwrap()]).await;
+
+        // A second member of its own cluster, wiped and restored from the file.
+        let mut restored = Node::start(target, &[]).await;
+        restored.terminate().await;
+        std::fs::remove_dir_all(restored.data_dir()).unwrap();
+        let out = restore(target, &file, &restore_flags(&restored, "restored-cluster")).await;
+        assert!(
+            out.status.success(),
+            "restore failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        restored.restart().await;
+
+        let mut r = restored.client().await;
+        let after = r
+            .get("key/", Some(GetOptions::new().with_prefix()))
+            .await
+            .unwrap();
+        assert_eq!(kvs(after.kvs()), kvs(before.kvs()));
+        assert_eq!(after.header().unwrap().revision(), revision);
+        assert_eq!(hashkv(&restored, revision).await, source_hash);
+        let leased = r.get("leased", None).await.unwrap();
+        assert_eq!(leased.kvs()[0].lease(), lease);
+        let ttl = r.lease_time_to_live(lease, None).await.unwrap();
+        assert!(ttl.ttl() > 0, "lease {lease:x} lost: {ttl:?}");
+
+        // A new cluster, named by the restore flags.
+        let status = etcdctl_json(&restored, &["endpoint", "status"]).await;
+        let cluster = status[0]["Status"]["header"]["cluster_id"]
+            .as_u64()
+            .unwrap();
+        assert_ne!(cluster, source_cluster);
+        let members = etcdctl_json(&restored, &["member", "list"]).await;
+        let members = members["members"].as_array().unwrap();
+        assert_eq!(members.len(), 1, "{members:?}");
+        assert_eq!(members[0]["name"], restored.name());
+        assert_eq!(members[0]["peerURLs"][0], restored.peer_url().as_str());
+
+        // It takes writes from where the snapshot left off.
+        let put = r.put("new", "write", None).await.unwrap();
+        assert_eq!(put.header().unwrap().revision(), revision + 1);
     }
-    c.put("key/07", "overwritten", None).await.unwrap();
-    c.delete("key/13", None).await.unwrap();
-    let lease = 0x2a;
-    c.lease_grant(600, Some(LeaseGrantOptions::new().with_id(lease)))
-        .await
-        .unwrap();
-    c.put("leased", "v", Some(PutOptions::new().with_lease(lease)))
-        .await
-        .unwrap();
-    let before = c
-        .get("key/", Some(GetOptions::new().with_prefix()))
-        .await
-        .unwrap();
-    let revision = before.header().unwrap().revision();
-    let source_hash = hashkv(&source, revision).await;
-    let source_cluster = etcdctl_json(&source, &["endpoint", "status"]).await[0]["Status"]
-        ["header"]["cluster_id"]
-        .as_u64()
-        .unwrap();
+);
 
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("backup.db");
-    etcdctl_ok(&source, &["snapshot", "save", file.to_str().unwrap()]).await;
+both!(
+    restore_refuses_an_existing_data_dir_and_a_damaged_file,
+    |target| async move {
+        let source = Node::start(target, &[]).await;
+        let mut c = source.client().await;
+        c.put("k", "v", None).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("backup.db");
+        etcdctl_ok(&source, &["snapshot", "save", file.to_str().unwrap()]).await;
 
-    // A second member of its own cluster, wiped and restored from the file.
-    let mut restored = Node::start(target, &[]).await;
-    restored.terminate().await;
-    std::fs::remove_dir_all(restored.data_dir()).unwrap();
-    let out = restore(target, &file, &restore_flags(&restored, "restored-cluster")).await;
-    assert!(
-        out.status.success(),
-        "restore failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    restored.restart().await;
+        // The source's own data dir exists: refused, and left alone.
+        let out = restore(target, &file, &restore_flags(&source, "t")).await;
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let expected = format!(
+            "data-dir {:?} exists",
+            source.data_dir().display().to_string()
+        );
+        assert!(stderr.contains(&expected), "{stderr}");
+        assert_eq!(c.get("k", None).await.unwrap().kvs().len(), 1);
 
-    let mut r = restored.client().await;
-    let after = r
-        .get("key/", Some(GetOptions::new().with_prefix()))
-        .await
-        .unwrap();
-    assert_eq!(kvs(after.kvs()), kvs(before.kvs()));
-    assert_eq!(after.header().unwrap().revision(), revision);
-    assert_eq!(hashkv(&restored, revision).await, source_hash);
-    let leased = r.get("leased", None).await.unwrap();
-    assert_eq!(leased.kvs()[0].lease(), lease);
-    let ttl = r.lease_time_to_live(lease, None).await.unwrap();
-    assert!(ttl.ttl() > 0, "lease {lease:x} lost: {ttl:?}");
-
-    // A new cluster, named by the restore flags.
-    let status = etcdctl_json(&restored, &["endpoint", "status"]).await;
-    let cluster = status[0]["Status"]["header"]["cluster_id"].as_u64().unwrap();
-    assert_ne!(cluster, source_cluster);
-    let members = etcdctl_json(&restored, &["member", "list"]).await;
-    let members = members["members"].as_array().unwrap();
-    assert_eq!(members.len(), 1, "{members:?}");
-    assert_eq!(members[0]["name"], restored.name());
-    assert_eq!(members[0]["peerURLs"][0], restored.peer_url().as_str());
-
-    // It takes writes from where the snapshot left off.
-    let put = r.put("new", "write", None).await.unwrap();
-    assert_eq!(put.header().unwrap().revision(), revision + 1);
-});
-
-both!(restore_refuses_an_existing_data_dir_and_a_damaged_file, |target| async move {
-    let source = Node::start(target, &[]).await;
-    let mut c = source.client().await;
-    c.put("k", "v", None).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("backup.db");
-    etcdctl_ok(&source, &["snapshot", "save", file.to_str().unwrap()]).await;
-
-    // The source's own data dir exists: refused, and left alone.
-    let out = restore(target, &file, &restore_flags(&source, "t")).await;
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let expected = format!("data-dir {:?} exists", source.data_dir().display().to_string());
-    assert!(stderr.contains(&expected), "{stderr}");
-    assert_eq!(c.get("k", None).await.unwrap().kvs().len(), 1);
-
-    // A flipped byte in the trailing hash.
-    let mut bytes = std::fs::read(&file).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    let damaged = dir.path().join("damaged.db");
-    std::fs::write(&damaged, bytes).unwrap();
-    let target_dir = dir.path().join("restored.etcd");
-    let out = restore(
-        target,
-        &damaged,
-        &[
-            "--name=default".to_string(),
-            format!("--data-dir={}", target_dir.display()),
-        ],
-    )
-    .await;
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // etcd tells a bad hash by bbolt's page size; both refuse the file.
-    let refused = stderr.contains("expected sha256")
-        || stderr.contains("snapshot missing hash but --skip-hash-check=false");
-    assert!(refused, "{stderr}");
-});
+        // A flipped byte in the trailing hash.
+        let mut bytes = std::fs::read(&file).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        let damaged = dir.path().join("damaged.db");
+        std::fs::write(&damaged, bytes).unwrap();
+        let target_dir = dir.path().join("restored.etcd");
+        let out = restore(
+            target,
+            &damaged,
+            &[
+                "--name=default".to_string(),
+                format!("--data-dir={}", target_dir.display()),
+            ],
+        )
+        .await;
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // etcd tells a bad hash by bbolt's page size; both refuse the file.
+        let refused = stderr.contains("expected sha256")
+            || stderr.contains("snapshot missing hash but --skip-hash-check=false");
+        assert!(refused, "{stderr}");
+    }
+);

@@ -13,7 +13,10 @@ use etcd_server::restore::{restore, RestoreOptions};
 const EXIT_BAD_ARGS: u8 = 128;
 
 #[derive(Parser)]
-#[command(name = "etcdutl", about = "An administrative command line tool for etcd-rs data.")]
+#[command(
+    name = "etcdutl",
+    about = "An administrative command line tool for etcd-rs data."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
