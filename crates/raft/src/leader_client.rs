@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
-use openraft::Raft;
+use openraft::{Raft, ServerState};
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
@@ -77,11 +77,16 @@ impl LeaderClient {
 
     /// The leader now, without waiting: `None` while no leader is known or
     /// the leader has no usable peer URL.
+    ///
+    /// Only the Leader state makes this member the leader. Raft names the
+    /// leader of the vote it holds, and a member restarted with its own
+    /// vote (a former leader), or a leader that stepped down, still names
+    /// itself while it follows or campaigns: no leader is known then.
     pub fn current(&self) -> Option<Leader> {
         let (leader, url) = {
             let metrics = self.raft.metrics();
             let m = metrics.borrow_watched();
-            let leader = m.current_leader?;
+            let leader = known_leader(self.member_id, m.state, m.current_leader)?;
             if leader == self.member_id {
                 return Some(Leader::Local);
             }
@@ -185,6 +190,19 @@ impl LeaderClient {
     }
 }
 
+/// The leader by Raft's state and the leader it names: this member only in
+/// the Leader state; another member when Raft names one.
+pub(crate) fn known_leader(
+    me: MemberId,
+    state: ServerState,
+    current_leader: Option<MemberId>,
+) -> Option<MemberId> {
+    if state == ServerState::Leader {
+        return Some(me);
+    }
+    current_leader.filter(|&id| id != me)
+}
+
 /// Whether a leader's answer means "ask again".
 fn retryable(status: &Status) -> bool {
     status.code() == Code::Unavailable
@@ -196,5 +214,21 @@ fn timeout_or(e: CallError) -> CallError {
     match e {
         CallError::NoLeader => CallError::Timeout,
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_leader_state_makes_this_member_the_leader() {
+        assert_eq!(known_leader(1, ServerState::Leader, Some(1)), Some(1));
+        // Restarted with its own vote, or stepped down: nobody known yet.
+        assert_eq!(known_leader(1, ServerState::Follower, Some(1)), None);
+        assert_eq!(known_leader(1, ServerState::Candidate, Some(1)), None);
+        assert_eq!(known_leader(1, ServerState::Follower, None), None);
+        assert_eq!(known_leader(1, ServerState::Follower, Some(2)), Some(2));
+        assert_eq!(known_leader(1, ServerState::Learner, Some(2)), Some(2));
     }
 }

@@ -35,6 +35,9 @@ use crate::state_machine::{CommitObserver, InstallObserver, StateMachine};
 use crate::types::{MemberId, MemberNode, Proposal, TypeConfig};
 use crate::waiters::{RequestIds, Waiters};
 
+/// How often [`RaftNode::wait_ready`] looks again without a metrics change.
+const READY_POLL: Duration = Duration::from_millis(50);
+
 /// What a node needs to start; the server derives it from etcd's flags.
 #[derive(Clone)]
 pub struct NodeOptions {
@@ -171,6 +174,10 @@ impl RaftNode {
             // lagging follower catches up from the log, not a whole snapshot.
             max_in_snapshot_log_to_keep: 5000,
             enable_pre_vote: Some(true),
+            // Replicate an entry as soon as it is handed to the WAL, while
+            // the leader's own fsync runs, as etcd's leader does: a write
+            // then costs one fsync of latency, not two in a row.
+            broadcast_submitted_on_append: Some(true),
             // Bounds each chunk of a snapshot transfer, not the transfer.
             install_snapshot_timeout: election,
             ..Default::default()
@@ -252,22 +259,31 @@ impl RaftNode {
         })
     }
 
-    /// Waits until this member knows a leader and has applied an entry of the
-    /// leader's term (so everything committed before is applied); then it can
-    /// serve.
+    /// Waits until this member knows a live leader and has applied an entry
+    /// of the leader's term (so everything committed before is applied);
+    /// then it can serve.
+    ///
+    /// The leader must be one that leads now: this member in the Leader
+    /// state, or a leader heard from since this start. The vote a member
+    /// restarts with still names the leader of its last term — itself, for
+    /// a former leader — which may be gone.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), ProposeError> {
         let mut metrics = self.raft.metrics();
         let wait = async {
             loop {
-                let m = metrics.borrow_watched().clone();
-                // Having applied an entry of the current term means the
-                // leader's term-start entry is applied here: everything
-                // committed before this term is in the state machine.
-                let applied_term = m.last_applied.map(|a| a.leader_id.term);
-                if m.current_leader.is_some() && applied_term == Some(m.current_term) {
+                let ready = self.with_metrics(|m| {
+                    // Having applied an entry of the current term means the
+                    // leader's term-start entry is applied here: everything
+                    // committed before this term is in the state machine.
+                    let applied_term = m.last_applied.map(|a| a.leader_id.term);
+                    self.visible_leader(m).is_some() && applied_term == Some(m.current_term)
+                });
+                if ready {
                     return Ok(());
                 }
-                if metrics.changed().await.is_err() {
+                // Contact with the leader is not a metrics change: look
+                // again after a short pause too.
+                if let Ok(Err(_)) = tokio::time::timeout(READY_POLL, metrics.changed()).await {
                     return Err(ProposeError::Stopped("raft metrics closed".into()));
                 }
             }
@@ -372,10 +388,14 @@ impl RaftNode {
                 async move {
                     match peer_client(channel).propose(forwarded).await {
                         Ok(_) => Ok(()),
-                        // Asking again could apply the write twice.
+                        // The leader discarded it in a leader change.
+                        Err(status) if status.code() == tonic::Code::Aborted => Err(status),
+                        // Asking again could apply the write twice: its
+                        // apply here, if any, answers.
                         Err(status) if may_have_been_proposed(&status) => {
                             Err(tonic::Status::unknown(status.message()))
                         }
+                        // Never reached the leader's Raft: ask again.
                         Err(status) => Err(status),
                     }
                 }
@@ -435,6 +455,9 @@ impl RaftNode {
                     .await;
                 match asked {
                     Ok(response) => response.into_inner().index,
+                    // Became the leader since `is_leader` said no (both
+                    // mean the Leader state): serve it as the leader. Each
+                    // such turn takes an election, so this cannot spin.
                     Err(CallError::Local) => continue,
                     Err(e) => return Err(call_error(e)),
                 }
@@ -616,16 +639,29 @@ fn peer_client(channel: tonic::transport::Channel) -> RaftPeerClient<tonic::tran
         .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
 }
 
-/// Whether a failed forward may have reached the leader's Raft. Only the
-/// leader's explicit "not proposed" and a connection that never opened are
-/// certain not to have.
+/// Whether a failed forward may have reached the leader's Raft, so that
+/// asking again could apply the write twice. Only two failures are certain
+/// not to have: the leader's own "not proposed" answer, and a connection
+/// that never opened (tonic puts its `ConnectError` in the source chain of
+/// a call that failed while connecting; such a call was never sent). Every
+/// other failure — a reset or closed connection, a cancelled stream, an
+/// error the leader answered while proposing — may have.
 fn may_have_been_proposed(status: &tonic::Status) -> bool {
-    if status.code() != tonic::Code::Unavailable || status.message() == NOT_PROPOSED {
-        return false;
+    let not_proposed = status.code() == tonic::Code::Unavailable
+        && (status.message() == NOT_PROPOSED || never_connected(status));
+    !not_proposed
+}
+
+/// Whether the call failed while connecting, before anything was sent.
+fn never_connected(status: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if error.is::<tonic::ConnectError>() {
+            return true;
+        }
+        source = error.source();
     }
-    // tonic words a refused or failed connect as "... connect ..."; the
-    // request was never sent then.
-    !status.message().contains("connect")
+    false
 }
 
 fn call_error(e: CallError) -> ProposeError {
@@ -656,5 +692,75 @@ fn write_error(e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> Propos
         RaftError::APIError(ClientWriteError::LogEntryDiscarded(_)) => ProposeError::LeaderChanged,
         RaftError::APIError(other) => ProposeError::Stopped(other.to_string()),
         RaftError::Fatal(f) => ProposeError::Stopped(f.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded() -> ForwardedProposal {
+        ForwardedProposal {
+            request: Some(RaftRequest::default()),
+        }
+    }
+
+    fn lazy_channel(port: u16) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .expect("a valid URL")
+            .connect_timeout(Duration::from_secs(1))
+            .connect_lazy()
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_was_never_proposed() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        drop(listener);
+        let status = peer_client(lazy_channel(port))
+            .propose(forwarded())
+            .await
+            .expect_err("nobody listens");
+        assert!(never_connected(&status), "{status:?}");
+        assert!(!may_have_been_proposed(&status), "{status:?}");
+    }
+
+    #[tokio::test]
+    async fn a_connection_lost_after_sending_may_have_been_proposed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        // Accepts, reads what the client sends (the request), then hangs up.
+        let server = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut buf = vec![0; 4096];
+            let _ = socket.read(&mut buf).await;
+        });
+        let status = peer_client(lazy_channel(port))
+            .propose(forwarded())
+            .await
+            .expect_err("the server hangs up");
+        let _ = server.await;
+        assert!(!never_connected(&status), "{status:?}");
+        assert!(may_have_been_proposed(&status), "{status:?}");
+    }
+
+    #[test]
+    fn the_leaders_not_proposed_answer_may_be_retried() {
+        assert!(!may_have_been_proposed(&tonic::Status::unavailable(
+            NOT_PROPOSED
+        )));
+        // Worded like a connect error, but not one: it may have been.
+        assert!(may_have_been_proposed(&tonic::Status::unavailable(
+            "error trying to connect: connection reset"
+        )));
+        assert!(may_have_been_proposed(&tonic::Status::unknown(
+            "raft stopped"
+        )));
+        assert!(may_have_been_proposed(&tonic::Status::internal(
+            "h2 protocol error"
+        )));
     }
 }
