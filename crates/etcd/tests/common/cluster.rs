@@ -292,6 +292,42 @@ impl Cluster {
         i
     }
 
+    /// Stops every active member — SIGKILL when `kill`, else SIGTERM — then
+    /// starts them all again at once (a lone member cannot elect) and waits
+    /// until each serves.
+    pub async fn restart_all(&mut self, kill: bool) {
+        let active = self.active();
+        for &i in &active {
+            if kill {
+                self.members[i].kill9();
+            } else {
+                self.members[i].terminate().await;
+            }
+        }
+        let mut slots: Vec<Option<Node>> = std::mem::take(&mut self.members)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let tasks: Vec<_> = active
+            .iter()
+            .map(|&i| {
+                let mut node = slots[i].take().expect("each member once");
+                let task = tokio::spawn(async move {
+                    node.launch(false).await;
+                    node
+                });
+                (i, task)
+            })
+            .collect();
+        for (i, task) in tasks {
+            let node = task
+                .await
+                .unwrap_or_else(|e| panic!("member {i} did not restart: {e}"));
+            slots[i] = Some(node);
+        }
+        self.members = slots.into_iter().flatten().collect();
+    }
+
     /// Marks member `i` as removed from the cluster (after MemberRemove):
     /// its process is killed if it still runs.
     pub fn forget(&mut self, i: usize) {
