@@ -3,12 +3,16 @@
 //! cluster id; the flags the restore was given name the members. Ours
 //! restores with our `etcdutl snapshot restore`, the reference with Debian
 //! etcdctl 3.4's `snapshot restore` (the same command and flags), so the
-//! expectations are etcd's.
+//! expectations are etcd's. Also a three-member cluster restored from one
+//! file, each member with its own `--name`.
 
 mod common;
 
+use common::cluster::{Cluster, TOKEN};
+
 use std::path::Path;
 use std::process::Output;
+use std::time::Duration;
 
 use common::{etcdctl_command, etcdctl_json, etcdctl_ok, kvs, Node, Target};
 use etcd_client::{GetOptions, LeaseGrantOptions, PutOptions};
@@ -171,5 +175,89 @@ both!(
         let refused = stderr.contains("expected sha256")
             || stderr.contains("snapshot missing hash but --skip-hash-check=false");
         assert!(refused, "{stderr}");
+    }
+);
+
+both!(
+    a_three_member_cluster_is_restored_from_one_file,
+    |target| async move {
+        let mut cluster = Cluster::start(target, 3, &[]).await;
+        let mut c = cluster.client().await;
+        for i in 0..30 {
+            c.put(format!("k{i:02}"), format!("v{i}"), None)
+                .await
+                .unwrap();
+        }
+        let before = c
+            .get("k", Some(GetOptions::new().with_prefix()))
+            .await
+            .unwrap();
+        let revision = before.header().unwrap().revision();
+        cluster
+            .wait_revision(&[0, 1, 2], revision, Duration::from_secs(10))
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("backup.db");
+        etcdctl_ok(
+            cluster.member(1),
+            &["snapshot", "save", file.to_str().unwrap()],
+        )
+        .await;
+
+        // Every member wiped and restored from the same file, then started
+        // together as the new cluster those flags describe.
+        let initial_cluster = (0..3)
+            .map(|i| {
+                format!(
+                    "{}={}",
+                    cluster.member(i).name(),
+                    cluster.member(i).peer_url()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        for i in 0..3 {
+            cluster.member_mut(i).terminate().await;
+        }
+        for i in 0..3 {
+            let member = cluster.member(i);
+            std::fs::remove_dir_all(member.data_dir()).unwrap();
+            let args = vec![
+                format!("--name={}", member.name()),
+                format!("--data-dir={}", member.data_dir().display()),
+                format!("--initial-cluster={initial_cluster}"),
+                format!("--initial-advertise-peer-urls={}", member.peer_url()),
+                format!("--initial-cluster-token={TOKEN}"),
+            ];
+            let out = restore(target, &file, &args).await;
+            assert!(
+                out.status.success(),
+                "restore of member {i} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        cluster.restart_all(false).await;
+        cluster.wait_leader(Duration::from_secs(15)).await;
+
+        for i in 0..3 {
+            let mut m = cluster.member(i).client().await;
+            let after = m
+                .get(
+                    "k",
+                    Some(GetOptions::new().with_prefix().with_serializable()),
+                )
+                .await
+                .unwrap();
+            assert_eq!(kvs(after.kvs()), kvs(before.kvs()), "member {i}");
+        }
+        let hashes = cluster.hash_kvs(&[0, 1, 2], revision).await;
+        assert!(hashes.windows(2).all(|w| w[0] == w[1]), "{hashes:?}");
+        let members = etcdctl_json(cluster.member(0), &["member", "list"]).await;
+        assert_eq!(members["members"].as_array().unwrap().len(), 3);
+
+        // The restored cluster takes writes from where the snapshot left off.
+        let mut c = cluster.client().await;
+        let put = c.put("after", "restore", None).await.unwrap();
+        assert_eq!(put.header().unwrap().revision(), revision + 1);
     }
 );
