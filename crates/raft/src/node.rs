@@ -369,6 +369,15 @@ impl RaftNode {
         }
     }
 
+    /// Forwards a write to the leader and answers from its apply here.
+    ///
+    /// Across a leader change: a leader that stays up answers promptly when
+    /// a new leader's log discarded the entry (`LeaderChanged`). A leader
+    /// that died with the write in flight leaves its outcome unknown — a
+    /// quorum may hold it and the new leader commit it — so this waits on
+    /// its apply until the request deadline, as etcd 3.4 does for any write
+    /// its leader change dropped (etcd's "leader changed" is only for
+    /// linearizable reads).
     async fn propose_through_leader(
         &self,
         mut request: RaftRequest,
