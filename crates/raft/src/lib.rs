@@ -45,5 +45,5 @@ pub mod wal_codec;
 
 pub use node::{NodeOptions, ProposeError, RaftNode, RaftStatus, StartError};
 pub use peer_service::PeerService;
-pub use state_machine::{forget_raft_state, CommitObserver, InstallObserver};
+pub use state_machine::{CommitObserver, InstallObserver};
 pub use types::{MemberId, MemberNode};

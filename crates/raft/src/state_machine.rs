@@ -140,19 +140,6 @@ fn read_membership(view: &ReadTxn) -> io::Result<StoredMembershipOf<TypeConfig>>
     Ok(StoredMembership::new(Some(log_id), membership))
 }
 
-/// Makes `backend` forget the Raft state stored with its data (the applied
-/// log id and the membership), so the data can seed a new cluster whose log
-/// starts empty: `etcdutl snapshot restore` does this to a snapshot of
-/// another cluster. Committed durably.
-pub fn forget_raft_state(backend: &Backend) -> io::Result<()> {
-    let mut batch = backend.begin_apply().map_err(io::Error::other)?;
-    for key in [META_APPLIED, META_MEMBERSHIP] {
-        batch.delete_meta(key).map_err(io::Error::other)?;
-    }
-    batch.commit(true).map_err(io::Error::other)?;
-    Ok(())
-}
-
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotData = SnapshotFile;
     type SnapshotBuilder = SnapshotBuilder;

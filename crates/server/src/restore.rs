@@ -6,7 +6,8 @@
 //! sends it. Restoring checks the hash (unless `--skip-hash-check`, for a db
 //! copied straight out of a data dir), writes the db into the new data dir,
 //! and replaces what tied it to the old cluster: the Raft state (applied log
-//! id and membership) is dropped, so Raft starts from an empty log, and the
+//! id and membership) and the source member's own records are dropped, so
+//! Raft starts from an empty log, and the
 //! member's identity and the new cluster's members are derived from the
 //! restore flags exactly as a new member derives them. The keys, their
 //! revisions, leases and the compaction point are kept, as etcd keeps them.
@@ -130,7 +131,13 @@ fn write_data_dir(
     copy_verified(&opts.snapshot, &db_path, opts.skip_hash_check)?;
 
     let backend = Backend::open(&db_path).map_err(|e| RestoreError::NotABackend(e.to_string()))?;
-    etcd_raft::forget_raft_state(&backend).map_err(io_err(&db_path))?;
+    // Only the replicated data survives: the Raft state (applied log id,
+    // membership) and whatever the source member kept about itself belong
+    // to the old cluster.
+    let not_a_backend = |e: etcd_storage::StorageError| RestoreError::NotABackend(e.to_string());
+    let mut batch = backend.begin_apply().map_err(not_a_backend)?;
+    batch.clear_upper_meta().map_err(not_a_backend)?;
+    batch.commit(true).map_err(not_a_backend)?;
     member::store(&backend, identity)?;
     Ok(())
 }
@@ -220,6 +227,7 @@ mod tests {
             })
             .unwrap();
         batch.set_meta("raft/applied", b"old").unwrap();
+        batch.set_meta("cluster/served", b"1").unwrap();
         batch.commit(true).unwrap();
         drop(backend);
         let mut bytes = fs::read(&db).unwrap();
@@ -239,6 +247,7 @@ mod tests {
         let read = backend.read().unwrap();
         assert_eq!(read.current_revision().unwrap(), 2);
         assert_eq!(read.meta("raft/applied").unwrap(), None);
+        assert_eq!(read.meta("cluster/served").unwrap(), None);
         drop(read);
         let identity = member::load_or_bootstrap(
             &backend,

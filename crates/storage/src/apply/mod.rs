@@ -204,6 +204,21 @@ impl<'a> ApplyBatch<'a> {
         Ok(())
     }
 
+    /// Removes every upper layer's blob (keys outside `mvcc/`), leaving only
+    /// the replicated MVCC data: what a backup restored into a new cluster
+    /// must start from. Committed with the batch.
+    pub fn clear_upper_meta(&mut self) -> Result<(), StorageError> {
+        let mut meta = self.txn.open_table(META)?;
+        let keys: Vec<String> = meta
+            .iter()?
+            .map(|row| row.map(|(k, _)| k.value().to_string()))
+            .collect::<Result<_, _>>()?;
+        for key in keys.iter().filter(|k| !k.starts_with(RESERVED_META_PREFIX)) {
+            meta.remove(key.as_str())?;
+        }
+        Ok(())
+    }
+
     /// Reads a blob, including this batch's uncommitted `set_meta`.
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         let meta = self.txn.open_table(META)?;
@@ -485,6 +500,19 @@ mod tests {
             None
         );
         assert_eq!(s.rev(), 1);
+
+        let mut batch = s.backend.begin_apply().unwrap();
+        batch.apply(&raft(Request::Put(put_req("a", "1")))).unwrap();
+        batch.set_meta("cluster/member_id", b"1").unwrap();
+        batch.set_meta("raft/membership", b"m").unwrap();
+        batch.commit(true).unwrap();
+        let mut batch = s.backend.begin_apply().unwrap();
+        batch.clear_upper_meta().unwrap();
+        batch.commit(true).unwrap();
+        let r = s.backend.read().unwrap();
+        assert_eq!(r.meta("cluster/member_id").unwrap(), None);
+        assert_eq!(r.meta("raft/membership").unwrap(), None);
+        assert_eq!(r.current_revision().unwrap(), 2);
     }
 
     #[test]
