@@ -163,12 +163,13 @@ impl RaftNode {
         let config = openraft::Config {
             cluster_name: "etcd".to_string(),
             heartbeat_interval: heartbeat,
-            // etcd draws its election timer from [1, 2) election timeouts,
-            // but openraft also makes followers refuse votes for the longest
-            // timer after the leader was last heard from (its leader lease):
-            // a narrower range gives fail-overs as quick as etcd's.
-            election_timeout_min: election,
-            election_timeout_max: election + election / 2,
+            // etcd campaigns after a random [1, 2) election timeouts of
+            // silence. openraft campaigns after its leader lease (the
+            // longest timer) plus a random timer, so the timer range is
+            // [1/2, 3/4): campaigns start after [1.25, 1.5) election
+            // timeouts, as quick as etcd's.
+            election_timeout_min: (election / 2).max(1),
+            election_timeout_max: (election * 3 / 4).max(2),
             snapshot_policy: SnapshotPolicy::LogsSinceLast(opts.snapshot_count.max(1)),
             // Like etcd, keep some entries behind a snapshot so a slightly
             // lagging follower catches up from the log, not a whole snapshot.
