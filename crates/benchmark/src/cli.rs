@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::duration::parse_go_duration;
 
@@ -73,6 +73,28 @@ pub struct GlobalArgs {
     /// Dial timeout for each connection, as a Go duration (0 = none).
     #[arg(long, global = true, default_value = "0", value_parser = parse_go_duration)]
     pub dial_timeout: Duration,
+
+    /// Verify certificates of HTTPS-enabled servers using this CA bundle
+    /// (not supported yet: refused rather than ignored).
+    #[arg(long, global = true)]
+    pub cacert: Option<String>,
+
+    /// Identify HTTPS client using this SSL certificate file (not supported
+    /// yet: refused rather than ignored).
+    #[arg(long, global = true)]
+    pub cert: Option<String>,
+
+    /// Identify HTTPS client using this SSL key file (not supported yet:
+    /// refused rather than ignored). Its own id: `range`'s KEY argument
+    /// already answers to `key`.
+    #[arg(long = "key", id = "key_file", value_name = "KEY_FILE", global = true)]
+    pub key_file: Option<String>,
+
+    /// Authenticate as `username:password`: the benchmark asks the server
+    /// for a token (Auth.Authenticate) and sends it with every request.
+    /// etcd's tool prompts for a missing password; this one refuses.
+    #[arg(long, global = true)]
+    pub user: Option<String>,
 }
 
 /// The workloads.
@@ -86,6 +108,14 @@ pub enum Command {
     /// Benchmark lease keepalive: each client grants one lease, then sends
     /// keepalives for it over its own LeaseKeepAlive stream.
     LeaseKeepalive(LeaseKeepaliveArgs),
+    /// Benchmark range.
+    Range(RangeArgs),
+    /// Benchmark txn-put: transactions of --txn-ops puts each.
+    TxnPut(TxnPutArgs),
+    /// Benchmark watch latency: the time from a put's ack to each watcher
+    /// receiving its event, all watchers on one key, puts from a client of
+    /// their own on a connection of their own.
+    WatchLatency(WatchLatencyArgs),
 }
 
 /// Flags of `put`, with etcd's names and defaults.
@@ -179,6 +209,110 @@ pub struct LeaseKeepaliveArgs {
     /// Total number of lease keepalive requests.
     #[arg(long, default_value_t = 10_000)]
     pub total: u64,
+}
+
+/// Flags of `range`, with etcd's names and defaults.
+#[derive(Debug, Clone, Args)]
+pub struct RangeArgs {
+    /// The key to read, or the start of the range.
+    pub key: String,
+
+    /// The end of the range (exclusive); without it, only KEY is read.
+    pub end: Option<String>,
+
+    /// Total number of range requests.
+    #[arg(long, default_value_t = 10_000)]
+    pub total: u64,
+
+    /// Maximum range requests per second (0 is no limit).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+
+    /// Linearizable(l) or Serializable(s).
+    #[arg(long, value_enum, default_value = "l")]
+    pub consistency: Consistency,
+
+    /// Maximum number of results to return from range request (0 is no
+    /// limit).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
+    pub limit: i64,
+
+    /// Only returns the count of keys.
+    #[arg(long, num_args = 0..=1, require_equals = true,
+          default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
+    pub count_only: bool,
+}
+
+/// How a range read is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Consistency {
+    /// Linearizable: confirmed with the leader (ReadIndex) first.
+    #[value(name = "l")]
+    Linearizable,
+    /// Serializable: answered from the member's own store.
+    #[value(name = "s")]
+    Serializable,
+}
+
+/// Flags of `txn-put`, with etcd's names and defaults.
+#[derive(Debug, Clone, Args)]
+pub struct TxnPutArgs {
+    /// Total number of txn requests.
+    #[arg(long, default_value_t = 10_000)]
+    pub total: u64,
+
+    /// Key size of txn put, in bytes.
+    #[arg(long, default_value_t = 8)]
+    pub key_size: usize,
+
+    /// Value size of txn put, in bytes.
+    #[arg(long, default_value_t = 8)]
+    pub val_size: usize,
+
+    /// Maximum possible keys.
+    #[arg(long, default_value_t = 1)]
+    pub key_space_size: u64,
+
+    /// Number of puts per txn.
+    #[arg(long, default_value_t = 1)]
+    pub txn_ops: u64,
+
+    /// Maximum txns per second (0 is no limit).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+}
+
+/// Flags of `watch-latency`, with etcd's names and defaults.
+#[derive(Debug, Clone, Args)]
+pub struct WatchLatencyArgs {
+    /// Total watch streams; stream i is opened by client i % clients.
+    #[arg(long, default_value_t = 10)]
+    pub streams: usize,
+
+    /// Total watchers per stream.
+    #[arg(long, default_value_t = 10)]
+    pub watchers_per_stream: usize,
+
+    /// PrevKV enabled on watch requests.
+    #[arg(long, num_args = 0..=1, require_equals = true,
+          default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
+    pub prevkv: bool,
+
+    /// Total number of put requests.
+    #[arg(long, default_value_t = 1000)]
+    pub put_total: u64,
+
+    /// Number of keys to put per second (0 is no limit).
+    #[arg(long, default_value_t = 100)]
+    pub put_rate: u64,
+
+    /// Key size of watch response, in bytes.
+    #[arg(long, default_value_t = 32)]
+    pub key_size: usize,
+
+    /// Value size of watch response, in bytes.
+    #[arg(long, default_value_t = 32)]
+    pub val_size: usize,
 }
 
 #[cfg(test)]
@@ -291,6 +425,103 @@ mod tests {
             panic!("not lease-keepalive")
         };
         assert_eq!(l.total, 5000);
+    }
+
+    #[test]
+    fn range_takes_a_key_an_end_and_etcd_flags() {
+        let Command::Range(r) = parse(&["range", "foo"]).command else {
+            panic!("not range")
+        };
+        assert_eq!((r.key.as_str(), r.end.as_deref()), ("foo", None));
+        assert_eq!((r.total, r.rate, r.limit), (10_000, 0, 0));
+        assert_eq!(r.consistency, Consistency::Linearizable);
+        assert!(!r.count_only);
+        let cli = parse(&[
+            "range",
+            "a",
+            "z",
+            "--consistency=s",
+            "--limit=10",
+            "--count-only",
+            "--total=5",
+            "--rate=100",
+        ]);
+        let Command::Range(r) = cli.command else {
+            panic!("not range")
+        };
+        assert_eq!((r.key.as_str(), r.end.as_deref()), ("a", Some("z")));
+        assert_eq!(r.consistency, Consistency::Serializable);
+        assert_eq!((r.limit, r.total, r.rate), (10, 5, 100));
+        assert!(r.count_only);
+    }
+
+    #[test]
+    fn range_key_and_tls_key_stay_apart() {
+        let cli = parse(&["--key=k.pem", "range", "foo"]);
+        assert_eq!(cli.global.key_file.as_deref(), Some("k.pem"));
+        let Command::Range(r) = cli.command else {
+            panic!("not range")
+        };
+        assert_eq!(r.key, "foo");
+        assert!(parse(&["range", "foo"]).global.key_file.is_none());
+    }
+
+    #[test]
+    fn range_refuses_what_etcd_refuses() {
+        let bad = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("etcd-benchmark").chain(args.iter().copied()))
+                .is_err()
+        };
+        assert!(bad(&["range"]), "a key is required");
+        assert!(bad(&["range", "a", "b", "c"]), "at most key and end");
+        assert!(bad(&["range", "a", "--consistency=x"]));
+        assert!(bad(&["range", "a", "--limit=-1"]));
+    }
+
+    #[test]
+    fn txn_put_defaults_match_etcd() {
+        let Command::TxnPut(t) = parse(&["txn-put"]).command else {
+            panic!("not txn-put")
+        };
+        assert_eq!((t.total, t.key_size, t.val_size), (10_000, 8, 8));
+        assert_eq!((t.key_space_size, t.txn_ops, t.rate), (1, 1, 0));
+        let cli = parse(&["txn-put", "--txn-ops=4", "--key-space-size=100", "--rate=7"]);
+        let Command::TxnPut(t) = cli.command else {
+            panic!("not txn-put")
+        };
+        assert_eq!((t.txn_ops, t.key_space_size, t.rate), (4, 100, 7));
+    }
+
+    #[test]
+    fn watch_latency_defaults_match_etcd() {
+        let Command::WatchLatency(w) = parse(&["watch-latency"]).command else {
+            panic!("not watch-latency")
+        };
+        assert_eq!((w.streams, w.watchers_per_stream), (10, 10));
+        assert_eq!((w.put_total, w.put_rate), (1000, 100));
+        assert_eq!((w.key_size, w.val_size), (32, 32));
+        assert!(!w.prevkv);
+        let cli = parse(&["watch-latency", "--prevkv", "--put-rate=0", "--streams=2"]);
+        let Command::WatchLatency(w) = cli.command else {
+            panic!("not watch-latency")
+        };
+        assert!(w.prevkv);
+        assert_eq!((w.put_rate, w.streams), (0, 2));
+    }
+
+    #[test]
+    fn tls_and_auth_flags_are_accepted_anywhere() {
+        let cli = parse(&[
+            "--cacert=ca.pem",
+            "put",
+            "--cert=c.pem",
+            "--key=k.pem",
+            "--user=root:pw",
+        ]);
+        assert_eq!(cli.global.cacert.as_deref(), Some("ca.pem"));
+        assert_eq!(cli.global.cert.as_deref(), Some("c.pem"));
+        assert_eq!(cli.global.key_file.as_deref(), Some("k.pem"));
+        assert_eq!(cli.global.user.as_deref(), Some("root:pw"));
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! - `connect`: endpoints, connections, which client uses which connection.
 //! - `workload`: the shared client driver, what a workload reports
 //!   (`Outcome`), and one module per workload (`workload::put`,
-//!   `workload::watch`, `workload::lease`).
-//! - `rate`: the `--rate` limiter.
+//!   `workload::range`, `workload::txn_put`, `workload::watch`,
+//!   `workload::watch_latency`, `workload::lease`).
+//! - `rate`: the `--rate` limiter; `progress`: the progress bar.
 //! - `report`: statistics of a run; `report::text`: etcd's text layout.
 //! - `error`: what stops a run before it reports.
 //!
@@ -18,16 +19,19 @@ mod cli;
 mod connect;
 mod duration;
 mod error;
+mod progress;
 mod rate;
 mod report;
 mod workload;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, GlobalArgs};
+use crate::cli::{Cli, Command, Consistency, GlobalArgs};
 use crate::error::BenchError;
+use crate::progress::Progress;
 use crate::workload::Outcome;
 
 fn main() -> ExitCode {
@@ -54,27 +58,28 @@ fn main() -> ExitCode {
 /// Connects, runs the chosen workload and returns the report to print.
 async fn run(cli: Cli) -> Result<String, BenchError> {
     let global = &cli.global;
-    if global.conns == 0 {
-        return Err(BenchError::NotPositive { flag: "conns" });
-    }
-    if global.clients == 0 {
-        return Err(BenchError::NotPositive { flag: "clients" });
-    }
+    check_global(global)?;
     // Refuse bad workload flags before dialing, so a typo is not reported
     // as a connection problem.
     match &cli.command {
         Command::Put(args) => workload::put::check(args)?,
         Command::Watch(args) => workload::watch::check(args)?,
-        Command::LeaseKeepalive(_) => {}
+        Command::TxnPut(args) => workload::txn_put::check(args)?,
+        Command::WatchLatency(args) => workload::watch_latency::check(args)?,
+        Command::Range(_) | Command::LeaseKeepalive(_) => {}
     }
     let urls = connect::normalize_endpoints(&global.endpoints)?;
     let urls = connect::pick_endpoints(urls, global.target_leader, global.dial_timeout).await?;
     let channels = connect::dial_all(&urls, global.conns, global.dial_timeout).await?;
     let assignment = connect::assign_clients(global.clients, global.conns);
+    // A bar only for a person watching: never into a pipe or a file, and
+    // never mixed into output meant for a program.
+    let progress = Progress::new(!global.json && std::io::stderr().is_terminal());
 
+    let mut banner = None;
     let (name, params, outcome) = match &cli.command {
         Command::Put(args) => {
-            let recording = workload::put::run(args, &channels, &assignment).await?;
+            let recording = workload::put::run(args, &channels, &assignment, &progress).await?;
             let params = serde_json::json!({
                 "total": args.total,
                 "key_size": args.key_size,
@@ -87,8 +92,37 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
             });
             ("put", params, Outcome::plain(&recording))
         }
+        Command::Range(args) => {
+            banner = Some(workload::range::banner(args.consistency));
+            let recording = workload::range::run(args, &channels, &assignment, &progress).await;
+            let params = serde_json::json!({
+                "key": args.key,
+                "end": args.end,
+                "total": args.total,
+                "rate": args.rate,
+                "consistency": match args.consistency {
+                    Consistency::Linearizable => "l",
+                    Consistency::Serializable => "s",
+                },
+                "limit": args.limit,
+                "count_only": args.count_only,
+            });
+            ("range", params, Outcome::plain(&recording))
+        }
+        Command::TxnPut(args) => {
+            let recording = workload::txn_put::run(args, &channels, &assignment, &progress).await?;
+            let params = serde_json::json!({
+                "total": args.total,
+                "key_size": args.key_size,
+                "val_size": args.val_size,
+                "key_space_size": args.key_space_size,
+                "txn_ops": args.txn_ops,
+                "rate": args.rate,
+            });
+            ("txn-put", params, Outcome::plain(&recording))
+        }
         Command::Watch(args) => {
-            let outcome = workload::watch::run(args, &channels, &assignment).await?;
+            let outcome = workload::watch::run(args, &channels, &assignment, &progress).await?;
             let params = serde_json::json!({
                 "streams": args.streams,
                 "watch_per_stream": args.watch_per_stream,
@@ -102,8 +136,28 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
             });
             ("watch", params, outcome)
         }
+        Command::WatchLatency(args) => {
+            // etcd's tool puts over a connection of its own, so the puts
+            // never queue behind the watch streams' traffic.
+            let put_channel = connect::dial_all(&urls, 1, global.dial_timeout)
+                .await?
+                .remove(0);
+            let outcome =
+                workload::watch_latency::run(args, &channels, &assignment, put_channel, &progress)
+                    .await?;
+            let params = serde_json::json!({
+                "streams": args.streams,
+                "watchers_per_stream": args.watchers_per_stream,
+                "prevkv": args.prevkv,
+                "put_total": args.put_total,
+                "put_rate": args.put_rate,
+                "key_size": args.key_size,
+                "val_size": args.val_size,
+            });
+            ("watch-latency", params, outcome)
+        }
         Command::LeaseKeepalive(args) => {
-            let recording = workload::lease::run(args, &channels, &assignment).await?;
+            let recording = workload::lease::run(args, &channels, &assignment, &progress).await?;
             let params = serde_json::json!({
                 "total": args.total,
                 "lease_ttl": workload::lease::LEASE_TTL,
@@ -111,11 +165,44 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
             ("lease-keepalive", params, Outcome::plain(&recording))
         }
     };
+    progress.finish();
     if global.json {
         json_report(name, global, &urls, params, &outcome)
     } else {
-        Ok(text_report(&outcome, global.precise))
+        let mut text = banner.map(|line| format!("{line}\n")).unwrap_or_default();
+        text.push_str(&text_report(&outcome, global.precise));
+        Ok(text)
     }
+}
+
+/// Refuses global flags that cannot work: zero connections or clients, and
+/// the TLS flags, which this tool cannot honour yet.
+fn check_global(global: &GlobalArgs) -> Result<(), BenchError> {
+    if global.conns == 0 {
+        return Err(BenchError::NotPositive { flag: "conns" });
+    }
+    if global.clients == 0 {
+        return Err(BenchError::NotPositive { flag: "clients" });
+    }
+    for (flag, value) in [
+        ("cacert", &global.cacert),
+        ("cert", &global.cert),
+        ("key", &global.key_file),
+    ] {
+        if value.is_some() {
+            return Err(BenchError::Unsupported {
+                flag,
+                why: "etcd-benchmark speaks plain-text gRPC only (no TLS)",
+            });
+        }
+    }
+    if global.user.is_some() {
+        return Err(BenchError::Unsupported {
+            flag: "user",
+            why: "etcd-benchmark does not authenticate",
+        });
+    }
+    Ok(())
 }
 
 /// etcd's text layout: each section under its title, then the headline

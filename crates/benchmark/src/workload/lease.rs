@@ -22,6 +22,7 @@ use tonic::Streaming;
 
 use super::{drive, Worker};
 use crate::cli::LeaseKeepaliveArgs;
+use crate::progress::Progress;
 use crate::rate::Pacer;
 use crate::report::{status_text, Recording};
 
@@ -120,12 +121,14 @@ pub async fn run(
     args: &LeaseKeepaliveArgs,
     channels: &[Channel],
     assignment: &[usize],
+    progress: &Progress,
 ) -> Result<Recording, LeaseError> {
     let mut workers = Vec::with_capacity(assignment.len());
     for channel in assignment.iter().filter_map(|&conn| channels.get(conn)) {
         workers.push(set_up(channel.clone()).await?);
     }
-    Ok(drive(workers, args.total, Arc::new(Pacer::new(0))).await)
+    progress.start(args.total);
+    Ok(drive(workers, args.total, Arc::new(Pacer::new(0)), progress).await)
 }
 
 #[cfg(test)]

@@ -10,7 +10,10 @@
 
 pub mod lease;
 pub mod put;
+pub mod range;
+pub mod txn_put;
 pub mod watch;
+pub mod watch_latency;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +22,7 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::progress::Progress;
 use crate::rate::Pacer;
 use crate::report::{status_text, summarize, Recording, Summary};
 
@@ -79,14 +83,21 @@ pub trait Worker: Send + 'static {
 /// client, and returns every request's outcome with the run's wall time.
 ///
 /// Only the request itself is timed: waiting for a rate slot is not, so a
-/// rate-limited run reports the server's latency, not the limiter's.
-pub async fn drive<W: Worker>(workers: Vec<W>, total: u64, pacer: Arc<Pacer>) -> Recording {
+/// rate-limited run reports the server's latency, not the limiter's. Each
+/// finished request, failed or not, counts one on `progress`.
+pub async fn drive<W: Worker>(
+    workers: Vec<W>,
+    total: u64,
+    pacer: Arc<Pacer>,
+    progress: &Progress,
+) -> Recording {
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut clients = JoinSet::new();
     for mut worker in workers {
         let next = Arc::clone(&next);
         let pacer = Arc::clone(&pacer);
+        let progress = progress.clone();
         clients.spawn(async move {
             let mut recording = Recording::default();
             loop {
@@ -98,6 +109,7 @@ pub async fn drive<W: Worker>(workers: Vec<W>, total: u64, pacer: Arc<Pacer>) ->
                 let sent = Instant::now();
                 let outcome = worker.request(index).await;
                 recording.record(sent.elapsed(), outcome.map_err(|s| status_text(&s)));
+                progress.add(1);
             }
             recording
         });
@@ -137,8 +149,16 @@ mod tests {
 
     #[tokio::test]
     async fn every_request_is_sent_once_across_clients() {
-        let rec = drive(vec![Flaky, Flaky, Flaky], 30, Arc::new(Pacer::new(0))).await;
+        let progress = Progress::hidden();
+        let rec = drive(
+            vec![Flaky, Flaky, Flaky],
+            30,
+            Arc::new(Pacer::new(0)),
+            &progress,
+        )
+        .await;
         assert_eq!(rec.latencies.len(), 20);
+        assert_eq!(progress.done(), 30);
         assert_eq!(
             rec.errors.get("rpc error: code = Unavailable desc = down"),
             Some(&10)
@@ -147,7 +167,7 @@ mod tests {
 
     #[tokio::test]
     async fn zero_total_sends_nothing() {
-        let rec = drive(vec![Flaky], 0, Arc::new(Pacer::new(0))).await;
+        let rec = drive(vec![Flaky], 0, Arc::new(Pacer::new(0)), &Progress::hidden()).await;
         assert!(rec.latencies.is_empty() && rec.errors.is_empty());
     }
 }

@@ -20,6 +20,7 @@ use tonic::transport::Channel;
 
 use super::{drive, Worker};
 use crate::cli::PutArgs;
+use crate::progress::Progress;
 use crate::rate::Pacer;
 use crate::report::{status_text, Recording};
 
@@ -126,6 +127,7 @@ pub async fn run(
     args: &PutArgs,
     channels: &[Channel],
     assignment: &[usize],
+    progress: &Progress,
 ) -> Result<Recording, PutError> {
     check(args)?;
     let mut rng = fastrand::Rng::new();
@@ -155,7 +157,9 @@ pub async fn run(
                 args.compact_index_delta,
             ))
         });
-    let recording = drive(workers, args.total, Arc::new(Pacer::new(args.rate))).await;
+    progress.start(args.total);
+    let pacer = Arc::new(Pacer::new(args.rate));
+    let recording = drive(workers, args.total, pacer, progress).await;
     if let Some(task) = compactor {
         task.abort();
     }

@@ -20,7 +20,6 @@ mod acks;
 mod plan;
 mod stream;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +35,7 @@ use self::stream::{Deliveries, OpenStream};
 use super::put::{check_keys, PutError};
 use super::{drive, Figure, Outcome, Section, Worker};
 use crate::cli::WatchArgs;
+use crate::progress::Progress;
 use crate::rate::Pacer;
 use crate::report::{summarize, Recording};
 
@@ -103,12 +103,34 @@ impl Worker for PutWorker {
     }
 }
 
-/// Runs both phases: streams `s` uses `channels[assignment[s % clients]]`,
-/// put client `i` uses `channels[assignment[i]]`.
+/// The shape of a fan-out run, whichever workload asked for it.
+#[derive(Debug, Clone)]
+pub struct FanOut {
+    /// Watch streams; stream `s` rides on the stream channel `s`.
+    pub streams: usize,
+    /// Watchers per stream; watcher j (numbered stream by stream) watches
+    /// `keys[j % keys.len()]`.
+    pub watch_per_stream: usize,
+    pub keys: Vec<Vec<u8>>,
+    /// Whether each watcher asks for the previous key-value with events.
+    pub prev_kv: bool,
+    /// Puts, put i to `keys[i % keys.len()]`, spread over the put channels.
+    pub put_total: u64,
+    /// Puts per second at most (0: no limit).
+    pub put_rate: u64,
+    /// The value of every put.
+    pub value: Vec<u8>,
+    /// The title of the headline (delivery) statistics.
+    pub title: &'static str,
+}
+
+/// Runs `watch`: stream `s` uses `channels[assignment[s % clients]]`, put
+/// client `i` uses `channels[assignment[i]]`.
 pub async fn run(
     args: &WatchArgs,
     channels: &[Channel],
     assignment: &[usize],
+    progress: &Progress,
 ) -> Result<Outcome, WatchError> {
     check(args)?;
     let used_conns = assignment.len().min(channels.len()).max(1);
@@ -126,23 +148,55 @@ pub async fn run(
         args.sequential_keys,
         &mut rng,
     );
+    let mut value = vec![0u8; args.val_size];
+    rng.fill(&mut value);
+    let by_client: Vec<Channel> = assignment
+        .iter()
+        .filter_map(|&conn| channels.get(conn))
+        .cloned()
+        .collect();
+    let shape = FanOut {
+        streams: args.streams,
+        watch_per_stream: args.watch_per_stream,
+        keys,
+        prev_kv: false,
+        put_total: args.put_total,
+        put_rate: args.put_rate,
+        value,
+        title: "Watch events received summary:",
+    };
+    fan_out(shape, &by_client, by_client.clone(), progress).await
+}
+
+/// Runs both phases of a fan-out: stream `s` opens on
+/// `stream_channels[s % len]`, and one put client runs per put channel.
+/// `progress` counts events received against all the events expected.
+pub async fn fan_out(
+    shape: FanOut,
+    stream_channels: &[Channel],
+    put_channels: Vec<Channel>,
+    progress: &Progress,
+) -> Result<Outcome, WatchError> {
     let channel_of = |i: usize| {
-        assignment
-            .get(i % assignment.len().max(1))
-            .and_then(|&conn| channels.get(conn))
+        stream_channels
+            .get(i % stream_channels.len().max(1))
             .cloned()
     };
 
     // Phase 1: every watcher, confirmed by the server.
-    let (streams, creation, base) = open_all(args, &keys, &channel_of).await?;
+    let (streams, creation, base) = open_all(&shape, &channel_of).await?;
 
     // Phase 2: puts, and the streams counting what reaches them.
-    let acks = Arc::new(AckTable::new(base, args.put_total));
-    let expected =
-        plan::expected_per_stream(&keys, args.put_total, args.streams, args.watch_per_stream);
+    let acks = Arc::new(AckTable::new(base, shape.put_total));
+    let expected = plan::expected_per_stream(
+        &shape.keys,
+        shape.put_total,
+        shape.streams,
+        shape.watch_per_stream,
+    );
     let expected_total: u64 = expected.iter().sum();
+    progress.start(expected_total);
     let (stop, stop_rx) = watch::channel(false);
-    let progress = Arc::new(AtomicU64::new(0));
     let mut receivers = JoinSet::new();
     for (stream, expected) in streams.into_iter().zip(expected) {
         receivers.spawn(stream::receive(
@@ -150,16 +204,14 @@ pub async fn run(
             expected,
             Arc::clone(&acks),
             stop_rx.clone(),
-            Arc::clone(&progress),
+            progress.clone(),
         ));
     }
 
-    let mut value = vec![0u8; args.val_size];
-    rng.fill(&mut value);
-    let keys = Arc::new(keys);
-    let value = Arc::new(value);
-    let workers: Vec<PutWorker> = (0..assignment.len())
-        .filter_map(channel_of)
+    let keys = Arc::new(shape.keys);
+    let value = Arc::new(shape.value);
+    let workers: Vec<PutWorker> = put_channels
+        .into_iter()
         .map(|channel| PutWorker {
             kv: KvClient::new(channel),
             keys: Arc::clone(&keys),
@@ -168,10 +220,13 @@ pub async fn run(
         })
         .collect();
     let puts_started = Instant::now();
-    let puts = drive(workers, args.put_total, Arc::new(Pacer::new(args.put_rate))).await;
+    let pacer = Arc::new(Pacer::new(shape.put_rate));
+    // The bar counts events; the puts are only their cause.
+    let puts = drive(workers, shape.put_total, pacer, &Progress::hidden()).await;
 
-    let deliveries = collect(receivers, &progress, &stop).await;
+    let deliveries = collect(receivers, progress, &stop).await;
     Ok(outcome(
+        shape.title,
         creation,
         puts,
         deliveries,
@@ -185,22 +240,23 @@ pub async fn run(
 /// the streams in order, the creation statistics and the highest revision
 /// the servers reported (the revision before the first put).
 async fn open_all(
-    args: &WatchArgs,
-    keys: &[Vec<u8>],
+    shape: &FanOut,
     channel_of: &impl Fn(usize) -> Option<Channel>,
 ) -> Result<(Vec<OpenStream>, Recording, i64), WatchError> {
     let started = Instant::now();
     let mut opening = JoinSet::new();
-    for s in 0..args.streams {
+    let (per_stream, keys) = (shape.watch_per_stream, &shape.keys);
+    for s in 0..shape.streams {
         let Some(channel) = channel_of(s) else {
             continue;
         };
-        let stream_keys: Vec<Vec<u8>> = (0..args.watch_per_stream)
-            .map(|slot| keys[plan::watcher_key(s, slot, args.watch_per_stream, keys.len())].clone())
+        let stream_keys: Vec<Vec<u8>> = (0..per_stream)
+            .map(|slot| keys[plan::watcher_key(s, slot, per_stream, keys.len())].clone())
             .collect();
-        opening.spawn(async move { (s, stream::open(channel, stream_keys).await) });
+        let prev_kv = shape.prev_kv;
+        opening.spawn(async move { (s, stream::open(channel, stream_keys, prev_kv).await) });
     }
-    let mut slots: Vec<Option<OpenStream>> = (0..args.streams).map(|_| None).collect();
+    let mut slots: Vec<Option<OpenStream>> = (0..shape.streams).map(|_| None).collect();
     let mut creation = Recording::default();
     let mut base = 0;
     while let Some(joined) = opening.join_next().await {
@@ -220,11 +276,11 @@ async fn open_all(
 /// for [`STALL_TIMEOUT`], tells them to stop and takes what they have.
 async fn collect(
     mut receivers: JoinSet<Deliveries>,
-    progress: &AtomicU64,
+    progress: &Progress,
     stop: &watch::Sender<bool>,
 ) -> Vec<Deliveries> {
     let mut done = Vec::new();
-    let mut seen = progress.load(Ordering::Relaxed);
+    let mut seen = progress.done();
     let mut moved_at = Instant::now();
     loop {
         tokio::select! {
@@ -237,7 +293,7 @@ async fn collect(
                 }),
             },
             _ = tokio::time::sleep(Duration::from_millis(250)) => {
-                let now = progress.load(Ordering::Relaxed);
+                let now = progress.done();
                 if now != seen {
                     (seen, moved_at) = (now, Instant::now());
                 } else if moved_at.elapsed() >= STALL_TIMEOUT {
@@ -251,6 +307,7 @@ async fn collect(
 
 /// The report of a run from its raw parts.
 fn outcome(
+    title: &'static str,
     creation: Recording,
     puts: Recording,
     deliveries: Vec<Deliveries>,
@@ -302,7 +359,7 @@ fn outcome(
         Figure::new("puts_per_sec", "Puts/sec", puts.requests_per_sec),
     ];
     Outcome {
-        title: Some("Watch events received summary:"),
+        title: Some(title),
         sections: vec![
             Section {
                 key: "creation",
@@ -416,7 +473,7 @@ mod tests {
                 ..Deliveries::default()
             },
         ];
-        let out = outcome(Recording::default(), puts, streams, &acks, 10, t0);
+        let out = outcome("t", Recording::default(), puts, streams, &acks, 10, t0);
         assert_eq!(out.report.requests, 8);
         assert_eq!(out.report.total_secs, 4.0);
         assert_eq!(out.report.requests_per_sec, 2.0);

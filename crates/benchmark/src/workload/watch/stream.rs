@@ -6,7 +6,6 @@
 //! should see come from `plan`; the ack instants from `acks`.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use tonic::Streaming;
 
 use super::acks::{delivery, AckTable, Delivery};
 use super::WatchError;
+use crate::progress::Progress;
 use crate::report::{status_text, Recording};
 
 /// A stream whose watchers are all created.
@@ -42,7 +42,11 @@ pub struct Opened {
 
 /// Opens a Watch stream on `channel` and creates one watcher per key,
 /// waiting until the server has confirmed every one.
-pub async fn open(channel: Channel, keys: Vec<Vec<u8>>) -> Result<Opened, WatchError> {
+pub async fn open(
+    channel: Channel,
+    keys: Vec<Vec<u8>>,
+    prev_kv: bool,
+) -> Result<Opened, WatchError> {
     // Every create is queued before the call: a server may hold back the
     // response headers (which the call waits for) until it has something
     // to send, which it will not before it reads a request.
@@ -52,6 +56,7 @@ pub async fn open(channel: Channel, keys: Vec<Vec<u8>>) -> Result<Opened, WatchE
         let create = WatchRequest {
             request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
                 key,
+                prev_kv,
                 ..WatchCreateRequest::default()
             })),
         };
@@ -123,7 +128,7 @@ pub async fn receive(
     expected: u64,
     acks: Arc<AckTable>,
     mut stop: watch::Receiver<bool>,
-    progress: Arc<AtomicU64>,
+    progress: Progress,
 ) -> Deliveries {
     let OpenStream {
         _requests,
@@ -178,7 +183,7 @@ pub async fn receive(
         let n = response.events.len() as u64;
         got.received += n;
         got.last = Some(now);
-        progress.fetch_add(n, Ordering::Relaxed);
+        progress.add(n);
     }
     got
 }
