@@ -14,7 +14,7 @@ use etcd_proto::raftpb::{
     ForwardedProposal, ForwardedProposalResult, PublishRequest, PublishResponse, ReadIndexResponse,
 };
 use openraft::errors::{ChangeMembershipError, ClientWriteError, LinearizableReadError, RaftError};
-use openraft::{ChangeMembers, Raft, ReadPolicy};
+use openraft::{ChangeMembers, Precondition, Raft, ReadPolicy};
 use tonic::Status;
 
 use crate::state_machine::StateMachine;
@@ -82,37 +82,76 @@ pub(crate) async fn publish(
     Ok(PublishResponse {})
 }
 
+/// What the leader answers (`NotFound`) when a member publishes attributes
+/// but is no longer in the membership: it was removed, and must stop.
+pub const MEMBER_REMOVED: &str = "etcdserver: member removed";
+
+/// Whether a leader's answer to a publish says the member was removed.
+pub fn is_removed(status: &Status) -> bool {
+    status.code() == tonic::Code::NotFound && status.message() == MEMBER_REMOVED
+}
+
 /// `SetNodes` for one member, unless the membership already says so.
+///
+/// openraft's `SetNodes` inserts a node that is absent (as a learner), so a
+/// late or retried publish from a member removed meanwhile would bring it
+/// back. The membership is therefore read with its log id and the write is
+/// guarded by that id: a member absent from it gets [`MEMBER_REMOVED`], and
+/// a membership change that got in between makes it look again.
 pub(crate) async fn set_node(
     raft: &Raft<TypeConfig, StateMachine>,
     member_id: u64,
     node: MemberNode,
 ) -> Result<(), Status> {
     use openraft::async_runtime::WatchReceiver;
-    let published = {
-        let metrics = raft.metrics();
-        let m = metrics.borrow_watched();
-        m.membership_config.membership().get_node(&member_id) == Some(&node)
-    };
-    if published {
-        return Ok(());
-    }
-    let nodes = BTreeMap::from([(member_id, node)]);
-    match raft
-        .change_membership(ChangeMembers::SetNodes(nodes), true)
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Err(not_leader()),
-        Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
-            ChangeMembershipError::InProgress(p),
-        ))) => Err(Status::unavailable(format!(
-            "a membership change is in progress: {p}"
-        ))),
-        Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
-            Err(Status::unavailable("etcdserver: leader changed"))
+    loop {
+        let (log_id, current) = {
+            let metrics = raft.metrics();
+            let m = metrics.borrow_watched();
+            let membership = &m.membership_config;
+            (
+                *membership.log_id(),
+                membership.membership().get_node(&member_id).cloned(),
+            )
+        };
+        match current {
+            None => return Err(Status::not_found(MEMBER_REMOVED)),
+            Some(current) if current == node => return Ok(()),
+            Some(_) => {}
         }
-        Err(RaftError::APIError(other)) => Err(Status::failed_precondition(other.to_string())),
-        Err(RaftError::Fatal(f)) => Err(Status::unavailable(format!("raft stopped: {f}"))),
+        let nodes = BTreeMap::from([(member_id, node.clone())]);
+        let guard = Precondition::LastMembershipLogId {
+            last_membership_log_id: log_id,
+        };
+        match raft
+            .change_membership_if(ChangeMembers::SetNodes(nodes), true, [guard])
+            .await
+        {
+            Ok(_) => return Ok(()),
+            // Another membership got in first: decide again on it (once
+            // the metrics show it).
+            Err(RaftError::APIError(ClientWriteError::PreconditionFailed(_))) => {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await
+            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                return Err(not_leader())
+            }
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                ChangeMembershipError::InProgress(p),
+            ))) => {
+                return Err(Status::unavailable(format!(
+                    "a membership change is in progress: {p}"
+                )))
+            }
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
+                return Err(Status::unavailable("etcdserver: leader changed"))
+            }
+            Err(RaftError::APIError(other)) => {
+                return Err(Status::failed_precondition(other.to_string()))
+            }
+            Err(RaftError::Fatal(f)) => {
+                return Err(Status::unavailable(format!("raft stopped: {f}")))
+            }
+        }
     }
 }

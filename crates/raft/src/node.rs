@@ -104,6 +104,9 @@ pub enum ProposeError {
     /// The leader refused a forwarded request for a reason of its own.
     #[error("the leader refused the request: {0}")]
     Refused(String),
+    /// This member is no longer in the membership (it was removed).
+    #[error("the member has been removed from the cluster")]
+    Removed,
     /// Raft has stopped (shutdown or a fatal storage error).
     #[error("raft stopped: {0}")]
     Stopped(String),
@@ -331,6 +334,9 @@ impl RaftNode {
             match sent {
                 Ok(_) => return Ok(()),
                 Err(CallError::Local) => {}
+                Err(CallError::Refused(s)) if forward::is_removed(&s) => {
+                    return Err(ProposeError::Removed)
+                }
                 Err(e) => return Err(call_error(e)),
             }
             let here = forward::set_node(&self.raft, self.member_id, local.clone());
@@ -340,6 +346,9 @@ impl RaftNode {
                 // Leadership moved away meanwhile: ask the new leader.
                 Ok(Err(status)) if status.code() == tonic::Code::Unavailable => {
                     pause_until(deadline).await?
+                }
+                Ok(Err(status)) if forward::is_removed(&status) => {
+                    return Err(ProposeError::Removed)
                 }
                 Ok(Err(status)) => return Err(ProposeError::Refused(status.message().into())),
             }

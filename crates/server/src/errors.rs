@@ -136,6 +136,8 @@ impl From<ProposeError> for EtcdError {
             ProposeError::BadTransferee => EtcdError::BadLeaderTransferee,
             // The leader's own words for a failure of its own.
             ProposeError::Refused(reason) => EtcdError::Internal(reason),
+            // A removed member is stopping, as etcd's does.
+            ProposeError::Removed => EtcdError::Stopped,
             ProposeError::Stopped(reason) => {
                 tracing::error!(%reason, "raft stopped");
                 EtcdError::Stopped
