@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_raft::membership::MembershipOptions;
-use etcd_raft::{CommitObserver, InstallObserver, MemberNode, NodeOptions, RaftNode};
+use etcd_raft::{CommitObserver, InstallObserver, MemberNode, NodeOptions, ProposeError, RaftNode};
 use etcd_storage::{Backend, Committed, ReadTxn};
 use tokio::sync::watch;
 
@@ -26,6 +26,8 @@ use crate::{CLUSTER_VERSION, VERSION};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How long a stopping leader may spend recording its leases' remaining TTLs.
 const LEASE_CHECKPOINT_GRACE: Duration = Duration::from_secs(3);
+/// How often a member waiting for a leader says so.
+const LEADER_WAIT_WARN_EVERY: Duration = Duration::from_secs(5);
 /// Between tries to publish this member's attributes.
 const PUBLISH_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
@@ -131,6 +133,12 @@ pub async fn run(
     opts: ServeOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
+    // The first poll of `shutdown` installs the binary's signal handlers;
+    // until then SIGTERM would kill the process before anything is synced.
+    let mut shutdown = std::pin::pin!(shutdown);
+    if futures::FutureExt::now_or_never(shutdown.as_mut()).is_some() {
+        return Ok(());
+    }
     let member_dir = opts.data_dir.join("member");
     let snap_dir = member_dir.join("snap");
     let db_path = snap_dir.join("db");
@@ -297,18 +305,30 @@ pub async fn run(
     };
 
     // A member serves once it knows a leader and has applied what was
-    // committed; in a one-member cluster this takes one election.
-    let ready_timeout = opts.election_timeout * 30;
+    // committed; in a one-member cluster this takes one election. Like
+    // etcd, a member without a quorum waits for one for as long as it
+    // takes, saying so now and then; a signal still stops it.
+    let ready = async {
+        loop {
+            match node.wait_ready(LEADER_WAIT_WARN_EVERY).await {
+                Ok(()) => return Ok(()),
+                Err(ProposeError::NoLeader) => tracing::warn!(
+                    "local-member-id" = %format!("{:x}", identity.member_id),
+                    "waiting for a leader; the cluster has no quorum yet"
+                ),
+                Err(e) => return Err(e),
+            }
+        }
+    };
     tokio::select! {
-        ready = node.wait_ready(ready_timeout) => {
-            ready.map_err(|e| RunError::NotReady(e.to_string()))?
+        ready = ready => ready.map_err(|e| RunError::NotReady(e.to_string()))?,
+        _ = &mut shutdown => {
+            stop_before_serving(&node, peer_handles).await;
+            return Ok(());
         }
         _ = &mut removal => {
             log_removed(identity.member_id);
-            node.shutdown().await;
-            for handle in peer_handles {
-                handle.abort();
-            }
+            stop_before_serving(&node, peer_handles).await;
             return Ok(());
         }
     }
@@ -316,11 +336,17 @@ pub async fn run(
     // (its client URLs) are in the membership; a follower has the leader
     // record them. Each try is bounded by the request timeout; a signal
     // still stops the member while it retries.
-    tokio::pin!(shutdown);
     loop {
         tokio::select! {
             published = node.publish_local(local.clone()) => match published {
                 Ok(()) => break,
+                // The leader no longer has this member: it was removed
+                // while it started, and must not come back.
+                Err(ProposeError::Removed) => {
+                    log_removed(identity.member_id);
+                    stop_before_serving(&node, peer_handles).await;
+                    return Ok(());
+                }
                 Err(e) => {
                     tracing::warn!(
                         "local-member-id" = %format!("{:x}", identity.member_id),
@@ -332,18 +358,12 @@ pub async fn run(
                 }
             },
             _ = &mut shutdown => {
-                node.shutdown().await;
-                for handle in peer_handles {
-                    handle.abort();
-                }
+                stop_before_serving(&node, peer_handles).await;
                 return Ok(());
             }
             _ = &mut removal => {
                 log_removed(identity.member_id);
-                node.shutdown().await;
-                for handle in peer_handles {
-                    handle.abort();
-                }
+                stop_before_serving(&node, peer_handles).await;
                 return Ok(());
             }
         }
@@ -454,6 +474,20 @@ pub async fn run(
         Some(reason) => Err(RunError::Fatal(reason)),
         None => Ok(()),
     }
+}
+
+/// Stops a member that never served clients: Raft stops and the backend is
+/// synced, then the peer listeners close.
+async fn stop_before_serving(
+    node: &RaftNode,
+    peer_handles: Vec<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
+) {
+    tracing::info!("closing etcd server");
+    node.shutdown().await;
+    for handle in peer_handles {
+        handle.abort();
+    }
+    tracing::info!("closed etcd server");
 }
 
 /// etcd's words when a removed member stops.
