@@ -207,12 +207,22 @@ impl Membership {
         }
     }
 
-    /// The members as this member's log has them (the latest membership,
-    /// applied or about to be).
+    /// The members as the cluster has committed them (etcd answers from the
+    /// membership it applied, never from one still being replicated).
     pub fn members(&self) -> Vec<MemberInfo> {
+        self.committed().1
+    }
+
+    /// Whether this member is a learner in the committed membership.
+    pub fn is_learner(&self) -> bool {
         let metrics = self.raft.metrics();
         let m = metrics.borrow_watched();
-        to_members(m.membership_config.membership())
+        let is_learner = m
+            .committed_membership_config
+            .membership()
+            .learner_ids()
+            .any(|id| id == self.member_id);
+        is_learner
     }
 
     /// The last committed membership and its log index.
@@ -343,9 +353,14 @@ impl Membership {
             });
             match write.await {
                 Err(_) => return Err(Retry::Final(MembershipError::Timeout)),
-                Ok(Ok(_)) => {
+                Ok(Ok(written)) => {
                     tracing::info!(change = ?change, "membership changed");
-                    return Ok(self.members());
+                    // The membership just committed; the metrics may not
+                    // show it yet.
+                    return Ok(match written.membership {
+                        Some(membership) => to_members(&membership),
+                        None => self.members(),
+                    });
                 }
                 Ok(Err(e)) => match classify(e) {
                     // Another change got in first: decide again on the

@@ -5,9 +5,10 @@
 //! This file turns requests into [`MemberChange`]s (deriving a new member's
 //! id as etcd does) and answers; the checks and the Raft side, including
 //! handing a change to the leader, are `etcd_raft::membership`'s. MemberList
-//! is served from this member's latest membership: a member that was added
-//! but has not started yet shows with no name and no client URLs, as in
-//! etcd.
+//! is served from the membership this member knows to be committed (etcd
+//! answers from the one it applied, not one still being replicated): a
+//! member that was added but has not started yet shows with no name and no
+//! client URLs, as in etcd.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
