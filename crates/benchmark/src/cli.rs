@@ -91,7 +91,8 @@ pub struct GlobalArgs {
     pub key_file: Option<String>,
 
     /// Authenticate as `username:password`: the benchmark asks the server
-    /// for a token (Auth.Authenticate) and sends it with every request.
+    /// for a token (Auth.Authenticate) and sends it with every request; a
+    /// server with auth off is used without one, as etcd's client does.
     /// etcd's tool prompts for a missing password; this one refuses.
     #[arg(long, global = true)]
     pub user: Option<String>,

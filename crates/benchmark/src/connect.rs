@@ -2,17 +2,35 @@
 //! which connection.
 //!
 //! Owns endpoint parsing, dialing, leader discovery for `--target-leader`,
-//! and the client → connection assignment. Does not issue workload requests.
+//! `--user` authentication (the token every request then carries), and the
+//! client → connection assignment. Does not issue workload requests.
 //!
 //! One [`Channel`] is one HTTP/2 connection; clients that share it multiplex
 //! their requests over it as concurrent streams, which is what etcd's
-//! `--conns`/`--clients` pair means.
+//! `--conns`/`--clients` pair means. Workloads get them as [`Conn`]s: the
+//! same connection with the auth token, if any, added to every request.
 
 use std::time::Duration;
 
+use etcd_proto::etcdserverpb::auth_client::AuthClient;
 use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
-use etcd_proto::etcdserverpb::StatusRequest;
+use etcd_proto::etcdserverpb::{AuthenticateRequest, StatusRequest};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::service::Interceptor;
 use tonic::transport::{Channel, Endpoint};
+
+use crate::report::status_text;
+
+/// A connection as the workloads use it: requests carry the run's token.
+pub type Conn = InterceptedService<Channel, Token>;
+
+/// The metadata key etcd reads a client's auth token from.
+const TOKEN_KEY: &str = "token";
+
+/// What etcd answers Authenticate with when auth is off; its own client
+/// then goes on without a token, and so does this tool.
+const AUTH_NOT_ENABLED: &str = "etcdserver: authentication is not enabled";
 
 /// Why connecting failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +47,89 @@ pub enum ConnectError {
     },
     #[error("no leader among endpoints {0}")]
     NoLeader(String),
+    #[error("--user {0:?}: give name:password (etcd-benchmark does not prompt for a password)")]
+    NoPassword(String),
+    #[error("--user: empty user name")]
+    EmptyUser,
+    #[error("authenticating as {user:?}: {reason}")]
+    Authenticate { user: String, reason: String },
+}
+
+/// `--user`'s name and password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub name: String,
+    pub password: String,
+}
+
+/// Splits `name:password` at the first colon, as etcd's tool does. etcd's
+/// tool prompts for a missing password; this one refuses instead, since a
+/// benchmark is usually run by a script.
+pub fn parse_user(raw: &str) -> Result<Credentials, ConnectError> {
+    let Some((name, password)) = raw.split_once(':') else {
+        return Err(ConnectError::NoPassword(raw.to_string()));
+    };
+    if name.is_empty() {
+        return Err(ConnectError::EmptyUser);
+    }
+    Ok(Credentials {
+        name: name.to_string(),
+        password: password.to_string(),
+    })
+}
+
+/// Adds the auth token, when there is one, to every request.
+#[derive(Debug, Clone, Default)]
+pub struct Token(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Token {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request.metadata_mut().insert(TOKEN_KEY, token.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Asks the server behind `channel` for a token for `user`. A server with
+/// auth off gives none, and the run goes on unauthenticated, as etcd's own
+/// client does.
+pub async fn authenticate(channel: Channel, user: &Credentials) -> Result<Token, ConnectError> {
+    let failed = |reason: String| ConnectError::Authenticate {
+        user: user.name.clone(),
+        reason,
+    };
+    let request = AuthenticateRequest {
+        name: user.name.clone(),
+        password: user.password.clone(),
+    };
+    match AuthClient::new(channel).authenticate(request).await {
+        Ok(response) => {
+            let token = response.into_inner().token;
+            let value = MetadataValue::try_from(token.as_str())
+                .map_err(|err| failed(format!("unusable token: {err}")))?;
+            Ok(Token(Some(value)))
+        }
+        Err(status) if status.message() == AUTH_NOT_ENABLED => Ok(Token::default()),
+        // etcd-rs has no Auth service yet; say so rather than print an
+        // empty gRPC description.
+        Err(status) if status.code() == tonic::Code::Unimplemented => Err(failed(format!(
+            "the server does not implement authentication ({})",
+            status_text(&status)
+        ))),
+        Err(status) => Err(failed(status_text(&status))),
+    }
+}
+
+/// The connections as workloads use them, each carrying `token`.
+pub fn with_token(channels: Vec<Channel>, token: &Token) -> Vec<Conn> {
+    channels
+        .into_iter()
+        .map(|channel| InterceptedService::new(channel, token.clone()))
+        .collect()
 }
 
 /// Turns a user's endpoint (`host:port` or `http://host:port`) into the URL
@@ -163,6 +264,32 @@ mod tests {
             normalize_endpoints(&[String::new()]),
             Err(ConnectError::NoEndpoints)
         ));
+    }
+
+    #[test]
+    fn user_splits_at_the_first_colon() {
+        assert_eq!(
+            parse_user("root:pa:ss").unwrap(),
+            Credentials {
+                name: "root".into(),
+                password: "pa:ss".into()
+            }
+        );
+        assert_eq!(parse_user("root:").unwrap().password, "");
+        assert!(matches!(
+            parse_user("root"),
+            Err(ConnectError::NoPassword(_))
+        ));
+        assert!(matches!(parse_user(":pw"), Err(ConnectError::EmptyUser)));
+    }
+
+    #[test]
+    fn token_rides_on_every_request_when_there_is_one() {
+        let mut token = Token(Some(MetadataValue::from_static("abc")));
+        let request = token.call(tonic::Request::new(())).unwrap();
+        assert_eq!(request.metadata().get(TOKEN_KEY).unwrap(), "abc");
+        let request = Token::default().call(tonic::Request::new(())).unwrap();
+        assert!(request.metadata().get(TOKEN_KEY).is_none());
     }
 
     #[test]

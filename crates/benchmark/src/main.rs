@@ -4,7 +4,8 @@
 //!
 //! Layout:
 //! - `cli`: flags and subcommands (clap); `duration`: Go-style durations.
-//! - `connect`: endpoints, connections, which client uses which connection.
+//! - `connect`: endpoints, connections, `--user` authentication, which
+//!   client uses which connection.
 //! - `workload`: the shared client driver, what a workload reports
 //!   (`Outcome`), and one module per workload (`workload::put`,
 //!   `workload::range`, `workload::txn_put`, `workload::watch`,
@@ -68,9 +69,19 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
         Command::WatchLatency(args) => workload::watch_latency::check(args)?,
         Command::Range(_) | Command::LeaseKeepalive(_) => {}
     }
+    let user = global
+        .user
+        .as_deref()
+        .map(connect::parse_user)
+        .transpose()?;
     let urls = connect::normalize_endpoints(&global.endpoints)?;
     let urls = connect::pick_endpoints(urls, global.target_leader, global.dial_timeout).await?;
     let channels = connect::dial_all(&urls, global.conns, global.dial_timeout).await?;
+    let token = match (&user, channels.first()) {
+        (Some(user), Some(channel)) => connect::authenticate(channel.clone(), user).await?,
+        _ => connect::Token::default(),
+    };
+    let channels = connect::with_token(channels, &token);
     let assignment = connect::assign_clients(global.clients, global.conns);
     // A bar only for a person watching: never into a pipe or a file, and
     // never mixed into output meant for a program.
@@ -139,9 +150,8 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
         Command::WatchLatency(args) => {
             // etcd's tool puts over a connection of its own, so the puts
             // never queue behind the watch streams' traffic.
-            let put_channel = connect::dial_all(&urls, 1, global.dial_timeout)
-                .await?
-                .remove(0);
+            let put_channel = connect::dial_all(&urls, 1, global.dial_timeout).await?;
+            let put_channel = connect::with_token(put_channel, &token).remove(0);
             let outcome =
                 workload::watch_latency::run(args, &channels, &assignment, put_channel, &progress)
                     .await?;
@@ -176,7 +186,8 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
 }
 
 /// Refuses global flags that cannot work: zero connections or clients, and
-/// the TLS flags, which this tool cannot honour yet.
+/// the TLS flags, which this tool cannot honour yet. (`--user` is checked
+/// by `connect::parse_user`.)
 fn check_global(global: &GlobalArgs) -> Result<(), BenchError> {
     if global.conns == 0 {
         return Err(BenchError::NotPositive { flag: "conns" });
@@ -195,12 +206,6 @@ fn check_global(global: &GlobalArgs) -> Result<(), BenchError> {
                 why: "etcd-benchmark speaks plain-text gRPC only (no TLS)",
             });
         }
-    }
-    if global.user.is_some() {
-        return Err(BenchError::Unsupported {
-            flag: "user",
-            why: "etcd-benchmark does not authenticate",
-        });
     }
     Ok(())
 }

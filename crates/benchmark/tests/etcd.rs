@@ -2,11 +2,12 @@
 //! loopback ports, a temporary data dir and short raft timings, and every
 //! `etcd-benchmark` workload run against it with small totals and `--json`.
 //! Checks the counts and that nothing failed; no timing is asserted (the
-//! machine may be busy).
+//! machine may be busy). Also `--user` against etcd with auth on and off,
+//! and the flags refused before dialing.
 //!
-//! One etcd serves the whole file: starting it is most of the cost, and the
-//! workloads do not disturb each other's counts (each counts its own
-//! requests and events).
+//! One etcd serves all the workloads of a test: starting it is most of the
+//! cost, and the workloads do not disturb each other's counts (each counts
+//! its own requests and events).
 
 mod common;
 
@@ -15,8 +16,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::bench;
+use etcd_proto::etcdserverpb::auth_client::AuthClient;
 use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
-use etcd_proto::etcdserverpb::StatusRequest;
+use etcd_proto::etcdserverpb::{
+    AuthEnableRequest, AuthUserAddRequest, AuthUserGrantRoleRequest, StatusRequest,
+};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
@@ -221,6 +225,76 @@ async fn range_text_report_starts_with_etcds_banner() {
     );
     assert!(stdout.contains("\nLatency distribution:\n"), "{stdout}");
     assert_eq!(stderr, "", "no progress bar when stderr is not a terminal");
+}
+
+#[tokio::test]
+async fn user_flag_authenticates_every_request() {
+    let etcd = Etcd::start().await;
+    // Auth still off: the token step is skipped, as etcd's client skips it.
+    let put = etcd
+        .bench_json(&["--user=root:pw", "put", "--total=20"])
+        .await;
+    assert_eq!(put["report"]["requests"], 20);
+
+    let mut auth = AuthClient::connect(etcd.endpoint.clone()).await.unwrap();
+    auth.user_add(AuthUserAddRequest {
+        name: "root".into(),
+        password: "pw".into(),
+        ..AuthUserAddRequest::default()
+    })
+    .await
+    .unwrap();
+    auth.user_grant_role(AuthUserGrantRoleRequest {
+        user: "root".into(),
+        role: "root".into(),
+    })
+    .await
+    .unwrap();
+    auth.auth_enable(AuthEnableRequest {}).await.unwrap();
+
+    // Unary calls and streams (watch, keepalive) all carry the token.
+    for args in [
+        &["put", "--total=50"][..],
+        &["range", "foo", "--total=50"],
+        &["txn-put", "--total=50"],
+        &[
+            "watch-latency",
+            "--streams=1",
+            "--watchers-per-stream=2",
+            "--put-total=10",
+            "--put-rate=0",
+        ],
+        &["lease-keepalive", "--total=20"],
+    ] {
+        let argv: Vec<&str> = ["--user=root:pw"].iter().chain(args).copied().collect();
+        let doc = etcd.bench_json(&argv).await;
+        assert!(doc["report"]["requests"].as_u64() > Some(0), "{args:?}");
+    }
+
+    // Without --user every put is refused, and counted as such.
+    let endpoint = format!("--endpoints={}", etcd.endpoint);
+    let (ok, stdout, _) = bench(&[&endpoint, "--json", "put", "--total=5"]).await;
+    assert!(ok);
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["report"]["failures"], 5, "{doc:#}");
+
+    // A wrong password stops the run before it starts.
+    let (ok, _, stderr) = bench(&[&endpoint, "--user=root:nope", "put", "--total=5"]).await;
+    assert!(!ok);
+    assert!(
+        stderr.starts_with("etcd-benchmark: authenticating as \"root\": rpc error: code = InvalidArgument desc = etcdserver: authentication failed"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn user_without_password_is_refused_before_dialing() {
+    let (ok, _, stderr) = bench(&["--endpoints=127.0.0.1:1", "--user=root", "put"]).await;
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        "etcd-benchmark: --user \"root\": give name:password (etcd-benchmark does not prompt for a password)\n"
+    );
 }
 
 #[tokio::test]

@@ -17,11 +17,11 @@ use etcd_proto::etcdserverpb::lease_client::LeaseClient;
 use etcd_proto::etcdserverpb::{LeaseGrantRequest, LeaseKeepAliveRequest, LeaseKeepAliveResponse};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 use tonic::Streaming;
 
 use super::{drive, Worker};
 use crate::cli::LeaseKeepaliveArgs;
+use crate::connect::Conn;
 use crate::progress::Progress;
 use crate::rate::Pacer;
 use crate::report::{status_text, Recording};
@@ -79,7 +79,7 @@ impl Worker for KeepaliveWorker {
 
 /// Grants a lease on `channel` and opens its keepalive stream, proving the
 /// stream with one keepalive (not counted in the run).
-async fn set_up(channel: Channel) -> Result<KeepaliveWorker, LeaseError> {
+async fn set_up(channel: Conn) -> Result<KeepaliveWorker, LeaseError> {
     let mut client = LeaseClient::new(channel);
     let grant = client
         .lease_grant(LeaseGrantRequest {
@@ -119,7 +119,7 @@ async fn set_up(channel: Channel) -> Result<KeepaliveWorker, LeaseError> {
 /// `channels[assignment[i]]`.
 pub async fn run(
     args: &LeaseKeepaliveArgs,
-    channels: &[Channel],
+    channels: &[Conn],
     assignment: &[usize],
     progress: &Progress,
 ) -> Result<Recording, LeaseError> {

@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::{CompactionRequest, PutRequest, RangeRequest};
-use tonic::transport::Channel;
 
 use super::{drive, Worker};
 use crate::cli::PutArgs;
+use crate::connect::Conn;
 use crate::progress::Progress;
 use crate::rate::Pacer;
 use crate::report::{status_text, Recording};
@@ -96,7 +96,7 @@ pub fn check_keys(key_size: usize, key_space_size: u64) -> Result<(), PutError> 
 
 /// One put client.
 struct PutWorker {
-    kv: KvClient<Channel>,
+    kv: KvClient<Conn>,
     /// The value every put carries; shared, not copied per client.
     value: Arc<Vec<u8>>,
     key_size: usize,
@@ -125,7 +125,7 @@ impl Worker for PutWorker {
 /// Runs the workload: client `i` sends over `channels[assignment[i]]`.
 pub async fn run(
     args: &PutArgs,
-    channels: &[Channel],
+    channels: &[Conn],
     assignment: &[usize],
     progress: &Progress,
 ) -> Result<Recording, PutError> {
@@ -170,7 +170,7 @@ pub async fn run(
 /// current one. Failures are reported on stderr and do not stop the run:
 /// the benchmark measures puts, and a failed compaction is news, not a
 /// reason to throw the measurement away.
-async fn compact_periodically(mut kv: KvClient<Channel>, interval: Duration, delta: i64) {
+async fn compact_periodically(mut kv: KvClient<Conn>, interval: Duration, delta: i64) {
     loop {
         tokio::time::sleep(interval).await;
         // Any read returns the current revision in its header.

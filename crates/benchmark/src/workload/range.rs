@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::RangeRequest;
-use tonic::transport::Channel;
 
 use super::{drive, Worker};
 use crate::cli::{Consistency, RangeArgs};
+use crate::connect::Conn;
 use crate::progress::Progress;
 use crate::rate::Pacer;
 use crate::report::Recording;
@@ -44,7 +44,7 @@ pub fn banner(consistency: Consistency) -> &'static str {
 
 /// One range client.
 struct RangeWorker {
-    kv: KvClient<Channel>,
+    kv: KvClient<Conn>,
     request: Arc<RangeRequest>,
 }
 
@@ -57,7 +57,7 @@ impl Worker for RangeWorker {
 /// Runs the workload: client `i` reads over `channels[assignment[i]]`.
 pub async fn run(
     args: &RangeArgs,
-    channels: &[Channel],
+    channels: &[Conn],
     assignment: &[usize],
     progress: &Progress,
 ) -> Recording {

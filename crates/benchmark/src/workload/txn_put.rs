@@ -17,11 +17,11 @@ use std::sync::Arc;
 use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::request_op::Request;
 use etcd_proto::etcdserverpb::{PutRequest, RequestOp, TxnRequest};
-use tonic::transport::Channel;
 
 use super::put::{check_keys, key_for, PutError};
 use super::{drive, Worker};
 use crate::cli::TxnPutArgs;
+use crate::connect::Conn;
 use crate::progress::Progress;
 use crate::rate::Pacer;
 use crate::report::Recording;
@@ -78,7 +78,7 @@ pub fn txn_request(index: u64, args: &TxnPutArgs, value: &[u8]) -> TxnRequest {
 
 /// One txn client.
 struct TxnWorker {
-    kv: KvClient<Channel>,
+    kv: KvClient<Conn>,
     args: Arc<TxnPutArgs>,
     value: Arc<Vec<u8>>,
 }
@@ -93,7 +93,7 @@ impl Worker for TxnWorker {
 /// Runs the workload: client `i` sends over `channels[assignment[i]]`.
 pub async fn run(
     args: &TxnPutArgs,
-    channels: &[Channel],
+    channels: &[Conn],
     assignment: &[usize],
     progress: &Progress,
 ) -> Result<Recording, TxnPutError> {

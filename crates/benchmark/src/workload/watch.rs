@@ -28,13 +28,13 @@ use etcd_proto::etcdserverpb::PutRequest;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tonic::transport::Channel;
 
 use self::acks::{AckTable, PutTimes};
 use self::stream::{Deliveries, OpenStream};
 use super::put::{check_keys, PutError};
 use super::{drive, Figure, Outcome, Section, Worker};
 use crate::cli::WatchArgs;
+use crate::connect::Conn;
 use crate::progress::Progress;
 use crate::rate::Pacer;
 use crate::report::{summarize, Recording};
@@ -79,7 +79,7 @@ pub fn check(args: &WatchArgs) -> Result<(), WatchError> {
 
 /// One put client of the put phase: notes each put's ack by revision.
 struct PutWorker {
-    kv: KvClient<Channel>,
+    kv: KvClient<Conn>,
     keys: Arc<Vec<Vec<u8>>>,
     value: Arc<Vec<u8>>,
     acks: Arc<AckTable>,
@@ -128,7 +128,7 @@ pub struct FanOut {
 /// client `i` uses `channels[assignment[i]]`.
 pub async fn run(
     args: &WatchArgs,
-    channels: &[Channel],
+    channels: &[Conn],
     assignment: &[usize],
     progress: &Progress,
 ) -> Result<Outcome, WatchError> {
@@ -150,7 +150,7 @@ pub async fn run(
     );
     let mut value = vec![0u8; args.val_size];
     rng.fill(&mut value);
-    let by_client: Vec<Channel> = assignment
+    let by_client: Vec<Conn> = assignment
         .iter()
         .filter_map(|&conn| channels.get(conn))
         .cloned()
@@ -173,8 +173,8 @@ pub async fn run(
 /// `progress` counts events received against all the events expected.
 pub async fn fan_out(
     shape: FanOut,
-    stream_channels: &[Channel],
-    put_channels: Vec<Channel>,
+    stream_channels: &[Conn],
+    put_channels: Vec<Conn>,
     progress: &Progress,
 ) -> Result<Outcome, WatchError> {
     let channel_of = |i: usize| {
@@ -241,7 +241,7 @@ pub async fn fan_out(
 /// the servers reported (the revision before the first put).
 async fn open_all(
     shape: &FanOut,
-    channel_of: &impl Fn(usize) -> Option<Channel>,
+    channel_of: &impl Fn(usize) -> Option<Conn>,
 ) -> Result<(Vec<OpenStream>, Recording, i64), WatchError> {
     let started = Instant::now();
     let mut opening = JoinSet::new();

@@ -9,11 +9,10 @@
 //! `watch::fan_out` and reports the same sections; only the shape and the
 //! headline's title (etcd's "Watch events summary:") are its own.
 
-use tonic::transport::Channel;
-
 use super::watch::{fan_out, FanOut, WatchError};
 use super::Outcome;
 use crate::cli::WatchLatencyArgs;
+use crate::connect::Conn;
 use crate::progress::Progress;
 
 /// Refuses flag values that would fail mid-run.
@@ -53,13 +52,13 @@ pub fn shape(args: &WatchLatencyArgs, rng: &mut fastrand::Rng) -> FanOut {
 /// the puts go over `put_channel`.
 pub async fn run(
     args: &WatchLatencyArgs,
-    channels: &[Channel],
+    channels: &[Conn],
     assignment: &[usize],
-    put_channel: Channel,
+    put_channel: Conn,
     progress: &Progress,
 ) -> Result<Outcome, WatchError> {
     check(args)?;
-    let by_client: Vec<Channel> = assignment
+    let by_client: Vec<Conn> = assignment
         .iter()
         .filter_map(|&conn| channels.get(conn))
         .cloned()

@@ -15,11 +15,11 @@ use etcd_proto::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 use tonic::Streaming;
 
 use super::acks::{delivery, AckTable, Delivery};
 use super::WatchError;
+use crate::connect::Conn;
 use crate::progress::Progress;
 use crate::report::{status_text, Recording};
 
@@ -42,11 +42,7 @@ pub struct Opened {
 
 /// Opens a Watch stream on `channel` and creates one watcher per key,
 /// waiting until the server has confirmed every one.
-pub async fn open(
-    channel: Channel,
-    keys: Vec<Vec<u8>>,
-    prev_kv: bool,
-) -> Result<Opened, WatchError> {
+pub async fn open(channel: Conn, keys: Vec<Vec<u8>>, prev_kv: bool) -> Result<Opened, WatchError> {
     // Every create is queued before the call: a server may hold back the
     // response headers (which the call waits for) until it has something
     // to send, which it will not before it reads a request.
