@@ -179,7 +179,8 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     }
 
     /// Streams the snapshot file (see [`crate::snapshot_transfer`]); the
-    /// RPC timeout bounds each chunk, not the whole transfer.
+    /// RPC timeout (raised to a floor) bounds each chunk, not the whole
+    /// transfer.
     async fn full_snapshot(
         &mut self,
         vote: VoteOf<TypeConfig>,
@@ -203,7 +204,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             snapshot.meta,
             &snapshot.snapshot.path,
             cancel,
-            option.hard_ttl(),
+            snapshot_transfer::chunk_timeout(option.hard_ttl()),
         )
         .await;
         let bytes = sent.map_err(|e| match e {

@@ -12,9 +12,12 @@
 //!
 //! Timing: a big snapshot may take far longer than any single RPC, so no
 //! deadline covers the whole transfer. Each chunk must be taken by the
-//! transport within the RPC timeout openraft gives (a stalled peer stops
-//! taking them: HTTP/2 flow control), and the answer must come within a
-//! time that grows with the size (the receiver copies and syncs the file).
+//! transport within [`chunk_timeout`] (a stalled peer stops taking them:
+//! HTTP/2 flow control): openraft's snapshot RPC timeout (an election
+//! timeout), but never less than [`MIN_CHUNK_TIMEOUT`], so a slow but
+//! moving link (down to 100 KiB/s) completes instead of restarting from
+//! the first byte forever. The answer must come within a time that grows
+//! with the size (the receiver syncs, checks and installs the file).
 //!
 //! This module owns the bytes and timing at both ends. The gRPC plumbing is
 //! `network` (sending) and `peer_service` (receiving); installing the file
@@ -39,6 +42,17 @@ use crate::types::TypeConfig;
 
 /// File bytes per chunk.
 pub const CHUNK_BYTES: usize = 1024 * 1024;
+
+/// The least time a chunk may take to be sent: one [`CHUNK_BYTES`] chunk
+/// in 10 s is a link of 100 KiB/s.
+pub const MIN_CHUNK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one chunk may take to be sent, given openraft's timeout for
+/// the snapshot RPC (which tracks the election timeout, far too short for
+/// a megabyte on a slow link).
+pub fn chunk_timeout(rpc_timeout: Duration) -> Duration {
+    rpc_timeout.max(MIN_CHUNK_TIMEOUT)
+}
 
 /// How long a receiver waits for the next chunk before giving up on a
 /// sender that went silent (a half-open connection never ends the call).
@@ -172,8 +186,9 @@ fn answered(
 }
 
 /// How long the receiver may take to answer once it has every byte: it
-/// syncs the file, copies it into place and syncs again, at no less than
-/// 10 MiB/s, with a fixed allowance for the rest.
+/// syncs the file, opens it to check what it holds and installs it (a
+/// rename, plus redb's open and close), at no less than 10 MiB/s, with a
+/// fixed allowance for the rest.
 pub fn answer_timeout(size: u64, chunk_timeout: Duration) -> Duration {
     const BYTES_PER_SEC: u64 = 10 * 1024 * 1024;
     chunk_timeout
@@ -199,6 +214,11 @@ pub struct PartialFile {
 }
 
 impl PartialFile {
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Hands the file on (to be installed); it is no longer removed on drop.
     pub fn keep(mut self) -> PathBuf {
         self.armed = false;
@@ -406,6 +426,18 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code(), tonic::Code::DeadlineExceeded);
         assert!(files(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_chunk_may_take_at_least_ten_seconds() {
+        assert_eq!(
+            chunk_timeout(Duration::from_secs(1)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            chunk_timeout(Duration::from_secs(15)),
+            Duration::from_secs(15)
+        );
     }
 
     #[test]
