@@ -29,7 +29,7 @@ use crate::membership::Membership;
 use crate::network::MAX_PEER_MESSAGE_BYTES;
 use crate::peer_codec;
 use crate::snapshot_transfer;
-use crate::state_machine::{SnapshotFile, StateMachine};
+use crate::state_machine::{self, SnapshotFile, StateMachine};
 use crate::types::TypeConfig;
 
 /// Serves peer RPCs for one member's Raft.
@@ -111,6 +111,19 @@ impl RaftPeer for PeerService {
             snapshot = ?received.meta.last_log_id,
             "received and saved database snapshot"
         );
+        // Declined here, the leader hears why and sends again later; once
+        // handed to Raft, a bad file could only stop this member.
+        let (path, meta) = (received.file.path().to_path_buf(), received.meta.clone());
+        let checked =
+            tokio::task::spawn_blocking(move || state_machine::check_received(&path, &meta))
+                .await
+                .map_err(|e| Status::internal(format!("checking the snapshot: {e}")))?;
+        if let Err(why) = checked {
+            tracing::warn!(snapshot = ?received.meta.last_log_id, %why, "declined a database snapshot");
+            return Err(Status::failed_precondition(format!(
+                "snapshot declined: {why}"
+            )));
+        }
         let path = received.file.keep();
         let snapshot = SnapshotOf::<TypeConfig, SnapshotFile> {
             meta: received.meta,

@@ -15,7 +15,12 @@
 //! whole backend (`Backend::install`): the applied log id and membership
 //! then come from the installed file's meta, this member's own meta keys
 //! are kept, and the [`InstallObserver`] rebuilds what upper layers derive
-//! from the store.
+//! from the store. The received file itself becomes the backend (renamed,
+//! not copied), so disk use peaks at twice the database (the new file and
+//! the old one, open until its last reader ends), not three times. No file
+//! then holds the installed snapshot: the next time Raft asks for the
+//! current snapshot (to send it to a member further behind), one is built
+//! from the backend, at the installed log id or later.
 //!
 //! This module does not interpret requests: `etcd_storage` does.
 
@@ -64,7 +69,18 @@ const REPLICATED_META: &[&str] = &["raft/"];
 /// beginning (they are short; this bounds a pathological stall).
 const INSTALL_LOCK_WAIT: Duration = Duration::from_secs(60);
 
-type CurrentSnapshot = Arc<std::sync::Mutex<Option<(SnapshotMetaOf<TypeConfig>, PathBuf)>>>;
+type CurrentSnapshot = Arc<std::sync::Mutex<Current>>;
+
+/// The newest snapshot, as `get_current_snapshot` sees it.
+#[derive(Default)]
+struct Current {
+    /// The newest snapshot file and what it holds.
+    file: Option<(SnapshotMetaOf<TypeConfig>, PathBuf)>,
+    /// The last snapshot installed from the leader, when no file holds it
+    /// (its file became the backend): a snapshot is owed, to be built when
+    /// asked for, and no snapshot older than this may become current.
+    installed: Option<LogIdOf<TypeConfig>>,
+}
 
 /// A snapshot as a file: a consistent copy of the whole backend.
 #[derive(Debug)]
@@ -253,19 +269,28 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(())
     }
 
+    /// The newest snapshot file; after an install, one built now (a copy
+    /// of the backend, while applies wait) if no build has published one
+    /// since. Raft asks for it to send to a member, so it must hold the
+    /// installed state or later: nothing older is in the log any more.
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<SnapshotOf<TypeConfig, SnapshotFile>>, io::Error> {
-        let current = self
-            .current
-            .lock()
-            .map_err(|_| io::Error::other("snapshot lock poisoned"))?;
-        Ok(current
-            .as_ref()
-            .map(|(meta, path)| SnapshotOf::<TypeConfig, SnapshotFile> {
-                meta: meta.clone(),
-                snapshot: SnapshotFile { path: path.clone() },
-            }))
+        let owed = {
+            let current = lock(&self.current)?;
+            if let Some((meta, path)) = &current.file {
+                return Ok(Some(SnapshotOf::<TypeConfig, SnapshotFile> {
+                    meta: meta.clone(),
+                    snapshot: SnapshotFile { path: path.clone() },
+                }));
+            }
+            current.installed.is_some()
+        };
+        if !owed {
+            return Ok(None);
+        }
+        let built = self.get_snapshot_builder().await.build_snapshot().await?;
+        Ok(Some(built))
     }
 }
 
@@ -334,27 +359,74 @@ fn publish(
     meta: &SnapshotMetaOf<TypeConfig>,
     path: &Path,
 ) -> io::Result<()> {
-    let mut current = current
-        .lock()
-        .map_err(|_| io::Error::other("snapshot lock poisoned"))?;
-    if let Some((newer, newer_path)) = current.as_ref() {
-        if newer.last_log_id > meta.last_log_id && newer_path != path {
-            std::fs::remove_file(path)?;
-            return Ok(());
-        }
+    let mut current = lock(current)?;
+    let newer_file = current.file.as_ref().is_some_and(|(newer, newer_path)| {
+        newer.last_log_id > meta.last_log_id && newer_path != path
+    });
+    if newer_file || current.installed > meta.last_log_id {
+        std::fs::remove_file(path)?;
+        return Ok(());
     }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     remove_older_snapshots(snap_dir, &name)?;
-    *current = Some((meta.clone(), path.to_path_buf()));
+    current.file = Some((meta.clone(), path.to_path_buf()));
     Ok(())
 }
 
+fn lock(current: &CurrentSnapshot) -> io::Result<std::sync::MutexGuard<'_, Current>> {
+    current
+        .lock()
+        .map_err(|_| io::Error::other("snapshot lock poisoned"))
+}
+
+/// Whether `view` (a snapshot's file) holds what `meta` says: the applied
+/// log id and membership Raft will take from `meta`. A file that differs
+/// would make Raft's idea of this member wrong. The error says how.
+pub(crate) fn check_snapshot(
+    view: &ReadTxn,
+    meta: &SnapshotMetaOf<TypeConfig>,
+) -> Result<(), String> {
+    let applied = read_applied(view)
+        .map_err(|e| e.to_string())?
+        .map(WalLogId::to_raft);
+    if applied != meta.last_log_id {
+        return Err(format!(
+            "the snapshot holds log id {applied:?}, its sender announced {:?}",
+            meta.last_log_id
+        ));
+    }
+    let membership = read_membership(view).map_err(|e| e.to_string())?;
+    if membership != meta.last_membership {
+        return Err(format!(
+            "the snapshot holds membership {membership:?}, its sender announced {:?}",
+            meta.last_membership
+        ));
+    }
+    Ok(())
+}
+
+/// [`check_snapshot`] on a received file (not installed yet): run before
+/// the file is handed to Raft, whose install cannot decline without
+/// stopping.
+pub(crate) fn check_received(path: &Path, meta: &SnapshotMetaOf<TypeConfig>) -> Result<(), String> {
+    let view = Backend::view_file(path).map_err(|e| format!("not a database file: {e}"))?;
+    check_snapshot(&view, meta)
+}
+
 /// Installs the snapshot file received at `received` (see
-/// `snapshot_transfer`): it becomes the current snapshot under its usual
-/// name, a copy of it becomes the backend, and `observer` is told.
+/// `snapshot_transfer`, which checked it with [`check_received`]): the
+/// file becomes the backend, the older snapshot files go (a snapshot is
+/// built when next asked for), and `observer` is told.
+///
+/// Any error stops Raft (openraft treats a failed install as a storage
+/// failure), so the file is checked again before it replaces anything: if
+/// this fails, the old store is still there for a restart. Waiting for the
+/// store's lock ([`INSTALL_LOCK_WAIT`]) fails only if a write transaction
+/// stays open that long; applies wait for the install, so the only writers
+/// are short (a snapshot build's sync, a member's own meta).
 fn install(
     backend: &Backend,
     snap_dir: &Path,
@@ -364,25 +436,18 @@ fn install(
     observer: Option<InstallObserver>,
 ) -> io::Result<()> {
     tracing::info!(snapshot = ?meta.last_log_id, "applying snapshot");
-    let path = snap_dir.join(snapshot_name(&meta));
-    if received != path {
-        std::fs::rename(received, &path)?;
-        std::fs::File::open(snap_dir)?.sync_all()?;
-    }
+    let check = |view: &ReadTxn| check_snapshot(view, &meta);
     backend
-        .install(&path, REPLICATED_META, INSTALL_LOCK_WAIT)
+        .install(received, REPLICATED_META, &check, INSTALL_LOCK_WAIT)
         .map_err(io::Error::other)?;
-    let view = backend.read().map_err(io::Error::other)?;
-    // The file names what it holds in its own meta; it must agree with what
-    // the leader said it sent, or Raft's idea of this member would be wrong.
-    let applied = read_applied(&view)?.map(WalLogId::to_raft);
-    if applied != meta.last_log_id {
-        return Err(io::Error::other(format!(
-            "installed snapshot holds log id {applied:?}, its sender announced {:?}",
-            meta.last_log_id
-        )));
+    {
+        let mut current = lock(current)?;
+        current.file = None;
+        current.installed = meta.last_log_id;
+        // Every snapshot file is older than the installed state.
+        remove_older_snapshots(snap_dir, "")?;
     }
-    publish(current, snap_dir, &meta, &path)?;
+    let view = backend.read().map_err(io::Error::other)?;
     let revision = view.current_revision().map_err(io::Error::other)?;
     if let Some(observer) = &observer {
         observer(&view);
@@ -395,7 +460,7 @@ fn install(
     Ok(())
 }
 
-/// Removes every snapshot but `keep`. Files still being written (a build's
+/// Removes every snapshot but `keep` (`""`: every one). Files still being written (a build's
 /// `.tmp` copy, a transfer being received) are left alone.
 fn remove_older_snapshots(dir: &Path, keep: &str) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
@@ -423,4 +488,148 @@ fn remove_leftovers(dir: &Path) -> io::Result<()> {
         }
     }
     snapshot_transfer::remove_partial(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store whose applied log id is `(term, index)`, with key `k` = `v`.
+    fn store(path: &Path, term: u64, index: u64, v: &str) -> Backend {
+        let b = Backend::open(path).unwrap();
+        let mut batch = b.begin_apply().unwrap();
+        batch
+            .apply(&etcd_proto::raftpb::RaftRequest {
+                id: 0,
+                request: Some(etcd_proto::raftpb::raft_request::Request::Put(
+                    etcd_proto::etcdserverpb::PutRequest {
+                        key: b"k".to_vec(),
+                        value: v.as_bytes().to_vec(),
+                        ..Default::default()
+                    },
+                )),
+            })
+            .unwrap();
+        batch
+            .set_meta(META_APPLIED, &WalLogId { term, index }.to_bytes())
+            .unwrap();
+        batch.commit(true).unwrap();
+        b
+    }
+
+    fn meta(term: u64, index: u64) -> SnapshotMetaOf<TypeConfig> {
+        SnapshotMetaOf::<TypeConfig> {
+            last_log_id: Some(WalLogId { term, index }.to_raft()),
+            last_membership: StoredMembership::default(),
+        }
+    }
+
+    /// A leader's snapshot at (2, 50), received into `snap_dir`.
+    fn received(dir: &Path, snap_dir: &Path) -> PathBuf {
+        let leader = store(&dir.join("leader.db"), 2, 50, "leader");
+        let path = snap_dir.join("incoming.snap.part");
+        leader
+            .write_snapshot(&leader.read().unwrap(), &path)
+            .unwrap();
+        path
+    }
+
+    fn value(b: &Backend) -> Vec<u8> {
+        let r = b.read().unwrap();
+        let resp = r
+            .range(&etcd_proto::etcdserverpb::RangeRequest {
+                key: b"k".to_vec(),
+                ..Default::default()
+            })
+            .unwrap();
+        resp.kvs[0].value.clone()
+    }
+
+    fn machine(dir: &Path) -> (Arc<Backend>, PathBuf, StateMachine) {
+        let snap_dir = dir.join("snap");
+        let backend = Arc::new(store(&dir.join("db"), 1, 7, "mine"));
+        let sm = StateMachine::new(backend.clone(), snap_dir.clone(), None).unwrap();
+        (backend, snap_dir, sm)
+    }
+
+    #[tokio::test]
+    async fn an_installed_snapshot_is_built_again_when_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let (backend, snap_dir, mut sm) = machine(dir.path());
+        // An older snapshot of this member's own.
+        let own = sm
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        assert_eq!(own.meta.last_log_id, meta(1, 7).last_log_id);
+
+        let path = received(dir.path(), &snap_dir);
+        assert_eq!(check_received(&path, &meta(2, 50)), Ok(()));
+        sm.install_snapshot(&meta(2, 50), SnapshotFile { path: path.clone() })
+            .await
+            .unwrap();
+        assert_eq!(value(&backend), b"leader");
+        assert_eq!(sm.applied_state().await.unwrap().0, meta(2, 50).last_log_id);
+        // The received file became the backend; the old snapshot is gone.
+        assert!(!path.exists());
+        assert!(!own.snapshot.path.exists());
+        assert_eq!(std::fs::read_dir(&snap_dir).unwrap().count(), 0);
+
+        // Asked for, the snapshot is built from the installed store.
+        let current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta.last_log_id, meta(2, 50).last_log_id);
+        let copy = Backend::view_file(&current.snapshot.path).unwrap();
+        assert_eq!(check_snapshot(&copy, &meta(2, 50)), Ok(()));
+        drop(copy);
+        // And kept: asked again, the same file.
+        let again = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(again.snapshot.path, current.snapshot.path);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_not_holding_what_was_announced_is_declined() {
+        let dir = tempfile::tempdir().unwrap();
+        let (backend, snap_dir, mut sm) = machine(dir.path());
+        let path = received(dir.path(), &snap_dir);
+
+        // Checked on receipt: declined before Raft sees it.
+        let why = check_received(&path, &meta(2, 51)).unwrap_err();
+        assert!(why.contains("announced"), "{why}");
+        let junk = snap_dir.join("junk.snap.part");
+        std::fs::write(&junk, b"not a database").unwrap();
+        assert!(check_received(&junk, &meta(2, 50)).is_err());
+
+        // Checked again at install, before the swap: the store is intact.
+        let err = sm
+            .install_snapshot(&meta(2, 51), SnapshotFile { path: path.clone() })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("announced"), "{err}");
+        assert_eq!(value(&backend), b"mine");
+        assert_eq!(sm.applied_state().await.unwrap().0, meta(1, 7).last_log_id);
+        assert!(!path.exists());
+        assert!(sm.get_current_snapshot().await.unwrap().is_none());
+    }
+
+    #[test]
+    fn a_build_older_than_an_install_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let current = CurrentSnapshot::default();
+        lock(&current).unwrap().installed = meta(2, 50).last_log_id;
+        let old = dir.path().join("old.snap.db");
+        std::fs::write(&old, b"x").unwrap();
+        publish(&current, dir.path(), &meta(1, 7), &old).unwrap();
+        assert!(!old.exists());
+        assert!(lock(&current).unwrap().file.is_none());
+        let new = dir.path().join("new.snap.db");
+        std::fs::write(&new, b"x").unwrap();
+        publish(&current, dir.path(), &meta(2, 60), &new).unwrap();
+        assert!(new.exists());
+        assert_eq!(
+            lock(&current).unwrap().file.as_ref().unwrap().0.last_log_id,
+            meta(2, 60).last_log_id
+        );
+    }
 }

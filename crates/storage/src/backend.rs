@@ -56,13 +56,17 @@
 //!
 //! [`Backend::install`] swaps in a whole other database file (a member's
 //! snapshot received through Raft) under the same exclusive lock, keeping
-//! this member's own meta keys; the replaced handle is closed in the
-//! background once the transactions still reading it have ended.
+//! this member's own meta keys. The handle sits in an `Arc` that every
+//! [`ReadTxn`] clones, so the replaced database (its file already unlinked)
+//! stays open exactly as long as views still read it, and closes when the
+//! last one ends. Write transactions pass through a one-writer gate
+//! (`write_gate`) so that install can wait, with a deadline, until none is
+//! open on the file it replaces.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use redb::{
@@ -74,6 +78,10 @@ use crate::apply::ApplyBatch;
 use crate::error::StorageError;
 use crate::mvcc::revision::{decode_i64, encode_i64};
 use crate::read::ReadTxn;
+
+pub(crate) mod write_gate;
+
+use write_gate::WriteGate;
 
 pub(crate) const KV: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("kv");
 pub(crate) const KEY_INDEX: TableDefinition<(&[u8], u64, u64), u8> =
@@ -100,9 +108,11 @@ pub(crate) const NEVER_COMPACTED: i64 = -1;
 /// The state machine's database file. `Send + Sync`: readers take snapshots
 /// concurrently with the (single) apply batch.
 pub struct Backend {
-    /// The redb database; it serialises write transactions itself. Shared
-    /// to begin transactions, exclusive to defragment (see the module doc).
-    db: RwLock<Database>,
+    /// The redb database. Shared to begin transactions, exclusive to
+    /// defragment or install (see the module doc). Views clone the `Arc`.
+    db: RwLock<Arc<Database>>,
+    /// Admits the one write transaction (see `write_gate`).
+    writer: WriteGate,
     /// Where the file lives, for [`Backend::size`].
     path: PathBuf,
     /// Cached Status.dbSizeInUse (see [`Backend::refresh_size_in_use`]).
@@ -123,7 +133,8 @@ impl Backend {
         init_tables(&txn)?;
         txn.commit()?;
         let backend = Backend {
-            db: RwLock::new(db),
+            db: RwLock::new(Arc::new(db)),
+            writer: WriteGate::default(),
             path: path.to_path_buf(),
             size_in_use: AtomicU64::new(0),
         };
@@ -138,23 +149,35 @@ impl Backend {
 
     /// A consistent snapshot for reads; it does not block the apply batch.
     pub fn read(&self) -> Result<ReadTxn, StorageError> {
-        let txn = self.handle().begin_read()?;
-        ReadTxn::new(txn)
+        let db = Arc::clone(&self.handle());
+        let txn = db.begin_read()?;
+        ReadTxn::new(txn, db)
+    }
+
+    /// A view of another store's file (a snapshot received from a peer),
+    /// to look at before installing it. Nothing in the file changes but
+    /// what redb itself records when it opens and closes a file.
+    pub fn view_file(path: &Path) -> Result<ReadTxn, StorageError> {
+        let db = Arc::new(Database::open(path)?);
+        let txn = db.begin_read()?;
+        ReadTxn::new(txn, db)
     }
 
     /// Starts the one write transaction for a batch of committed entries.
     /// Blocks while another batch is open.
     pub fn begin_apply(&self) -> Result<ApplyBatch<'_>, StorageError> {
+        // The permit first, then the lock: see `write_gate`.
+        let permit = self.writer.enter();
         let txn = self.handle().begin_write()?;
-        ApplyBatch::new(txn)
+        ApplyBatch::new(txn, permit)
     }
 
     /// The database, shared, for beginning one transaction. Hold it no
     /// longer than the `begin_*` call: a held guard blocks defragmentation.
-    /// A panic while it was held cannot leave the `Database` half-changed
-    /// (only `defragment` mutates it, and redb's compaction is
-    /// transactional), so a poisoned lock is used as is.
-    fn handle(&self) -> RwLockReadGuard<'_, Database> {
+    /// A panic while it was held cannot leave the handle half-changed
+    /// (redb's compaction is transactional, and `install` replaces the
+    /// `Arc` in one move), so a poisoned lock is used as is.
+    fn handle(&self) -> RwLockReadGuard<'_, Arc<Database>> {
         self.db.read().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -180,6 +203,7 @@ impl Backend {
     /// the current apply batch and costs O(database pages), so it runs rarely
     /// (at open, after snapshots, and at most every few seconds on demand).
     pub fn refresh_size_in_use(&self) -> Result<u64, StorageError> {
+        let _permit = self.writer.enter();
         let txn = self.handle().begin_write()?;
         self.store_size_in_use(txn)
     }
@@ -219,7 +243,12 @@ impl Backend {
             if let Some(mut db) = locked {
                 let window_end = deadline.min(Instant::now() + DEFRAG_WINDOW);
                 loop {
-                    match db.compact() {
+                    // A view holding the handle is a transaction in progress.
+                    let compacted = match Arc::get_mut(&mut db) {
+                        Some(db) => db.compact(),
+                        None => Err(CompactionError::TransactionInProgress),
+                    };
+                    match compacted {
                         Ok(_) => {
                             let txn = db.begin_write().map_err(StorageError::from)?;
                             self.store_size_in_use(txn)?;
@@ -241,63 +270,90 @@ impl Backend {
         }
     }
 
-    /// Replaces the whole database with a copy of the redb file at `src` (a
-    /// snapshot of another member's backend), atomically and durably; `src`
-    /// itself is left as it is.
+    /// Replaces the whole database with the redb file at `src` (a snapshot
+    /// of another member's backend, in the same file system), atomically
+    /// and durably. The file is taken, not copied: `src` is gone afterwards,
+    /// installed or not.
+    ///
+    /// `check` looks at the file first; if it refuses (the file does not
+    /// hold what its sender announced, say), or the file is no database,
+    /// [`InstallError::Declined`] is returned and the store is untouched.
     ///
     /// Meta keys under `mvcc/` or any of the `replicated` prefixes come from
     /// `src`; every other meta key describes this member, not the replicated
     /// state (its member id, say), and is carried over from the database
     /// being replaced, so the installed file never makes this member believe
-    /// it is the one that sent it.
+    /// it is the one that sent it. They are copied as they are at the swap,
+    /// when no write transaction is open on the old database.
     ///
-    /// The copy is prepared and committed durably at `<db>.install`, then
+    /// The file is prepared at `<db>.install`, committed durably, then
     /// renamed over the database under the exclusive lock, so a crash leaves
-    /// either the old database or the new one. Transactions already open
-    /// keep reading the old file; it is closed once they have all ended
-    /// (see [`retire`]). Fails with [`DefragError::Busy`] if no moment
-    /// without a transaction beginning comes within `wait`.
+    /// either the old database or the new one. Disk use peaks at the new
+    /// file plus the old one, which views already open keep reading; it is
+    /// closed (and its space returned) when the last of them ends. Fails
+    /// with [`InstallError::Busy`], changing nothing, if a write transaction
+    /// stays open or transactions keep beginning for all of `wait`.
     pub fn install(
         &self,
         src: &Path,
         replicated: &[&str],
+        check: &dyn Fn(&ReadTxn) -> Result<(), String>,
         wait: Duration,
-    ) -> Result<(), DefragError> {
+    ) -> Result<(), InstallError> {
         let staged = self.staged_install_path();
         if staged.exists() {
             fs::remove_file(&staged).map_err(StorageError::from)?;
         }
-        fs::copy(src, &staged).map_err(StorageError::from)?;
-        let new_db = Database::create(&staged).map_err(StorageError::from)?;
-        let local = self.local_meta(replicated)?;
-        let txn = new_db.begin_write().map_err(StorageError::from)?;
-        init_tables(&txn)?;
-        {
-            let mut meta = txn.open_table(META).map_err(StorageError::from)?;
-            let mut foreign = Vec::new();
-            for row in meta.iter().map_err(StorageError::from)? {
-                let (key, _) = row.map_err(StorageError::from)?;
-                if !is_replicated_meta(key.value(), replicated) {
-                    foreign.push(key.value().to_string());
-                }
-            }
-            for key in foreign {
-                meta.remove(key.as_str()).map_err(StorageError::from)?;
-            }
-            for (key, value) in &local {
-                meta.insert(key.as_str(), value.as_slice())
-                    .map_err(StorageError::from)?;
+        fs::rename(src, &staged).map_err(StorageError::from)?;
+        let installed = self.install_staged(&staged, replicated, check, wait);
+        if installed.is_err() && staged.exists() {
+            // Not installed: nothing of it may stay behind.
+            if let Err(e) = fs::remove_file(&staged) {
+                tracing::warn!(error = %e, path = %staged.display(), "cannot remove a declined snapshot");
             }
         }
-        txn.commit().map_err(StorageError::from)?;
+        installed
+    }
 
-        let old = {
-            let mut db = self.lock_exclusive(wait)?;
-            fs::rename(&staged, &self.path).map_err(StorageError::from)?;
-            sync_parent_dir(&self.path).map_err(StorageError::from)?;
-            std::mem::replace(&mut *db, new_db)
-        };
+    fn install_staged(
+        &self,
+        staged: &Path,
+        replicated: &[&str],
+        check: &dyn Fn(&ReadTxn) -> Result<(), String>,
+        wait: Duration,
+    ) -> Result<(), InstallError> {
+        let declined = |e: StorageError| InstallError::Declined(e.to_string());
+        let new_db = Arc::new(Database::create(staged).map_err(|e| declined(e.into()))?);
+        {
+            let txn = new_db.begin_read().map_err(|e| declined(e.into()))?;
+            let view = ReadTxn::new(txn, Arc::clone(&new_db)).map_err(declined)?;
+            check(&view).map_err(InstallError::Declined)?;
+        }
+        // This member's meta, read now to do most of the writing outside
+        // the lock, and read again under it.
+        let old_db = Arc::clone(&self.handle());
+        let local = local_meta(&old_db, replicated)?;
+        drop(old_db);
+        set_local_meta(&new_db, replicated, &local)?;
+
+        let busy = || InstallError::Busy(wait);
+        let deadline = Instant::now() + wait;
+        // The permit, then the lock: no write transaction is open on the old
+        // database and none can begin, so its meta is final.
+        let permit = self.writer.enter_within(wait).ok_or_else(busy)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut db = self.lock_exclusive(left).ok_or_else(busy)?;
+        let now_local = local_meta(&db, replicated)?;
+        if now_local != local {
+            // Written meanwhile (a member recording that it served, say).
+            set_local_meta(&new_db, replicated, &now_local)?;
+        }
+        fs::rename(staged, &self.path).map_err(StorageError::from)?;
+        let old = std::mem::replace(&mut *db, new_db);
+        drop(db);
+        drop(permit);
         retire(old);
+        sync_parent_dir(&self.path).map_err(StorageError::from)?;
         self.refresh_size_in_use()?;
         Ok(())
     }
@@ -309,35 +365,19 @@ impl Backend {
         PathBuf::from(staged)
     }
 
-    /// This member's own meta keys and values (see [`Backend::install`]).
-    fn local_meta(&self, replicated: &[&str]) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        let txn = self.handle().begin_read()?;
-        let meta = txn.open_table(META)?;
-        let mut local = Vec::new();
-        for row in meta.iter()? {
-            let (key, value) = row?;
-            if !is_replicated_meta(key.value(), replicated) {
-                local.push((key.value().to_string(), value.value().to_vec()));
-            }
-        }
-        Ok(local)
-    }
-
-    /// The exclusive lock, taken within `wait`: no transaction begins
-    /// while it is held. `try_write`, never `write`: see `defragment`.
-    fn lock_exclusive(
-        &self,
-        wait: Duration,
-    ) -> Result<RwLockWriteGuard<'_, Database>, DefragError> {
+    /// The exclusive lock, taken within `wait` (`None` if not): no
+    /// transaction begins while it is held. `try_write`, never `write`:
+    /// see `defragment`.
+    fn lock_exclusive(&self, wait: Duration) -> Option<RwLockWriteGuard<'_, Arc<Database>>> {
         let deadline = Instant::now() + wait;
         loop {
             match self.db.try_write() {
-                Ok(db) => return Ok(db),
-                Err(TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+                Ok(db) => return Some(db),
+                Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
                 Err(TryLockError::WouldBlock) => {}
             }
             if Instant::now() >= deadline {
-                return Err(DefragError::Busy(wait));
+                return None;
             }
             std::thread::sleep(DEFRAG_POLL);
         }
@@ -351,7 +391,7 @@ impl Backend {
 
     /// The redb database, for white-box tests.
     #[cfg(test)]
-    pub(crate) fn db(&self) -> RwLockReadGuard<'_, Database> {
+    pub(crate) fn db(&self) -> RwLockReadGuard<'_, Arc<Database>> {
         self.handle()
     }
 
@@ -409,6 +449,22 @@ pub enum DefragError {
     Storage(#[from] StorageError),
 }
 
+/// Why [`Backend::install`] did not install; the store is unchanged
+/// unless the error is [`InstallError::Storage`].
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// The file is no store, or `check` refused it.
+    #[error("etcd-rs: snapshot declined: {0}")]
+    Declined(String),
+    /// A write transaction stayed open, or transactions kept beginning,
+    /// for the whole wait. The caller may try again.
+    #[error("etcd-rs: snapshot install gave up after {0:?}: transactions still in progress")]
+    Busy(Duration),
+    /// The storage failed (fatal, see [`StorageError`]).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
 /// Whether meta `key` belongs to the replicated state (see
 /// [`Backend::install`]) rather than to this member.
 fn is_replicated_meta(key: &str, replicated: &[&str]) -> bool {
@@ -423,34 +479,77 @@ fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Closes a database replaced by [`Backend::install`] once no transaction
-/// uses it any more: closing it earlier would fail their reads. Nothing can
-/// begin a new one (it is no longer behind the lock), and redb can only
-/// tell "no transaction open" through `compact` — which, on a file already
-/// unlinked, costs some I/O and harms nothing. A background thread waits
-/// so the install does not.
-fn retire(mut old: Database) {
+/// Closes a database replaced by [`Backend::install`] once no view reads
+/// it any more: closing it earlier would fail their reads. Nothing can
+/// begin a new one (it is no longer behind the lock), so the count of its
+/// handles only falls. A background thread waits for the last view, then
+/// drops the handle, so redb's close (a small commit on the unlinked file)
+/// runs neither in the install nor in whichever task ends the last view.
+fn retire(old: Arc<Database>) {
+    if Arc::strong_count(&old) == 1 {
+        // No view: close it now.
+        drop(old);
+        return;
+    }
     let spawned = std::thread::Builder::new()
         .name("backend-retire".into())
-        .spawn(move || loop {
-            match old.compact() {
-                Err(CompactionError::TransactionInProgress) => std::thread::sleep(RETIRE_POLL),
-                Ok(_) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "closing a replaced database file");
-                    return;
-                }
+        .spawn(move || {
+            while Arc::strong_count(&old) > 1 {
+                std::thread::sleep(RETIRE_POLL);
             }
+            drop(old);
         });
     if let Err(e) = spawned {
-        // The handle was dropped with the closure: closed at once.
+        // The handle went with the closure: the last view closes it.
         tracing::warn!(error = %e, "cannot start the thread that closes a replaced database");
     }
 }
 
-/// How often [`retire`] looks again for the end of the old database's
-/// transactions.
+/// How often [`retire`] looks again for the end of the old database's views.
 const RETIRE_POLL: Duration = Duration::from_millis(50);
+
+/// This member's own meta keys and values in `db` (see [`Backend::install`]).
+fn local_meta(db: &Database, replicated: &[&str]) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+    let txn = db.begin_read()?;
+    let meta = txn.open_table(META)?;
+    let mut local = Vec::new();
+    for row in meta.iter()? {
+        let (key, value) = row?;
+        if !is_replicated_meta(key.value(), replicated) {
+            local.push((key.value().to_string(), value.value().to_vec()));
+        }
+    }
+    Ok(local)
+}
+
+/// Makes `local` the only non-replicated meta of `db`, durably.
+fn set_local_meta(
+    db: &Database,
+    replicated: &[&str],
+    local: &[(String, Vec<u8>)],
+) -> Result<(), StorageError> {
+    let txn = db.begin_write()?;
+    init_tables(&txn)?;
+    {
+        let mut meta = txn.open_table(META)?;
+        let mut foreign = Vec::new();
+        for row in meta.iter()? {
+            let (key, _) = row?;
+            if !is_replicated_meta(key.value(), replicated) {
+                foreign.push(key.value().to_string());
+            }
+        }
+        for key in foreign {
+            meta.remove(key.as_str())?;
+        }
+        for (key, value) in local {
+            meta.insert(key.as_str(), value.as_slice())?;
+        }
+    }
+    // redb's default durability: synced before `commit` returns.
+    txn.commit()?;
+    Ok(())
+}
 
 /// Creates missing tables and the initial revisions of an empty store.
 fn init_tables(txn: &WriteTransaction) -> Result<(), StorageError> {
@@ -610,7 +709,7 @@ mod tests {
         batch.commit(true).unwrap();
         let old_view = b.read().unwrap();
 
-        b.install(&snap, &["raft/"], Duration::from_secs(5))
+        b.install(&snap, &["raft/"], &accept, Duration::from_secs(5))
             .unwrap();
 
         let check = |b: &Backend| {
@@ -633,9 +732,9 @@ mod tests {
             Some(&b"mine"[..])
         );
         drop(old_view);
-        // The snapshot file is untouched, the staging copy gone, and the
-        // store is writable.
-        assert!(snap.exists());
+        // The snapshot file was taken, nothing is left staged, and the store
+        // is writable.
+        assert!(!snap.exists());
         assert!(!b.staged_install_path().exists());
         let mut batch = b.begin_apply().unwrap();
         batch.set_meta("raft/applied", b"after").unwrap();
@@ -665,9 +764,12 @@ mod tests {
         batch.commit(true).unwrap();
         let junk = dir.path().join("junk.snap.db");
         fs::write(&junk, b"not a redb file").unwrap();
-        assert!(b
-            .install(&junk, &["raft/"], Duration::from_secs(1))
-            .is_err());
+        assert!(matches!(
+            b.install(&junk, &["raft/"], &accept, Duration::from_secs(1)),
+            Err(InstallError::Declined(_))
+        ));
+        assert!(!junk.exists());
+        assert!(!b.staged_install_path().exists());
         let r = b.read().unwrap();
         assert_eq!(
             r.meta("cluster/member_id").unwrap().as_deref(),
@@ -678,6 +780,136 @@ mod tests {
         // The staged copy does not outlive a restart.
         Backend::open(&path).unwrap();
         assert!(!dir.path().join("db.install").exists());
+    }
+
+    fn accept(_: &ReadTxn) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// A snapshot of a sender's store holding `a` and `raft/applied` =
+    /// `applied`, written at `dir/snap.db`; and its revision.
+    fn sender_snapshot(dir: &Path, applied: &[u8]) -> (PathBuf, i64) {
+        let sender = crate::test_util::Store::new();
+        let rev = sender.put("a", "1");
+        let mut batch = sender.backend.begin_apply().unwrap();
+        batch.set_meta("raft/applied", applied).unwrap();
+        batch.commit(true).unwrap();
+        let snap = dir.join("snap.db");
+        sender
+            .backend
+            .write_snapshot(&sender.backend.read().unwrap(), &snap)
+            .unwrap();
+        (snap, rev)
+    }
+
+    #[test]
+    fn install_declined_by_the_check_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (snap, _) = sender_snapshot(dir.path(), b"sent");
+        let path = dir.path().join("db");
+        let b = Backend::open(&path).unwrap();
+        let mut batch = b.begin_apply().unwrap();
+        batch.set_meta("raft/applied", b"mine").unwrap();
+        batch.commit(true).unwrap();
+
+        let expect = |view: &ReadTxn| match view.meta("raft/applied").unwrap().as_deref() {
+            Some(b"announced") => Ok(()),
+            other => Err(format!("holds {:?}", other.map(String::from_utf8_lossy))),
+        };
+        let err = b
+            .install(&snap, &["raft/"], &expect, Duration::from_secs(5))
+            .unwrap_err();
+        assert!(
+            matches!(&err, InstallError::Declined(why) if why.contains("sent")),
+            "{err}"
+        );
+        assert!(!snap.exists());
+        assert!(!b.staged_install_path().exists());
+        let check = |b: &Backend| {
+            let r = b.read().unwrap();
+            assert_eq!(r.current_revision().unwrap(), 1);
+            assert_eq!(
+                r.meta("raft/applied").unwrap().as_deref(),
+                Some(&b"mine"[..])
+            );
+        };
+        check(&b);
+        drop(b);
+        check(&Backend::open(&path).unwrap());
+    }
+
+    #[test]
+    fn install_keeps_local_meta_committed_while_it_prepares() {
+        let dir = tempfile::tempdir().unwrap();
+        let (snap, rev) = sender_snapshot(dir.path(), b"sent");
+        let b = Backend::open(&dir.path().join("db")).unwrap();
+        std::thread::scope(|s| {
+            // A writer of this member's own meta, its batch open before the
+            // install starts and committed while the install prepares.
+            let mut batch = b.begin_apply().unwrap();
+            batch.set_meta("cluster/served", b"1").unwrap();
+            let install =
+                s.spawn(|| b.install(&snap, &["raft/"], &accept, Duration::from_secs(30)));
+            // The install has read the old meta and waits for the batch.
+            let started = Instant::now();
+            while b.writer.waiting() == 0 {
+                assert!(started.elapsed() < Duration::from_secs(30));
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            batch.commit(false).unwrap();
+            install.join().unwrap().unwrap();
+        });
+        let r = b.read().unwrap();
+        assert_eq!(r.current_revision().unwrap(), rev);
+        assert_eq!(
+            r.meta("cluster/served").unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
+        assert_eq!(
+            r.meta("raft/applied").unwrap().as_deref(),
+            Some(&b"sent"[..])
+        );
+    }
+
+    /// Files this process has open whose name starts with `prefix`
+    /// (Linux: the targets of /proc/self/fd).
+    #[cfg(target_os = "linux")]
+    fn open_files(prefix: &Path) -> Vec<String> {
+        let prefix = prefix.to_string_lossy().into_owned();
+        fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+            .map(|p| p.to_string_lossy().into_owned())
+            .filter(|p| p.starts_with(&prefix))
+            .collect()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_replaced_file_closes_when_its_last_view_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let (snap, rev) = sender_snapshot(dir.path(), b"sent");
+        let path = dir.path().join("db");
+        let b = Backend::open(&path).unwrap();
+        let old_view = b.read().unwrap();
+        let deleted = format!("{} (deleted)", path.display());
+        b.install(&snap, &["raft/"], &accept, Duration::from_secs(5))
+            .unwrap();
+        // The old file is unlinked but still open for the view.
+        assert!(open_files(dir.path()).contains(&deleted));
+        assert_eq!(old_view.current_revision().unwrap(), 1);
+        assert_eq!(b.read().unwrap().current_revision().unwrap(), rev);
+        drop(old_view);
+        let started = Instant::now();
+        while open_files(dir.path()).contains(&deleted) {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the replaced file is still open"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Only the installed file stays open.
+        assert_eq!(open_files(dir.path()), [path.display().to_string()]);
     }
 
     /// A store whose history was mostly deleted and compacted away: the

@@ -7,7 +7,9 @@
 
 use etcd_proto::etcdserverpb::{AlarmMember, RangeRequest, RangeResponse, TxnRequest, TxnResponse};
 use etcd_proto::mvccpb::Event;
-use redb::{ReadOnlyTable, ReadTransaction};
+use std::sync::Arc;
+
+use redb::{Database, ReadOnlyTable, ReadTransaction};
 
 use crate::apply::{alarm, ops, txn};
 use crate::backend::{
@@ -29,6 +31,10 @@ pub struct ReadTxn {
     current: i64,
     /// The compacted revision of the snapshot (-1 if never compacted).
     compacted: i64,
+    /// The database `txn` reads, kept open while it does: a file replaced
+    /// by `Backend::install` closes when its last view ends. Declared after
+    /// `txn`, so dropped after it.
+    _db: Arc<Database>,
 }
 
 impl ReadTxn {
@@ -37,7 +43,7 @@ impl ReadTxn {
         &self.txn
     }
 
-    pub(crate) fn new(txn: ReadTransaction) -> Result<ReadTxn, StorageError> {
+    pub(crate) fn new(txn: ReadTransaction, db: Arc<Database>) -> Result<ReadTxn, StorageError> {
         let meta = txn.open_table(META)?;
         let current = read_meta_i64(&meta, META_CURRENT_REVISION)?;
         let compacted = read_meta_i64(&meta, META_COMPACTED_REVISION)?;
@@ -46,6 +52,7 @@ impl ReadTxn {
             txn,
             current,
             compacted,
+            _db: db,
         })
     }
 

@@ -474,7 +474,7 @@ async fn installed_from_leader(
         .unwrap();
     store
         .backend
-        .install(&snap, &[], Duration::from_secs(5))
+        .install(&snap, &[], &|_| Ok(()), Duration::from_secs(5))
         .unwrap();
     let revision = store.backend.read().unwrap().current_revision().unwrap();
     store.hub.on_install(revision);

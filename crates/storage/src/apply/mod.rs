@@ -20,8 +20,6 @@ pub(crate) mod lease;
 pub(crate) mod ops;
 pub(crate) mod txn;
 
-use std::marker::PhantomData;
-
 use etcd_proto::etcdserverpb::{
     AlarmResponse, CompactionRequest, CompactionResponse, DeleteRangeResponse,
     LeaseCheckpointResponse, LeaseGrantResponse, LeaseRevokeResponse, PutResponse, TxnResponse,
@@ -31,8 +29,9 @@ use etcd_proto::raftpb::raft_request::Request;
 use etcd_proto::raftpb::RaftRequest;
 use redb::{Durability, ReadableTable, WriteTransaction};
 
+use crate::backend::write_gate::WritePermit;
 use crate::backend::{
-    read_meta_i64, Backend, ALARMS, META, META_COMPACTED_REVISION, META_CURRENT_REVISION,
+    read_meta_i64, ALARMS, META, META_COMPACTED_REVISION, META_CURRENT_REVISION,
     RESERVED_META_PREFIX,
 };
 use crate::error::{ApplyError, StorageError};
@@ -72,12 +71,16 @@ pub struct ApplyBatch<'a> {
     /// Set when a storage error struck after a request began changing
     /// tables: the batch must not commit.
     poisoned: Option<String>,
-    /// Ties the batch to its backend, as the redb transaction is.
-    _backend: PhantomData<&'a Backend>,
+    /// The backend's one write permit, held until the batch ends (after
+    /// `txn`, which is dropped first): see `backend::write_gate`.
+    _permit: WritePermit<'a>,
 }
 
 impl<'a> ApplyBatch<'a> {
-    pub(crate) fn new(txn: WriteTransaction) -> Result<ApplyBatch<'a>, StorageError> {
+    pub(crate) fn new(
+        txn: WriteTransaction,
+        permit: WritePermit<'a>,
+    ) -> Result<ApplyBatch<'a>, StorageError> {
         let (current, compacted) = {
             let meta = txn.open_table(META)?;
             (
@@ -93,7 +96,7 @@ impl<'a> ApplyBatch<'a> {
             events: Vec::new(),
             lease_changes: Vec::new(),
             poisoned: None,
-            _backend: PhantomData,
+            _permit: permit,
         })
     }
 
@@ -317,7 +320,7 @@ fn compact(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::LEASE_KEYS;
+    use crate::backend::{Backend, LEASE_KEYS};
     use crate::test_util::*;
     use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
     use etcd_proto::etcdserverpb::{AlarmRequest, AlarmType, PutRequest};
