@@ -167,7 +167,7 @@ impl LeaderClient {
 
     /// The channel to `member` at `url`, made on first use. Connecting
     /// happens inside tonic, lazily, and again after a failure.
-    fn channel(&self, member: MemberId, url: &str) -> Option<Channel> {
+    pub(crate) fn channel(&self, member: MemberId, url: &str) -> Option<Channel> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((cached_url, channel)) = channels.get(&member) {
             if cached_url == url {

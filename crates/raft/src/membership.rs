@@ -112,6 +112,12 @@ pub enum MembershipError {
     Timeout,
     #[error("raft stopped: {0}")]
     Stopped(String),
+    /// A change Raft refused for a reason etcd has no error for (an empty
+    /// or otherwise invalid membership), or a leader's refusal of a
+    /// forwarded change: reported with its reason, as etcd reports errors
+    /// of its own.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl MembershipError {
@@ -130,6 +136,7 @@ impl MembershipError {
             NoLeader => "no_leader".into(),
             Timeout => "timeout".into(),
             Stopped(why) => format!("stopped:{why}"),
+            Refused(why) => format!("refused:{why}"),
         }
     }
 
@@ -146,7 +153,10 @@ impl MembershipError {
             "unhealthy" => Unhealthy,
             "no_leader" => NoLeader,
             "timeout" => Timeout,
-            other => Stopped(other.strip_prefix("stopped:").unwrap_or(other).to_string()),
+            other => match other.strip_prefix("refused:") {
+                Some(why) => Refused(why.to_string()),
+                None => Stopped(other.strip_prefix("stopped:").unwrap_or(other).to_string()),
+            },
         }
     }
 }
@@ -262,7 +272,7 @@ impl Membership {
                 Err(CallError::NoLeader) => return Err(MembershipError::NoLeader),
                 Err(CallError::Timeout) => return Err(MembershipError::Timeout),
                 Err(CallError::Refused(status)) => {
-                    return Err(MembershipError::Stopped(status.message().to_string()))
+                    return Err(MembershipError::Refused(status.message().to_string()))
                 }
                 Err(CallError::Local) => {}
             }
@@ -536,11 +546,11 @@ impl Membership {
                 let committed_known = m.committed_membership_config.log_id().is_some();
                 let committed = m.committed_membership_config.membership();
                 let latest = &m.membership_config;
-                let peers: Vec<String> = latest
+                let peers: Vec<(MemberId, String)> = latest
                     .membership()
                     .nodes()
                     .filter(|(id, _)| **id != self.member_id)
-                    .filter_map(|(_, n)| n.peer_urls.first().cloned())
+                    .filter_map(|(id, n)| Some((*id, n.peer_urls.first()?.clone())))
                     .collect();
                 let latest_has_me = latest.membership().get_node(&self.member_id).is_some();
                 (
@@ -588,10 +598,19 @@ impl Membership {
     }
 
     /// Whether a peer has committed a membership newer than `added_at`
-    /// without this member. Stops at the first peer that answers.
-    async fn peers_say_removed(&self, peers: &[String], added_at: u64) -> bool {
-        for url in peers {
-            let Ok(answer) = fetch_one(url, Duration::from_secs(1)).await else {
+    /// without this member. Stops at the first peer that answers. Peers are
+    /// reached over the leader client's cached channels, and not at all
+    /// while a test's fault file cuts them off.
+    async fn peers_say_removed(&self, peers: &[(MemberId, String)], added_at: u64) -> bool {
+        for (id, url) in peers {
+            if crate::faults::blocked(*id) {
+                continue;
+            }
+            let Some(channel) = self.leader.channel(*id, url) else {
+                continue;
+            };
+            let client = RaftPeerClient::new(channel);
+            let Ok(answer) = ask_members(client, Duration::from_secs(1)).await else {
                 continue;
             };
             if answer.cluster_id != self.options.cluster_id || answer.members.is_empty() {
@@ -637,7 +656,7 @@ fn classify(e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> Option<Re
             ChangeMembershipError::LearnerNotFound(_) => {
                 Some(Retry::Final(MembershipError::MemberNotFound))
             }
-            other => Some(Retry::Final(MembershipError::Stopped(other.to_string()))),
+            other => Some(Retry::Final(MembershipError::Refused(other.to_string()))),
         },
         RaftError::Fatal(f) => Some(Retry::Final(MembershipError::Stopped(f.to_string()))),
     }
@@ -684,7 +703,7 @@ fn propose(
         MemberChange::Update { .. } => {}
     }
     openraft::Membership::new(vec![voters], nodes)
-        .map_err(|e| MembershipError::Stopped(format!("invalid membership: {e}")))
+        .map_err(|e| MembershipError::Refused(format!("invalid membership: {e}")))
 }
 
 fn to_members(membership: &openraft::Membership<MemberId, MemberNode>) -> Vec<MemberInfo> {
@@ -805,9 +824,17 @@ fn client(url: &str) -> Option<RaftPeerClient<tonic::transport::Channel>> {
     ))
 }
 
-/// Asks one member for its committed membership.
+/// Asks one member for its committed membership (before joining: no
+/// member channels exist yet).
 async fn fetch_one(url: &str, timeout: Duration) -> Result<RemoteClusterAt, FetchError> {
-    let mut client = client(url).ok_or(FetchError::NoAnswer)?;
+    ask_members(client(url).ok_or(FetchError::NoAnswer)?, timeout).await
+}
+
+/// Asks the member behind `client` for its committed membership.
+async fn ask_members(
+    mut client: RaftPeerClient<tonic::transport::Channel>,
+    timeout: Duration,
+) -> Result<RemoteClusterAt, FetchError> {
     let answer = tokio::time::timeout(timeout, client.members(MembersRequest {}))
         .await
         .map_err(|_| FetchError::NoAnswer)?
@@ -927,6 +954,7 @@ mod tests {
             MembershipError::NoLeader,
             MembershipError::Timeout,
             MembershipError::Stopped("disk full".into()),
+            MembershipError::Refused("the membership is empty".into()),
         ] {
             assert_eq!(MembershipError::from_wire_name(&e.wire_name()), e);
         }

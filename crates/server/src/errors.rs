@@ -74,6 +74,9 @@ pub enum EtcdError {
     TooManyLearners,
     #[error("etcdserver: unhealthy cluster")]
     Unhealthy,
+    /// A learner serves only Status and serializable Ranges.
+    #[error("etcdserver: rpc not supported for learner")]
+    NotSupportedForLearner,
     /// A failure inside this server (storage, I/O): etcd reports these as
     /// `Unknown` with the underlying message.
     #[error("{0}")]
@@ -89,17 +92,14 @@ impl EtcdError {
             Compacted | FutureRev | LeaseTtlTooLarge => Code::OutOfRange,
             TooManyRequests | NoSpace => Code::ResourceExhausted,
             LeaseNotFound | MemberNotFound => Code::NotFound,
-            NoLeader | LeaderChanged | Stopped | Timeout | Unhealthy => Code::Unavailable,
-            NotLeader
-            | LeaseExists
-            | BadLeaderTransferee
-            | MemberExists
-            | PeerUrlExists
-            | MemberNotEnoughStarted
-            | MemberNotLearner
-            | LearnerNotReady
-            | TooManyLearners => Code::FailedPrecondition,
-            Internal(_) | LeaderTransferTimeout => Code::Unknown,
+            NoLeader | LeaderChanged | Stopped | Timeout | Unhealthy | NotSupportedForLearner => {
+                Code::Unavailable
+            }
+            NotLeader | LeaseExists | BadLeaderTransferee | MemberExists | PeerUrlExists
+            | MemberNotLearner | LearnerNotReady | TooManyLearners => Code::FailedPrecondition,
+            // etcd 3.4 maps "not enough started members" to a client-side
+            // error value, not a gRPC status, so grpc-go sends it as Unknown.
+            Internal(_) | LeaderTransferTimeout | MemberNotEnoughStarted => Code::Unknown,
         }
     }
 }
@@ -163,6 +163,10 @@ impl From<MembershipError> for EtcdError {
                 tracing::error!(%reason, "membership change failed");
                 EtcdError::Stopped
             }
+            MembershipError::Refused(reason) => {
+                tracing::warn!(%reason, "membership change refused");
+                EtcdError::Internal(reason)
+            }
         }
     }
 }
@@ -213,5 +217,27 @@ mod tests {
         let s = Status::from(EtcdError::from(ApplyError::NoSpace));
         assert_eq!(s.code(), Code::ResourceExhausted);
         assert_eq!(s.message(), "etcdserver: mvcc: database space exceeded");
+        // etcd 3.4 sends this one as a plain error: Unknown.
+        let s = Status::from(EtcdError::from(MembershipError::NotEnoughStarted));
+        assert_eq!(s.code(), Code::Unknown);
+        assert_eq!(
+            s.message(),
+            "etcdserver: re-configuration failed due to not enough started members"
+        );
+        let s = Status::from(EtcdError::from(MembershipError::Refused(
+            "the membership is empty".into(),
+        )));
+        assert_eq!(
+            (s.code(), s.message()),
+            (Code::Unknown, "the membership is empty")
+        );
+        let s = Status::from(EtcdError::NotSupportedForLearner);
+        assert_eq!(
+            (s.code(), s.message()),
+            (
+                Code::Unavailable,
+                "etcdserver: rpc not supported for learner"
+            )
+        );
     }
 }
