@@ -13,7 +13,7 @@
 //!   through (write: propose via Raft; read: ReadIndex then a backend
 //!   snapshot) and the one place response headers are built.
 //! - [`api`]: one file per gRPC service, plus request validation.
-//! - [`serve`]: client listeners.
+//! - [`serve`]: client listeners; [`learner_guard`]: what a learner serves.
 //! - [`compactor`]: auto-compaction schedules.
 //! - [`watch`]: the watch hub (every watcher; live fan-out of committed
 //!   events, catch-up from storage for those behind), used by `api::watch`.
@@ -40,6 +40,7 @@ pub mod errors;
 pub mod grpc_compat;
 pub mod ids;
 pub mod join;
+pub mod learner_guard;
 pub mod lease;
 pub mod logging;
 pub mod member;

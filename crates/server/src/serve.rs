@@ -33,6 +33,7 @@ use crate::api::watch::WatchService;
 use crate::api::{cluster::ClusterService, kv::KvService, maintenance::MaintenanceService};
 use crate::concurrency::Concurrency;
 use crate::grpc_compat::GrpcCompat;
+use crate::learner_guard::LearnerGuard;
 use crate::lease::Lessor;
 use crate::server::EtcdServer;
 use crate::watch::Hub;
@@ -166,6 +167,8 @@ pub async fn serve(
         )
         .add_service(health.clone())
         .prepare();
+        // A learner refuses what etcd's learners refuse (see `learner_guard`).
+        let routes = LearnerGuard::new(routes, server.clone());
         let mut stop = shutdown.clone();
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
