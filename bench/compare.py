@@ -1,0 +1,1159 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of etcd-rs and etcd 3.4.23; writes BENCHMARKS.md.
+
+Run through bench/compare.sh, which installs and builds what this needs.
+
+What it does, in order:
+  1. Records the machine (CPU, memory, kernel, the data-dir disk's
+     write+fdatasync rate) and the versions.
+  2. For each scenario (1 member, 3 members): starts an etcd-rs cluster and
+     an etcd cluster the same way (loopback, ephemeral ports, fresh data dirs
+     under target/, default durability: both fsync before acknowledging,
+     `--logger=zap --log-level=error`), then runs every workload against
+     both, alternating etcd-rs, etcd, etcd-rs, etcd... so drift in the
+     machine hits both; each figure is the median of BENCH_REPEATS runs.
+     Server RSS is sampled from /proc during the main put run.
+  3. Restart: loads 1M keys (8-byte keys, 256-byte values) into a fresh
+     single member of each, stops it with SIGTERM and times exec -> first
+     successful linearizable get, BENCH_REPEATS times each, alternating.
+  4. Writes BENCHMARKS.md, bench/results/summary.json, bench/results/ratios.png
+     (raw etcd-benchmark output under bench/results/raw/, gitignored).
+
+Environment:
+  BENCH_SCALE      multiplies every request total and the 1M keys (default 1;
+                   0.02 is a smoke run of a few minutes; below 1 the report
+                   is marked as not representative)
+  BENCH_REPEATS    runs per workload and server (default 2); medians reported
+  BENCH_SCENARIOS  which cluster sizes to run, e.g. "1" or "1,3" (default 1,3)
+  BENCH_ONLY       comma-separated workload ids to run (default all)
+  BENCH_RESTART    0 skips the restart measurement (default 1)
+  BENCH_KEEP       1 keeps the data dirs under target/bench/ (default 0)
+  BENCH_OUT        the report's path (default BENCHMARKS.md at the repo root)
+
+bench/notes.md, if present, is copied into the report under "Notes" (for
+hand-written findings that must survive regeneration).
+
+Every server is started by this process with PR_SET_PDEATHSIG and killed on
+any exit path, so none outlives the run.
+"""
+
+import ctypes
+import datetime
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+OURS_BIN = REPO / "target" / "release" / "etcd"
+ETCD_BIN = Path("/usr/bin/etcd")
+BENCH_BIN = REPO / "target" / "release" / "etcd-benchmark"
+ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
+
+OURS, ETCD = "etcd-rs", "etcd"
+KINDS = (OURS, ETCD)
+
+START_TIMEOUT = 60.0  # seconds for a cluster to answer a linearizable get
+RUN_TIMEOUT = 900.0  # seconds for one etcd-benchmark run
+VALUE_256 = "v" * 256
+
+
+def env_float(name, default):
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+SCALE = env_float("BENCH_SCALE", 1.0)
+REPEATS = max(1, int(env_float("BENCH_REPEATS", 2)))
+SCENARIOS = [int(s) for s in os.environ.get("BENCH_SCENARIOS", "1,3").split(",") if s.strip()]
+ONLY = {s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.strip()}
+DO_RESTART = os.environ.get("BENCH_RESTART", "1") != "0"
+KEEP = os.environ.get("BENCH_KEEP", "0") == "1"
+OUT = Path(os.environ.get("BENCH_OUT") or REPO / "BENCHMARKS.md")
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def scaled(base, floor):
+    return max(floor, int(round(base * SCALE)))
+
+
+# ---------------------------------------------------------------- processes
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """Runs in the child before exec: the kernel kills it if we die."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+LIVE = []  # every Member whose process may still run
+
+
+def kill_everything():
+    for member in list(LIVE):
+        member.kill()
+
+
+class Fatal(Exception):
+    """A failure that stops the run (a server that does not start)."""
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Member:
+    """One server process of a cluster."""
+
+    def __init__(self, kind, name, data_dir, log_path):
+        self.kind = kind
+        self.name = name
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.proc = None
+        self.new_ports()
+
+    def new_ports(self):
+        self.client_port = free_port()
+        self.peer_port = free_port()
+
+    @property
+    def client_url(self):
+        return f"http://127.0.0.1:{self.client_port}"
+
+    @property
+    def peer_url(self):
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    def start(self, initial_cluster, token, state="new"):
+        binary = OURS_BIN if self.kind == OURS else ETCD_BIN
+        args = [
+            str(binary),
+            f"--name={self.name}",
+            f"--data-dir={self.data_dir}",
+            f"--listen-client-urls={self.client_url}",
+            f"--advertise-client-urls={self.client_url}",
+            f"--listen-peer-urls={self.peer_url}",
+            f"--initial-advertise-peer-urls={self.peer_url}",
+            f"--initial-cluster={initial_cluster}",
+            f"--initial-cluster-token={token}",
+            f"--initial-cluster-state={state}",
+            "--logger=zap",
+            "--log-level=error",
+        ]
+        self.log_file = open(self.log_path, "ab")
+        self.log_file.write(f"\n=== {' '.join(args)}\n".encode())
+        self.log_file.flush()
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,  # a Ctrl-C reaches us, and we stop it
+        )
+        LIVE.append(self)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def status(self):
+        """(VmRSS, VmHWM) in bytes, or None if the process is gone."""
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            return (int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024)
+        except (OSError, KeyError, ValueError):
+            return None
+
+    def stop(self, timeout=30.0):
+        """SIGTERM, then SIGKILL after `timeout`; returns the seconds it took."""
+        if self.proc is None:
+            return 0.0
+        t0 = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log(f"{self.kind} {self.name} ignored SIGTERM for {timeout:.0f} s; killing it")
+                self.proc.kill()
+                self.proc.wait()
+        self._forget()
+        return time.monotonic() - t0
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._forget()
+
+    def _forget(self):
+        if self in LIVE:
+            LIVE.remove(self)
+        if getattr(self, "log_file", None):
+            self.log_file.close()
+            self.log_file = None
+
+    def log_tail(self, lines=30):
+        try:
+            text = Path(self.log_path).read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(text[-lines:])
+
+
+class Cluster:
+    """One etcd-rs or etcd cluster of 1 or 3 members on loopback."""
+
+    def __init__(self, kind, size, root):
+        self.kind = kind
+        self.size = size
+        self.root = root
+        self.token = f"bench-{kind}-{size}-{os.getpid()}"
+        slug = "rs" if kind == OURS else "etcd"
+        self.members = [
+            Member(kind, f"{slug}{i}", root / f"{slug}{i}.data", root / f"{slug}{i}.log")
+            for i in range(size)
+        ]
+
+    @property
+    def endpoints(self):
+        return ",".join(m.client_url for m in self.members)
+
+    @property
+    def initial_cluster(self):
+        return ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+
+    def start(self, fresh=True):
+        """Starts every member and waits until each answers a linearizable get.
+        Returns the seconds from the first exec to all members ready."""
+        for attempt in range(3):
+            if fresh:
+                for m in self.members:
+                    shutil.rmtree(m.data_dir, ignore_errors=True)
+            t0 = time.monotonic()
+            for m in self.members:
+                m.start(self.initial_cluster, self.token, "new")
+            try:
+                self.wait_ready(t0)
+                return time.monotonic() - t0
+            except Fatal as e:
+                self.stop()
+                port_clash = any("address already in use" in m.log_tail(200) for m in self.members)
+                if fresh and port_clash and attempt < 2:
+                    log(f"{self.kind}: a port was taken meanwhile; retrying with new ports")
+                    for m in self.members:
+                        m.new_ports()
+                    continue
+                raise e
+        raise Fatal("unreachable")
+
+    def wait_ready(self, t0, timeout=START_TIMEOUT):
+        for m in self.members:
+            wait_port(m, t0 + timeout)
+        for m in self.members:
+            while True:
+                if not m.alive():
+                    raise Fatal(self.failure(m, f"exited with code {m.proc.returncode} during startup"))
+                if etcdctl(m.client_url, "get", "bench-probe", timeout=5) is not None:
+                    break
+                if time.monotonic() > t0 + timeout:
+                    raise Fatal(self.failure(m, f"did not answer a linearizable get within {timeout:.0f} s"))
+                time.sleep(0.05)
+
+    def failure(self, m, what):
+        return (
+            f"{self.kind} member {m.name} ({m.client_url}) {what}\n"
+            f"--- last lines of {m.log_path} ---\n{m.log_tail()}"
+        )
+
+    def dead_member(self):
+        for m in self.members:
+            if not m.alive():
+                return m
+        return None
+
+    def stop(self):
+        for m in self.members:
+            m.stop()
+
+    def rss(self):
+        """(max VmRSS, max VmHWM) over the members, bytes."""
+        stats = [s for s in (m.status() for m in self.members) if s]
+        if not stats:
+            return None
+        return (max(s[0] for s in stats), max(s[1] for s in stats))
+
+    def data_size(self):
+        """Disk usage of the largest member's data dir, bytes."""
+        return max(disk_usage(m.data_dir) for m in self.members)
+
+
+def wait_port(member, deadline):
+    while True:
+        if not member.alive():
+            raise Fatal(
+                f"{member.kind} member {member.name} exited with code {member.proc.returncode} during startup\n"
+                f"--- last lines of {member.log_path} ---\n{member.log_tail()}"
+            )
+        try:
+            with socket.create_connection(("127.0.0.1", member.client_port), timeout=0.2):
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise Fatal(
+                f"{member.kind} member {member.name} did not listen on {member.client_url}\n"
+                f"--- last lines of {member.log_path} ---\n{member.log_tail()}"
+            )
+        time.sleep(0.005)
+
+
+def etcdctl(endpoint, *args, timeout=5):
+    """Runs etcdctl against one endpoint; its stdout, or None on failure."""
+    cmd = [
+        ETCDCTL,
+        f"--endpoints={endpoint}",
+        "--dial-timeout=2s",
+        f"--command-timeout={timeout}s",
+        *args,
+    ]
+    try:
+        out = subprocess.run(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout + 5,
+            env={**os.environ, "ETCDCTL_API": "3"},
+            preexec_fn=_die_with_parent,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    return out.stdout.decode(errors="replace") if out.returncode == 0 else None
+
+
+def disk_usage(path):
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+# ---------------------------------------------------------------- machine
+
+
+def read(path):
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def command_output(*cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def fdatasync_rate(directory, seconds=2.0, size=2300):
+    """Appends `size`-byte writes, each followed by fdatasync, for `seconds`
+    (etcd's recommended fio check uses 2300-byte writes): (ops/s, mean ms, p99 ms)."""
+    path = Path(directory) / "fdatasync-probe"
+    block = os.urandom(size)
+    lat = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        t_end = time.monotonic() + seconds
+        while time.monotonic() < t_end:
+            t0 = time.perf_counter()
+            os.write(fd, block)
+            os.fdatasync(fd)
+            lat.append(time.perf_counter() - t0)
+    finally:
+        os.close(fd)
+        path.unlink()
+    lat.sort()
+    return {
+        "ops_per_sec": len(lat) / sum(lat),
+        "mean_ms": 1000 * statistics.mean(lat),
+        "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+    }
+
+
+def version_line(lines):
+    """`etcd --version` output as "etcd-rs 0.1.0, etcd API 3.5.0, Go go1.19.8"."""
+    fields = dict(l.split(":", 1) for l in lines if ":" in l)
+    parts = []
+    if "etcd-rs Version" in fields:
+        parts.append(f"etcd-rs {fields['etcd-rs Version'].strip()}, etcd API {fields.get('etcd Version', '?').strip()}")
+    elif "etcd Version" in fields:
+        parts.append(f"etcd {fields['etcd Version'].strip()}")
+    if "Go Version" in fields:
+        parts.append(f"built with {fields['Go Version'].strip()}")
+    return ", ".join(parts) or " ".join(lines)
+
+
+def machine(run_dir):
+    cpuinfo = read("/proc/cpuinfo")
+    model = next((l.split(":", 1)[1].strip() for l in cpuinfo.splitlines() if l.startswith("model name")), platform.processor())
+    meminfo = read("/proc/meminfo")
+    mem_kb = next((int(l.split()[1]) for l in meminfo.splitlines() if l.startswith("MemTotal")), 0)
+    os_name = next(
+        (l.split("=", 1)[1].strip().strip('"') for l in read("/etc/os-release").splitlines() if l.startswith("PRETTY_NAME=")),
+        platform.system(),
+    )
+    df = command_output("df", "--output=source,fstype", str(run_dir)).splitlines()
+    source, fstype = (df[-1].split() + ["?", "?"])[:2] if df else ("?", "?")
+    etcd_version = command_output(str(ETCD_BIN), "--version").splitlines()
+    ours_version = command_output(str(OURS_BIN), "--version").splitlines()
+    git_head = command_output("git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD")
+    dirty = command_output("git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--", "crates", "Cargo.toml", "Cargo.lock")
+    return {
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)),
+        "memory_gib": mem_kb / 1024 / 1024,
+        "kernel": platform.release(),
+        "os": os_name,
+        "data_dir": str(run_dir),
+        "filesystem": f"{fstype} on {source}",
+        "loadavg_start": read("/proc/loadavg").split()[:3],
+        "etcd_version": version_line(etcd_version),
+        "ours_version": version_line(ours_version),
+        "benchmark_version": command_output(str(BENCH_BIN), "--version"),
+        "git": git_head + (" (with uncommitted changes under crates/)" if dirty else ""),
+    }
+
+
+# ---------------------------------------------------------------- workloads
+
+
+class Workload:
+    """One etcd-benchmark invocation, run identically against both servers."""
+
+    def __init__(self, wid, label, sub, args, kind="requests", target_leader=True, rss=False, goal=None):
+        self.id = wid
+        self.label = label
+        self.sub = sub  # etcd-benchmark subcommand and its positional args
+        self.args = args
+        self.kind = kind  # "requests", "watch" (events/s), "paced" (rate-limited: latency only)
+        self.target_leader = target_leader
+        self.rss = rss  # sample server RSS during this workload
+        self.goal = goal  # the issue's throughput goal, as an etcd-rs/etcd ratio
+
+    def command(self, endpoints, size):
+        cmd = [str(BENCH_BIN), *self.sub, f"--endpoints={endpoints}", *self.args, "--json"]
+        if size > 1 and self.target_leader:
+            cmd.append("--target-leader")
+        return cmd
+
+
+def workloads(size):
+    put_kv = ["--key-size=8", "--val-size=256", "--key-space-size=100000"]
+    many = ["--clients=1000", "--conns=100"]
+    ws = [
+        Workload("put-1", "put, 1 client", ["put"], [f"--total={scaled(4000, 100)}", "--clients=1", "--conns=1", *put_kv], goal=1.0),
+        Workload("put-1000", "put, 1000 clients", ["put"], [f"--total={scaled(100000, 2000)}", *many, *put_kv], rss=True, goal=2.0),
+    ]
+    if size > 1:
+        ws.append(
+            Workload(
+                "put-1000-all",
+                "put, 1000 clients, all members",
+                ["put"],
+                [f"--total={scaled(100000, 2000)}", *many, *put_kv],
+                target_leader=False,
+            )
+        )
+    for c in ("l", "s"):
+        name = "linearizable" if c == "l" else "serializable"
+        ws.append(
+            Workload(f"range-{c}-1", f"range {name}, 1 client", ["range", "foo"], [f"--total={scaled(10000, 200)}", f"--consistency={c}", "--clients=1", "--conns=1"])
+        )
+    for c in ("l", "s"):
+        name = "linearizable" if c == "l" else "serializable"
+        ws.append(
+            Workload(
+                f"range-{c}-1000",
+                f"range {name}, 1000 clients" + ("" if c == "l" or size == 1 else ", all members"),
+                ["range", "foo"],
+                [f"--total={scaled(200000, 2000)}", f"--consistency={c}", *many],
+                # Serializable reads are answered by any member: spread them.
+                target_leader=(c == "l"),
+                goal=2.0,
+            )
+        )
+    ws += [
+        Workload("txn-put", "txn-put, 1000 clients", ["txn-put"], [f"--total={scaled(50000, 2000)}", *many, *put_kv, "--txn-ops=1"]),
+        Workload(
+            "watch-1k",
+            "watch fan-out, 1,000 watchers",
+            ["watch"],
+            ["--streams=10", "--watch-per-stream=100", "--clients=10", "--conns=10", f"--put-total={scaled(1000, 10)}"],
+            kind="watch",
+            goal=2.0,
+        ),
+        Workload(
+            "watch-10k",
+            "watch fan-out, 10,000 watchers",
+            ["watch"],
+            ["--streams=100", "--watch-per-stream=100", "--clients=100", "--conns=100", f"--put-total={scaled(100, 5)}"],
+            kind="watch",
+            goal=2.0,
+        ),
+        Workload(
+            "watch-latency",
+            "watch latency, 100 watchers, 100 puts/s",
+            ["watch-latency"],
+            ["--streams=10", "--watchers-per-stream=10", "--put-rate=100", f"--put-total={scaled(500, 20)}"],
+            kind="paced",
+        ),
+        Workload("lease-keepalive", "lease keepalive, 1000 clients", ["lease-keepalive"], [f"--total={scaled(100000, 2000)}", *many]),
+    ]
+    return [w for w in ws if not ONLY or w.id in ONLY]
+
+
+def percentile(summary, pct):
+    for p in summary.get("percentiles", []):
+        if abs(p["percent"] - pct) < 1e-9:
+            # The tool reports 0 for a percentile it has too few samples for.
+            return p["secs"] if p["secs"] > 0 else None
+    return None
+
+
+def figures(workload, out):
+    """The table's figures from one etcd-benchmark JSON report."""
+    report = out["report"]
+    if workload.kind == "watch":
+        # Deliveries per second over the fan-out; latency from put sent to
+        # event received (from the put's ack, most are 0: they beat the ack).
+        rate = out.get("figures", {}).get("events_per_sec")
+        lat = out.get("since_put_sent", report)
+    elif workload.kind == "paced":
+        rate = out.get("figures", {}).get("events_per_sec")
+        lat = out.get("since_put_sent", report)
+    else:
+        rate = report.get("requests_per_sec")
+        lat = report
+    failures = report.get("failures", 0) + sum(
+        s.get("failures", 0) for k, s in out.items() if isinstance(s, dict) and k in ("creation", "puts")
+    )
+    errors = dict(report.get("errors", {}))
+    for k in ("creation", "puts"):
+        for e, n in out.get(k, {}).get("errors", {}).items():
+            errors[f"{k}: {e}"] = errors.get(f"{k}: {e}", 0) + n
+    return {
+        "rate": rate,
+        "p50": percentile(lat, 50.0),
+        "p99": percentile(lat, 99.0),
+        "failures": failures,
+        "errors": errors,
+    }
+
+
+def run_workload(workload, cluster, tag):
+    """Runs one workload against one cluster; its figures (and RSS samples)."""
+    cmd = workload.command(cluster.endpoints, cluster.size)
+    raw = RESULTS / "raw" / f"{tag}.json"
+    err = RESULTS / "raw" / f"{tag}.stderr"
+    t0 = time.monotonic()
+    rss_samples = []
+    with open(raw, "wb") as out_f, open(err, "wb") as err_f:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f, preexec_fn=_die_with_parent)
+        try:
+            while proc.poll() is None:
+                if workload.rss:
+                    s = cluster.rss()
+                    if s:
+                        rss_samples.append(s[0])
+                dead = cluster.dead_member()
+                if dead is not None:
+                    proc.kill()
+                    proc.wait()
+                    msg = cluster.failure(dead, f"exited with code {dead.proc.returncode} during {workload.id}")
+                    print(f"\n!!! {msg}\n", file=sys.stderr, flush=True)
+                    return {"error": f"server exited (code {dead.proc.returncode}); log: {dead.log_path}", "cmd": cmd}
+                if time.monotonic() - t0 > RUN_TIMEOUT:
+                    proc.kill()
+                    proc.wait()
+                    return {"error": f"etcd-benchmark did not finish within {RUN_TIMEOUT:.0f} s", "cmd": cmd}
+                time.sleep(0.1 if workload.rss else 0.05)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    wall = time.monotonic() - t0
+    try:
+        out = json.loads(raw.read_text())
+    except (OSError, ValueError):
+        tail = err.read_text(errors="replace")[-2000:] if err.exists() else ""
+        return {"error": f"etcd-benchmark exited with code {proc.returncode}: {tail.strip()}", "cmd": cmd, "wall": wall}
+    result = figures(workload, out)
+    result.update({"wall": wall, "cmd": cmd, "exit": proc.returncode})
+    if workload.rss:
+        hwm = cluster.rss()
+        result["rss_steady"] = statistics.median(rss_samples) if rss_samples else None
+        result["rss_peak"] = hwm[1] if hwm else None
+    return result
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize_runs(runs):
+    ok = [r for r in runs if "error" not in r]
+    s = {
+        "rate": median(r["rate"] for r in ok),
+        "p50": median(r["p50"] for r in ok),
+        "p99": median(r["p99"] for r in ok),
+        "failures": sum(r.get("failures", 0) for r in ok),
+        "errors": [r["error"] for r in runs if "error" in r],
+    }
+    errors = {}
+    for r in ok:
+        for e, n in r.get("errors", {}).items():
+            errors[e] = errors.get(e, 0) + n
+    s["request_errors"] = errors
+    return s
+
+
+def ratio(ours, theirs, higher_is_better=True):
+    if not ours or not theirs:
+        return None
+    return ours / theirs if higher_is_better else theirs / ours
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+def run_scenario(size, run_dir):
+    log(f"=== scenario: {size} member(s)")
+    root = run_dir / f"{size}-members"
+    root.mkdir(parents=True, exist_ok=True)
+    clusters = {k: Cluster(k, size, root) for k in KINDS}
+    res = {"size": size, "workloads": [], "resources": {k: {} for k in KINDS}}
+    try:
+        for k in KINDS:
+            took = clusters[k].start()
+            log(f"{k}: {size} member(s) ready in {took:.2f} s at {clusters[k].endpoints}")
+            # The key the range workloads read.
+            if etcdctl(clusters[k].members[0].client_url, "put", "foo", VALUE_256) is None:
+                raise Fatal(f"{k}: could not put the range workloads' key")
+            res["resources"][k]["rss_idle"] = (clusters[k].rss() or (None,))[0]
+        for k in KINDS:  # warm-up, not recorded
+            warm = Workload("warmup", "warm-up", ["put"], ["--total=200", "--clients=10", "--conns=10"])
+            run_workload(warm, clusters[k], f"{size}m-warmup-{k}")
+        for w in workloads(size):
+            runs = {k: [] for k in KINDS}
+            for rep in range(REPEATS):
+                for k in KINDS:
+                    if clusters[k].dead_member() is not None:
+                        runs[k].append({"error": "server not running (exited earlier)"})
+                        continue
+                    r = run_workload(w, clusters[k], f"{size}m-{w.id}-{k}-{rep + 1}")
+                    runs[k].append(r)
+                    if "error" in r:
+                        log(f"{w.id:16} {k:8} run {rep + 1}: FAILED: {r['error']}")
+                    else:
+                        log(
+                            f"{w.id:16} {k:8} run {rep + 1}: {fmt_rate(r['rate'])}/s, p50 {fmt_ms(r['p50'])}, "
+                            f"p99 {fmt_ms(r['p99'])}, failures {r['failures']} ({r['wall']:.1f} s)"
+                        )
+            entry = {
+                "id": w.id,
+                "label": w.label,
+                "kind": w.kind,
+                "goal": w.goal,
+                "command": " ".join(shlex.quote(a) for a in w.command("$ENDPOINTS", size)).replace(str(REPO) + "/", ""),
+                "runs": {k: [{x: y for x, y in r.items() if x != "cmd"} for r in runs[k]] for k in KINDS},
+                "median": {k: summarize_runs(runs[k]) for k in KINDS},
+            }
+            res["workloads"].append(entry)
+            if w.rss:
+                for k in KINDS:
+                    ok = [r for r in runs[k] if "error" not in r]
+                    res["resources"][k]["rss_steady"] = median(r.get("rss_steady") for r in ok)
+                    res["resources"][k]["rss_peak"] = max((r.get("rss_peak") or 0 for r in ok), default=None) or None
+                    res["resources"][k]["data_after_put"] = clusters[k].data_size()
+        for k in KINDS:
+            res["resources"][k]["data_end"] = clusters[k].data_size()
+            res["resources"][k]["rss_end"] = (clusters[k].rss() or (None,))[0]
+    finally:
+        for k in KINDS:
+            clusters[k].stop()
+    return res
+
+
+def restart_probe(cluster):
+    """Seconds from exec to the first successful linearizable get."""
+    m = cluster.members[0]
+    t0 = time.monotonic()
+    m.start(cluster.initial_cluster, cluster.token, "new")
+    wait_port(m, t0 + START_TIMEOUT * 5)
+    while True:
+        if not m.alive():
+            raise Fatal(cluster.failure(m, f"exited with code {m.proc.returncode} during restart"))
+        if etcdctl(m.client_url, "get", "foo", timeout=30) is not None:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > START_TIMEOUT * 5:
+            raise Fatal(cluster.failure(m, "did not answer a linearizable get after restart"))
+        time.sleep(0.01)
+
+
+def run_restart(run_dir):
+    keys = scaled(1_000_000, 1000)
+    log(f"=== restart with {keys} keys")
+    root = run_dir / "restart"
+    root.mkdir(parents=True, exist_ok=True)
+    clusters = {k: Cluster(k, 1, root) for k in KINDS}
+    res = {"keys": keys, "servers": {k: {} for k in KINDS}}
+    load = Workload(
+        "load",
+        f"load {keys} keys",
+        ["put"],
+        [f"--total={keys}", "--clients=1000", "--conns=100", "--key-size=8", "--val-size=256", f"--key-space-size={keys}", "--sequential-keys"],
+    )
+    res["load_command"] = " ".join(shlex.quote(a) for a in load.command("$ENDPOINTS", 1)).replace(str(REPO) + "/", "")
+    try:
+        for k in KINDS:
+            clusters[k].start()
+            etcdctl(clusters[k].members[0].client_url, "put", "foo", VALUE_256)
+            r = run_workload(load, clusters[k], f"restart-load-{k}")
+            if "error" in r:
+                raise Fatal(f"{k}: loading {keys} keys failed: {r['error']}")
+            s = res["servers"][k]
+            s["load_rate"] = r["rate"]
+            s["load_failures"] = r["failures"]
+            s["rss_loaded"] = (clusters[k].rss() or (None,))[0]
+            s["stop_secs"] = clusters[k].members[0].stop()
+            s["data_loaded"] = clusters[k].data_size()
+            log(f"{k}: loaded {keys} keys at {fmt_rate(r['rate'])}/s; data dir {fmt_bytes(s['data_loaded'])}")
+        probe = []
+        for rep in range(REPEATS):
+            for k in KINDS:
+                took = restart_probe(clusters[k])
+                s = res["servers"][k]
+                s.setdefault("restart_secs", []).append(took)
+                s.setdefault("rss_restarted", []).append((clusters[k].rss() or (None,))[0])
+                if rep == 0:
+                    # What one probe costs on a ready server: part of every figure.
+                    t0 = time.monotonic()
+                    etcdctl(clusters[k].members[0].client_url, "get", "foo")
+                    probe.append(time.monotonic() - t0)
+                clusters[k].members[0].stop()
+                log(f"{k}: restart {rep + 1}: {took:.3f} s to the first linearizable get")
+        res["probe_secs"] = median(probe)
+        for k in KINDS:
+            s = res["servers"][k]
+            s["restart_median"] = median(s["restart_secs"])
+            s["rss_restarted_median"] = median(s["rss_restarted"])
+    finally:
+        for k in KINDS:
+            clusters[k].stop()
+    return res
+
+
+# ---------------------------------------------------------------- report
+
+
+def fmt_rate(v):
+    if v is None:
+        return "—"
+    return f"{v:,.0f}"
+
+
+def fmt_ms(v):
+    if v is None:
+        return "—"
+    ms = v * 1000
+    return f"{ms:.2f} ms" if ms < 10 else f"{ms:.1f} ms" if ms < 100 else f"{ms:,.0f} ms"
+
+
+def fmt_secs(v):
+    return "—" if v is None else f"{v:.2f} s"
+
+
+def fmt_bytes(v):
+    if v is None:
+        return "—"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if v < 1024 or unit == "GiB":
+            return f"{v:.0f} {unit}" if unit == "B" else f"{v:.1f} {unit}"
+        v /= 1024
+
+
+def fmt_ratio(v, goal=None):
+    if v is None:
+        return "—"
+    text = f"{v:.2f}×"
+    if goal is not None:
+        text += " ✅" if v >= goal else " ❌"
+    return text
+
+
+def fmt_goal(goal):
+    return f"≥ {goal:g}×" if goal else ""
+
+
+def workload_table(scn):
+    lines = [
+        "| workload | etcd-rs ops/s | etcd ops/s | ratio | etcd-rs p50 | etcd p50 | ratio | etcd-rs p99 | etcd p99 | ratio | goal |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    notes = []
+    for w in scn["workloads"]:
+        o, e = w["median"][OURS], w["median"][ETCD]
+        paced = w["kind"] == "paced"
+        tput = None if paced else ratio(o["rate"], e["rate"])
+        cells = [
+            w["label"],
+            "(paced)" if paced else fmt_rate(o["rate"]),
+            "(paced)" if paced else fmt_rate(e["rate"]),
+            fmt_ratio(tput, w["goal"]),
+            fmt_ms(o["p50"]),
+            fmt_ms(e["p50"]),
+            fmt_ratio(ratio(o["p50"], e["p50"], higher_is_better=False)),
+            fmt_ms(o["p99"]),
+            fmt_ms(e["p99"]),
+            fmt_ratio(ratio(o["p99"], e["p99"], higher_is_better=False)),
+            fmt_goal(w["goal"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+        for k in KINDS:
+            m = w["median"][k]
+            for err in m["errors"]:
+                notes.append(f"- **{w['label']}**, {k}: run failed: {err}")
+            if m["failures"]:
+                top = ", ".join(f"`{e}` ×{n}" for e, n in sorted(m["request_errors"].items(), key=lambda x: -x[1])[:3])
+                notes.append(f"- **{w['label']}**, {k}: {m['failures']} failed requests over {REPEATS} runs ({top})")
+    return lines, notes
+
+
+def resources_table(scn):
+    r = scn["resources"]
+    rows = [
+        ("RSS idle, after start", "rss_idle", None),
+        ("RSS steady during put, 1000 clients (median of samples)", "rss_steady", 2.0),
+        ("RSS peak (VmHWM) after put, 1000 clients", "rss_peak", 2.0),
+        ("RSS at the end of the scenario", "rss_end", None),
+        ("data dir after put, 1000 clients", "data_after_put", None),
+        ("data dir at the end of the scenario", "data_end", None),
+    ]
+    lines = [
+        "| resource (largest member) | etcd-rs | etcd | etcd / etcd-rs | goal |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for label, key, goal in rows:
+        o, e = r[OURS].get(key), r[ETCD].get(key)
+        if o is None and e is None:
+            continue
+        lines.append(
+            f"| {label} | {fmt_bytes(o)} | {fmt_bytes(e)} | {fmt_ratio(ratio(o, e, False), goal)} | {fmt_goal(goal)} |"
+        )
+    return lines
+
+
+def restart_table(rs):
+    o, e = rs["servers"][OURS], rs["servers"][ETCD]
+    rows = [
+        ("load throughput (puts/s, 1000 clients)", fmt_rate(o.get("load_rate")), fmt_rate(e.get("load_rate")), fmt_ratio(ratio(o.get("load_rate"), e.get("load_rate"))), ""),
+        ("RSS after loading", fmt_bytes(o.get("rss_loaded")), fmt_bytes(e.get("rss_loaded")), fmt_ratio(ratio(o.get("rss_loaded"), e.get("rss_loaded"), False)), ""),
+        ("data dir after loading", fmt_bytes(o.get("data_loaded")), fmt_bytes(e.get("data_loaded")), fmt_ratio(ratio(o.get("data_loaded"), e.get("data_loaded"), False)), ""),
+        ("stop (SIGTERM → exit)", fmt_secs(o.get("stop_secs")), fmt_secs(e.get("stop_secs")), fmt_ratio(ratio(o.get("stop_secs"), e.get("stop_secs"), False)), ""),
+        (
+            "**restart: exec → first linearizable get** (median)",
+            fmt_secs(o.get("restart_median")),
+            fmt_secs(e.get("restart_median")),
+            fmt_ratio(ratio(o.get("restart_median"), e.get("restart_median"), False), 4.0),
+            fmt_goal(4.0),
+        ),
+        ("RSS right after restart", fmt_bytes(o.get("rss_restarted_median")), fmt_bytes(e.get("rss_restarted_median")), fmt_ratio(ratio(o.get("rss_restarted_median"), e.get("rss_restarted_median"), False)), ""),
+    ]
+    lines = ["| | etcd-rs | etcd | ratio (higher = etcd-rs better) | goal |", "|---|---:|---:|---:|---|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
+def chart(summary, path):
+    """Horizontal bars of the ratios, one panel per scenario plus resources."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import matplotlib.ticker
+    except ImportError:
+        log("matplotlib is not available: no chart")
+        return False
+    panels = []
+    for scn in summary["scenarios"]:
+        rows = []
+        for w in scn["workloads"]:
+            o, e = w["median"][OURS], w["median"][ETCD]
+            tput = None if w["kind"] == "paced" else ratio(o["rate"], e["rate"])
+            rows.append((w["label"], tput, ratio(o["p99"], e["p99"], False), w["goal"]))
+        r = scn["resources"]
+        rows.append(("RSS peak, put 1000 clients", ratio(r[OURS].get("rss_peak"), r[ETCD].get("rss_peak"), False), None, 2.0))
+        panels.append((f"{scn['size']} member{'s' if scn['size'] > 1 else ''}", rows))
+    if summary.get("restart"):
+        rs = summary["restart"]["servers"]
+        k = summary["restart"]["keys"]
+        panels.append(
+            (
+                f"restart with {k:,} keys",
+                [
+                    ("restart time", ratio(rs[OURS].get("restart_median"), rs[ETCD].get("restart_median"), False), None, 4.0),
+                    ("RSS after load", ratio(rs[OURS].get("rss_loaded"), rs[ETCD].get("rss_loaded"), False), None, None),
+                    ("data dir after load", ratio(rs[OURS].get("data_loaded"), rs[ETCD].get("data_loaded"), False), None, None),
+                ],
+            )
+        )
+    heights = [max(2.0, 0.45 * len(rows) + 1.0) for _, rows in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, sum(heights)), gridspec_kw={"height_ratios": heights})
+    if len(panels) == 1:
+        axes = [axes]
+    values = [v for _, rows in panels for row in rows for v in row[1:3] if v]
+    lo, hi = min(values + [0.5]) / 1.5, max(values + [4.0]) * 1.5
+    for ax, (title, rows) in zip(axes, panels):
+        ys = list(range(len(rows)))[::-1]
+        h = 0.38
+        for y, (label, main, lat, goal) in zip(ys, rows):
+            if main:
+                ax.barh(y + h / 2, main, h, color="#2b7bba", label="throughput / resource")
+                ax.text(main * 1.03, y + h / 2, f"{main:.2f}×", va="center", fontsize=8)
+            if lat:
+                ax.barh(y - h / 2, lat, h, color="#f0a030", label="p99 latency")
+                ax.text(lat * 1.03, y - h / 2, f"{lat:.2f}×", va="center", fontsize=8)
+            if goal:
+                ax.plot([goal, goal], [y - 0.45, y + 0.45], color="#c0392b", lw=2, label="goal")
+        ax.set_yticks(ys)
+        ax.set_yticklabels([row[0] for row in rows], fontsize=9)
+        ax.set_xscale("log")
+        ax.set_xlim(lo, hi)
+        ticks = [t for t in (0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64) if lo <= t <= hi]
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([f"{t:g}×" for t in ticks])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.axvline(1.0, color="black", lw=1)
+        ax.set_title(title, fontsize=11, loc="left")
+        ax.grid(axis="x", which="both", alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        uniq = dict(zip(labels, handles))
+        ax.legend(uniq.values(), uniq.keys(), fontsize=8, loc="lower right")
+    axes[-1].set_xlabel("etcd-rs advantage (×, log scale; > 1 = etcd-rs better; latency and resources inverted)")
+    smoke = f" — SMOKE RUN (BENCH_SCALE={SCALE:g}), not representative" if SCALE < 1 else ""
+    fig.suptitle(f"etcd-rs vs etcd 3.4.23, same machine{smoke}", fontsize=12)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_report(summary, chart_ok):
+    m = summary["machine"]
+    lines = ["# Benchmarks: etcd-rs vs etcd 3.4.23", ""]
+    if SCALE < 1:
+        lines += [
+            f"> **⚠️ Smoke run, not representative.** `BENCH_SCALE={SCALE:g}`: every request total and the",
+            "> key count of the restart test is scaled down, so runs last well under a second and the figures",
+            "> are dominated by start-up and noise. It only shows that the script works; regenerate with",
+            "> `bench/compare.sh` (full size) on a quiet machine.",
+            "",
+        ]
+    lines += [
+        f"Generated {summary['date']} by `{summary['command']}` in {summary['wall_minutes']:.1f} minutes.",
+        "",
+        "Both servers run on this machine on loopback, started the same way (fresh data dirs on the same disk,",
+        "their default durability: every acknowledged write is fsynced; `--logger=zap --log-level=error`), driven by",
+        "the same `etcd-benchmark` client, which shares the CPU with them. Workloads alternate etcd-rs, etcd,",
+        f"etcd-rs, etcd… so drift in the machine hits both; each figure is the median of {REPEATS} runs.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| CPU | {m['cpu_model']} |",
+        f"| cores | {m['cores']} ({m['cores_usable']} usable by the benchmark) |",
+        f"| memory | {m['memory_gib']:.1f} GiB |",
+        f"| OS, kernel | {m['os']}, Linux {m['kernel']} |",
+        f"| data dirs | {m['filesystem']} |",
+        f"| disk: 2300-byte append + fdatasync | {m['fsync_start']['ops_per_sec']:,.0f}/s (mean {m['fsync_start']['mean_ms']:.2f} ms, p99 {m['fsync_start']['p99_ms']:.2f} ms) before the run; "
+        + (f"{m['fsync_end']['ops_per_sec']:,.0f}/s after |" if m.get("fsync_end") else "|"),
+        f"| load average at start | {' '.join(m['loadavg_start'])} |",
+        f"| etcd | {m['etcd_version']} (`/usr/bin/etcd`, Debian's etcd-server package) |",
+        f"| etcd-rs | {m['ours_version']} (`target/release/etcd`), commit {m['git']} |",
+        f"| benchmark client | {m['benchmark_version']} |",
+        "",
+        "## How to read the tables",
+        "",
+        "- **ratio** is always oriented so that **> 1 means etcd-rs is better**: etcd-rs/etcd for throughput,",
+        "  etcd/etcd-rs for latency, memory, disk and time. ✅/❌ mark the goals of issue 5.",
+        "- ops/s is requests per second; for the watch fan-out rows it is events delivered per second (first put →",
+        "  last event) and the latencies are from put sent to event received. The watch-latency row is paced at",
+        "  100 puts/s, so only its latencies compare.",
+        "- With 3 members, writes, linearizable reads, watches and leases go to the leader (`--target-leader`);",
+        "  serializable reads and the \"all members\" put spread connections over every member.",
+        "- data dir sizes are disk usage (`du`), which includes etcd's preallocated 64 MiB WAL segments.",
+        "- `—`: not measured, or too few samples for that percentile (small runs have no p99).",
+        "",
+    ]
+    for scn in summary["scenarios"]:
+        title = "Single member" if scn["size"] == 1 else f"{scn['size']} members"
+        table, notes = workload_table(scn)
+        lines += [f"## {title}", "", *table, ""]
+        lines += [*resources_table(scn), ""]
+        if notes:
+            lines += ["Failures:", "", *notes, ""]
+    if summary.get("restart"):
+        rs = summary["restart"]
+        lines += [
+            f"## Restart with {rs['keys']:,} keys (single member)",
+            "",
+            f"{rs['keys']:,} keys of 8 bytes with 256-byte values loaded by `etcd-benchmark put` (1000 clients), the server",
+            "stopped with SIGTERM, then timed from exec to the first successful linearizable `etcdctl get`"
+            f" (median of {REPEATS}; each figure includes one etcdctl run, which costs {fmt_secs(rs.get('probe_secs'))} against a ready server).",
+            "",
+            *restart_table(rs),
+            "",
+        ]
+    notes = REPO / "bench" / "notes.md"
+    if notes.exists():
+        # Hand-written findings (profiles, where the time goes) survive regeneration.
+        lines += ["## Notes", "", notes.read_text().strip(), ""]
+    if chart_ok:
+        lines += ["## Chart", "", f"![etcd-rs / etcd ratios]({os.path.relpath(RESULTS / 'ratios.png', OUT.parent)})", ""]
+    lines += [
+        "## Workloads",
+        "",
+        "Each row of the tables is this `etcd-benchmark` command, run against each server in turn",
+        f"(`$ENDPOINTS` is the cluster's client URLs), with BENCH_SCALE={SCALE:g}.",
+        "",
+    ]
+    for scn in summary["scenarios"]:
+        lines += [f"{'Single member' if scn['size'] == 1 else str(scn['size']) + ' members'}:", ""]
+        lines += [f"- {w['label']}: `{w['command']}`" for w in scn["workloads"]]
+        lines.append("")
+    if summary.get("restart"):
+        lines += ["Restart:", "", f"- load: `{summary['restart']['load_command']}`", ""]
+    lines += [
+        "## How to reproduce",
+        "",
+        "On Debian (bookworm or later) with a Rust toolchain, from a fresh checkout:",
+        "",
+        "```sh",
+        "bench/compare.sh                     # full run: ~10-15 minutes on 2 cores, plus the build",
+        "BENCH_SCALE=0.02 bench/compare.sh    # smoke run: ~1 minute plus the build; figures not representative",
+        "```",
+        "",
+        "`bench/compare.sh` installs `etcd-server`, `etcd-client` and `python3-venv` with apt if missing (with sudo",
+        "when not root), builds `etcd` and `etcd-benchmark` with `cargo build --release`, puts matplotlib in a venv",
+        "under `target/bench-venv`, and runs `bench/compare.py`, which starts and stops every server itself and",
+        "rewrites this file, `bench/results/summary.json` (every run's figures) and `bench/results/ratios.png`.",
+        "Raw `etcd-benchmark --json` output and the server logs of the last run stay in `bench/results/raw/` and",
+        "`target/bench/` (not committed). Other knobs: `BENCH_REPEATS` (default 2), `BENCH_SCENARIOS=1` (single",
+        "member only), `BENCH_ONLY=put-1000,range-l-1000` (some workloads), `BENCH_RESTART=0`, `BENCH_KEEP=1` (keep",
+        "data dirs). Run it on an otherwise idle machine: the benchmark client shares the cores with the servers.",
+        "",
+    ]
+    OUT.write_text("\n".join(lines))
+
+
+# ---------------------------------------------------------------- main
+
+
+def main():
+    for binary in (OURS_BIN, ETCD_BIN, BENCH_BIN):
+        if not os.access(binary, os.X_OK):
+            raise Fatal(f"{binary} is missing: run bench/compare.sh, which installs and builds it")
+    if not shutil.which(ETCDCTL):
+        raise Fatal("etcdctl is missing: apt-get install etcd-client")
+    started = time.monotonic()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = REPO / "target" / "bench" / stamp
+    run_dir.mkdir(parents=True, exist_ok=True)
+    raw_dir = RESULTS / "raw"
+    shutil.rmtree(raw_dir, ignore_errors=True)
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    env_cmd = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k.startswith("BENCH_") and k != "BENCH_OUT")
+    command = " ".join(x for x in (env_cmd, "bench/compare.sh") if x)
+    log(f"run dir {run_dir}; BENCH_SCALE={SCALE:g}, BENCH_REPEATS={REPEATS}, scenarios {SCENARIOS}")
+    info = machine(run_dir)
+    info["fsync_start"] = fdatasync_rate(run_dir)
+    log(f"machine: {info['cpu_model']}, {info['cores']} cores; fdatasync {info['fsync_start']['ops_per_sec']:,.0f}/s")
+    summary = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "scale": SCALE,
+        "repeats": REPEATS,
+        "machine": info,
+        "scenarios": [],
+        "restart": None,
+    }
+    try:
+        for size in SCENARIOS:
+            summary["scenarios"].append(run_scenario(size, run_dir))
+        if DO_RESTART:
+            summary["restart"] = run_restart(run_dir)
+    finally:
+        kill_everything()
+        if not KEEP:
+            for d in run_dir.glob("*/*.data"):
+                shutil.rmtree(d, ignore_errors=True)
+    info["fsync_end"] = fdatasync_rate(run_dir)
+    summary["wall_minutes"] = (time.monotonic() - started) / 60
+    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    chart_ok = chart(summary, RESULTS / "ratios.png")
+    write_report(summary, chart_ok)
+    log(f"wrote {OUT}, {RESULTS / 'summary.json'}" + (f", {RESULTS / 'ratios.png'}" if chart_ok else "") + f" in {summary['wall_minutes']:.1f} min")
+
+
+def _on_signal(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+if __name__ == "__main__":
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, _on_signal)
+    if sys.argv[1:]:
+        print(__doc__, file=sys.stderr if sys.argv[1] not in ("-h", "--help") else sys.stdout)
+        sys.exit(0 if sys.argv[1] in ("-h", "--help") else 2)
+    try:
+        main()
+    except Fatal as e:
+        print(f"\ncompare: FAILED: {e}", file=sys.stderr)
+        sys.exit(1)
+    except SystemExit as e:
+        if isinstance(e.code, int) and e.code > 128:
+            print(f"\ncompare: stopped by signal {e.code - 128}; every server it started is stopped", file=sys.stderr)
+        raise
+    finally:
+        kill_everything()
