@@ -1090,6 +1090,21 @@ def write_report(summary, chart_ok):
 # ---------------------------------------------------------------- main
 
 
+def remove_stale_data(bench_root):
+    """Deletes the data dirs an earlier run left behind (killed with SIGKILL,
+    or BENCH_KEEP=1), unless that run is still going."""
+    for pid_file in bench_root.glob("*/pid"):
+        try:
+            os.kill(int(pid_file.read_text()), 0)
+            continue  # still running
+        except (ValueError, ProcessLookupError):
+            pass
+        except PermissionError:
+            continue
+        for d in pid_file.parent.glob("*/*.data"):
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     for binary in (OURS_BIN, ETCD_BIN, BENCH_BIN):
         if not os.access(binary, os.X_OK):
@@ -1099,7 +1114,9 @@ def main():
     started = time.monotonic()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = REPO / "target" / "bench" / stamp
+    remove_stale_data(run_dir.parent)
     run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "pid").write_text(str(os.getpid()))
     raw_dir = RESULTS / "raw"
     shutil.rmtree(raw_dir, ignore_errors=True)
     raw_dir.mkdir(parents=True, exist_ok=True)
