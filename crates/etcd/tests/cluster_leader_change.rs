@@ -226,6 +226,11 @@ async fn watches_across_leader_change(target: Target, change: Change) {
         expected.push((key, value, revision));
     }
     let history_start = expected[0].2;
+    // A live watcher starts at its member's applied revision: wait until
+    // the followers applied the history too (the leader acknowledged it).
+    cluster
+        .wait_revision(&[0, 1, 2], expected[9].2, LEADER_WAIT)
+        .await;
 
     // On every member: one watcher replaying from the first history write,
     // one from now.
