@@ -77,6 +77,7 @@ pub(crate) async fn publish(
         name: request.name,
         peer_urls: request.peer_urls,
         client_urls: request.client_urls,
+        voter_pending: false,
     };
     set_node(raft, request.member_id, node).await?;
     Ok(PublishResponse {})
@@ -114,12 +115,19 @@ pub(crate) async fn set_node(
                 membership.membership().get_node(&member_id).cloned(),
             )
         };
-        match current {
+        // The member publishes what it knows of itself; whether it awaits
+        // promotion is the cluster's to say, and is kept.
+        let node = match &current {
             None => return Err(Status::not_found(MEMBER_REMOVED)),
-            Some(current) if current == node => return Ok(()),
-            Some(_) => {}
+            Some(current) => MemberNode {
+                voter_pending: current.voter_pending,
+                ..node.clone()
+            },
+        };
+        if current.as_ref() == Some(&node) {
+            return Ok(());
         }
-        let nodes = BTreeMap::from([(member_id, node.clone())]);
+        let nodes = BTreeMap::from([(member_id, node)]);
         let guard = Precondition::LastMembershipLogId {
             last_membership_log_id: log_id,
         };

@@ -41,6 +41,29 @@ impl LeaderContact {
     }
 }
 
+/// When this member was first seen leading in its current term. A leader
+/// just elected has no quorum acknowledgement yet (votes do not count as
+/// one), so until the first one it is as fresh as its time in office.
+#[derive(Debug, Default)]
+pub struct LeaderSince {
+    at: Mutex<Option<(u64, Instant)>>,
+}
+
+impl LeaderSince {
+    /// How long this member has led in `term`, counting from the first time
+    /// it was asked in that term.
+    pub fn ago(&self, term: u64) -> Duration {
+        let mut at = self.at.lock().unwrap_or_else(|p| p.into_inner());
+        match *at {
+            Some((t, since)) if t == term => since.elapsed(),
+            _ => {
+                *at = Some((term, Instant::now()));
+                Duration::ZERO
+            }
+        }
+    }
+}
+
 /// What Raft says, and when it was last confirmed.
 #[derive(Debug, Clone, Copy)]
 pub struct RaftView {
@@ -102,6 +125,15 @@ mod tests {
         assert_eq!(visible_leader(&v, T, T), None);
         v.quorum_acked_ago = None;
         assert_eq!(visible_leader(&v, T, T), None);
+    }
+
+    #[test]
+    fn a_new_leader_counts_from_taking_office() {
+        let since = LeaderSince::default();
+        assert_eq!(since.ago(3), Duration::ZERO);
+        assert!(since.ago(3) < Duration::from_secs(5));
+        // A new term starts the count again.
+        assert_eq!(since.ago(4), Duration::ZERO);
     }
 
     #[test]

@@ -12,6 +12,16 @@
 //! id, so two concurrent changes never overwrite each other: one change at a
 //! time.
 //!
+//! A voter is added as a learner that the leader promotes once its log has
+//! caught up (`MemberNode::voter_pending`, replicated with the membership,
+//! so any later leader finishes the job). etcd's Raft applies the added
+//! voter at once, under the old configuration's quorum; openraft cannot
+//! add a voter without the new configuration's quorum, which a one-member
+//! cluster growing to two never has until the new member runs — and it
+//! cannot run before it finds itself in the committed membership. Members
+//! and clients see the pending member as the voter etcd shows; it only
+//! counts for Raft's quorum once promoted.
+//!
 //! Not here: member ids (the server derives a new member's id as etcd does)
 //! and the gRPC Cluster service.
 
@@ -199,7 +209,19 @@ pub struct Membership {
 /// The membership a decision is based on, with the log id that guards it.
 struct Observed {
     log_id: Option<openraft::alias::LogIdOf<TypeConfig>>,
+    /// As etcd shows them (a pending voter is a voter).
     members: Vec<MemberInfo>,
+    /// Raft's voters (a pending voter is not one yet).
+    raft_voters: BTreeSet<MemberId>,
+}
+
+/// Which checks a change passes before it is written.
+#[derive(Clone, Copy)]
+enum Checks {
+    /// etcd's, for a change a client asked for.
+    Etcd,
+    /// The leader's own promotion of a pending voter that has caught up.
+    PendingPromotion,
 }
 
 impl Membership {
@@ -223,15 +245,13 @@ impl Membership {
         self.committed().1
     }
 
-    /// Whether this member is a learner in the committed membership.
+    /// Whether this member is a learner in the committed membership, as
+    /// etcd would say (a pending voter is not).
     pub fn is_learner(&self) -> bool {
         let metrics = self.raft.metrics();
         let m = metrics.borrow_watched();
-        let is_learner = m
-            .committed_membership_config
-            .membership()
-            .learner_ids()
-            .any(|id| id == self.member_id);
+        let is_learner =
+            reported_learner(m.committed_membership_config.membership(), self.member_id);
         is_learner
     }
 
@@ -276,7 +296,10 @@ impl Membership {
                 }
                 Err(CallError::Local) => {}
             }
-            match self.change_as_leader(change.clone(), deadline).await {
+            match self
+                .change_as_leader(change.clone(), Checks::Etcd, deadline)
+                .await
+            {
                 Ok(members) => return Ok(members),
                 Err(Retry::Final(e)) => return Err(e),
                 // Leadership moved meanwhile: ask the new leader.
@@ -296,7 +319,7 @@ impl Membership {
     ) -> Result<MemberChangeResponse, tonic::Status> {
         let change = from_wire(request)?;
         let deadline = Instant::now() + PEER_CALL_TIMEOUT;
-        match self.change_as_leader(change, deadline).await {
+        match self.change_as_leader(change, Checks::Etcd, deadline).await {
             Ok(members) => Ok(MemberChangeResponse {
                 members: members.iter().map(member_to_wire).collect(),
                 error: String::new(),
@@ -325,11 +348,16 @@ impl Membership {
     async fn change_as_leader(
         &self,
         change: MemberChange,
+        checks: Checks,
         deadline: Instant,
     ) -> Result<Vec<MemberInfo>, Retry> {
         loop {
             let observed = self.observe_committed(deadline).await?;
-            self.validate(&change, &observed).map_err(Retry::Final)?;
+            match checks {
+                Checks::Etcd => self.validate(&change, &observed),
+                Checks::PendingPromotion => still_pending(&change, &observed),
+            }
+            .map_err(Retry::Final)?;
             let guard = Precondition::LastMembershipLogId {
                 last_membership_log_id: observed.log_id,
             };
@@ -345,7 +373,7 @@ impl Membership {
                     let nodes = BTreeMap::from([(*id, node)]);
                     Write::SetNodes(nodes)
                 }
-                other => Write::Append(propose(&observed.members, other).map_err(Retry::Final)?),
+                other => Write::Append(propose(&observed, other).map_err(Retry::Final)?),
             };
             let write = tokio::time::timeout_at(deadline, async {
                 match write {
@@ -400,6 +428,7 @@ impl Membership {
                     return Ok(Observed {
                         log_id: *m.membership_config.log_id(),
                         members: to_members(m.membership_config.membership()),
+                        raft_voters: m.membership_config.membership().voter_ids().collect(),
                     });
                 }
             }
@@ -494,9 +523,10 @@ impl Membership {
                 }
             }
             MemberChange::Promote { id } => {
-                // isLearnerReady: only a member the leader replicates to is
-                // checked; a missing one fails below.
-                if let Some(replication) = m.replication.as_ref() {
+                // isLearnerReady: only a learner the leader replicates to is
+                // checked; a missing one or a voter fails below.
+                let learner = find(*id).is_some_and(|m| m.is_learner);
+                if let Some(replication) = m.replication.as_ref().filter(|_| learner) {
                     if let Some(matched) = replication.get(id) {
                         let learner = matched.as_ref().map_or(0, |l| l.index);
                         let leader = m.last_log_index.unwrap_or(0);
@@ -518,6 +548,54 @@ impl Membership {
             }
         }
         Ok(())
+    }
+
+    /// Promotes, while this member leads, each voter added as a learner
+    /// once its log has caught up (see the module doc). Runs until Raft
+    /// stops.
+    pub(crate) async fn promote_caught_up(self) {
+        let mut metrics = self.raft.metrics();
+        loop {
+            let ready = {
+                let m = metrics.borrow_watched();
+                let settled =
+                    m.membership_config.log_id() == m.committed_membership_config.log_id();
+                match (&m.replication, m.state == ServerState::Leader && settled) {
+                    (Some(replication), true) => caught_up_pending(
+                        m.membership_config.membership(),
+                        |id| {
+                            replication
+                                .get(&id)
+                                .and_then(|l| l.as_ref().map(|l| l.index))
+                        },
+                        m.last_log_index.unwrap_or(0),
+                    ),
+                    _ => None,
+                }
+            };
+            if let Some(id) = ready {
+                let deadline = Instant::now() + PEER_CALL_TIMEOUT;
+                let change = MemberChange::Promote { id };
+                match self
+                    .change_as_leader(change, Checks::PendingPromotion, deadline)
+                    .await
+                {
+                    Ok(_) => tracing::info!(
+                        member = %format!("{id:x}"),
+                        "promoted a voter added as a learner: its log caught up"
+                    ),
+                    Err(Retry::Final(e)) => {
+                        tracing::warn!(member = %format!("{id:x}"), error = %e, "promotion failed")
+                    }
+                    Err(Retry::Again) => {}
+                }
+                tokio::time::sleep(RETRY_PAUSE).await;
+                continue;
+            }
+            if metrics.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Resolves once this member has been removed from the cluster.
@@ -665,33 +743,32 @@ fn classify(e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> Option<Re
 /// The membership `change` makes of `members` (single-step: voters differ
 /// by at most one).
 fn propose(
-    members: &[MemberInfo],
+    observed: &Observed,
     change: &MemberChange,
 ) -> Result<openraft::Membership<MemberId, MemberNode>, MembershipError> {
-    let mut voters: BTreeSet<MemberId> = members
+    let mut voters = observed.raft_voters.clone();
+    let mut nodes: BTreeMap<MemberId, MemberNode> = observed
+        .members
         .iter()
-        .filter(|m| !m.is_learner)
-        .map(|m| m.id)
+        .map(|m| (m.id, m.node.clone()))
         .collect();
-    let mut nodes: BTreeMap<MemberId, MemberNode> =
-        members.iter().map(|m| (m.id, m.node.clone())).collect();
     match change {
         MemberChange::Add {
             id,
             peer_urls,
             is_learner,
         } => {
+            // A voter starts as a learner the leader promotes once it has
+            // caught up (see the module doc).
             nodes.insert(
                 *id,
                 MemberNode {
                     name: String::new(),
                     peer_urls: peer_urls.clone(),
                     client_urls: Vec::new(),
+                    voter_pending: !is_learner,
                 },
             );
-            if !is_learner {
-                voters.insert(*id);
-            }
         }
         MemberChange::Remove { id } => {
             voters.remove(id);
@@ -706,16 +783,56 @@ fn propose(
         .map_err(|e| MembershipError::Refused(format!("invalid membership: {e}")))
 }
 
+/// The members as etcd shows them: a pending voter is a voter.
 fn to_members(membership: &openraft::Membership<MemberId, MemberNode>) -> Vec<MemberInfo> {
-    let learners: BTreeSet<MemberId> = membership.learner_ids().collect();
     membership
         .nodes()
         .map(|(id, node)| MemberInfo {
             id: *id,
             node: node.clone(),
-            is_learner: learners.contains(id),
+            is_learner: reported_learner(membership, *id),
         })
         .collect()
+}
+
+/// Whether etcd would call `id` a learner: a Raft learner that is not a
+/// voter awaiting promotion.
+pub(crate) fn reported_learner(
+    membership: &openraft::Membership<MemberId, MemberNode>,
+    id: MemberId,
+) -> bool {
+    membership.learner_ids().any(|l| l == id)
+        && !membership.get_node(&id).is_some_and(|n| n.voter_pending)
+}
+
+/// The first pending voter whose log has caught up with the leader's
+/// (etcd's promote rule: within 10%), given each member's matched log
+/// index as the leader knows it.
+fn caught_up_pending(
+    membership: &openraft::Membership<MemberId, MemberNode>,
+    matched: impl Fn(MemberId) -> Option<u64>,
+    leader_last: u64,
+) -> Option<MemberId> {
+    let pending: Vec<MemberId> = membership
+        .learner_ids()
+        .filter(|id| membership.get_node(id).is_some_and(|n| n.voter_pending))
+        .collect();
+    pending.into_iter().find(|id| {
+        matched(*id).is_some_and(|at| (at as f64) >= (leader_last as f64) * LEARNER_READY_PERCENT)
+    })
+}
+
+/// The leader's own promotion checks: the member is still a Raft learner
+/// awaiting promotion.
+fn still_pending(change: &MemberChange, observed: &Observed) -> Result<(), MembershipError> {
+    let MemberChange::Promote { id } = change else {
+        return Err(MembershipError::Refused("not a promotion".into()));
+    };
+    match observed.members.iter().find(|m| m.id == *id) {
+        None => Err(MembershipError::MemberNotFound),
+        Some(m) if m.node.voter_pending && !observed.raft_voters.contains(id) => Ok(()),
+        Some(_) => Err(MembershipError::MemberNotLearner),
+    }
 }
 
 /// A majority of `n` voters.
@@ -770,6 +887,7 @@ fn member_from_wire(m: ClusterMember) -> MemberInfo {
             name: m.name,
             peer_urls: m.peer_urls,
             client_urls: m.client_urls,
+            voter_pending: false,
         },
         is_learner: m.is_learner,
     }
@@ -884,8 +1002,17 @@ mod tests {
                 name: name.into(),
                 peer_urls: vec![format!("http://m{id}:2380")],
                 client_urls: Vec::new(),
+                voter_pending: false,
             },
             is_learner: learner,
+        }
+    }
+
+    fn observed(members: &[MemberInfo]) -> Observed {
+        Observed {
+            log_id: None,
+            raft_voters: voters(members).map(|m| m.id).collect(),
+            members: members.to_vec(),
         }
     }
 
@@ -918,11 +1045,11 @@ mod tests {
 
     #[test]
     fn proposals_change_one_voter() {
-        let members = [
+        let members = observed(&[
             member(1, "a", false),
             member(2, "b", false),
             member(9, "", true),
-        ];
+        ]);
         let promoted = propose(&members, &MemberChange::Promote { id: 9 }).unwrap();
         assert_eq!(promoted.voter_ids().collect::<Vec<_>>(), [1, 2, 9]);
         let removed = propose(&members, &MemberChange::Remove { id: 2 }).unwrap();
@@ -938,6 +1065,61 @@ mod tests {
         )
         .unwrap();
         assert_eq!(added.learner_ids().collect::<Vec<_>>(), [5, 9]);
+    }
+
+    #[test]
+    fn a_voter_is_added_as_a_pending_learner_and_shown_as_a_voter() {
+        let one = observed(&[member(1, "a", false)]);
+        let added = propose(
+            &one,
+            &MemberChange::Add {
+                id: 2,
+                peer_urls: vec!["http://m2:2380".into()],
+                is_learner: false,
+            },
+        )
+        .unwrap();
+        // Raft's quorum stays {1}: the add commits on this member alone.
+        assert_eq!(added.voter_ids().collect::<Vec<_>>(), [1]);
+        assert_eq!(added.learner_ids().collect::<Vec<_>>(), [2]);
+        let shown = to_members(&added);
+        assert!(shown.iter().all(|m| !m.is_learner), "{shown:?}");
+        assert!(!reported_learner(&added, 2));
+
+        // Promoted once within 10% of the leader's log, not before.
+        assert_eq!(caught_up_pending(&added, |_| None, 100), None);
+        assert_eq!(caught_up_pending(&added, |_| Some(89), 100), None);
+        assert_eq!(caught_up_pending(&added, |_| Some(90), 100), Some(2));
+
+        let pending = Observed {
+            log_id: None,
+            raft_voters: added.voter_ids().collect(),
+            members: shown,
+        };
+        assert!(still_pending(&MemberChange::Promote { id: 2 }, &pending).is_ok());
+        assert_eq!(
+            still_pending(&MemberChange::Promote { id: 1 }, &pending),
+            Err(MembershipError::MemberNotLearner)
+        );
+        let promoted = propose(&pending, &MemberChange::Promote { id: 2 }).unwrap();
+        assert_eq!(promoted.voter_ids().collect::<Vec<_>>(), [1, 2]);
+        // The node's metadata is unchanged, as openraft requires.
+        assert_eq!(promoted.get_node(&2), added.get_node(&2));
+        assert!(to_members(&promoted).iter().all(|m| !m.is_learner));
+        assert_eq!(caught_up_pending(&promoted, |_| Some(100), 100), None);
+
+        // A learner added as one stays a learner.
+        let learner = propose(
+            &one,
+            &MemberChange::Add {
+                id: 3,
+                peer_urls: vec!["http://m3:2380".into()],
+                is_learner: true,
+            },
+        )
+        .unwrap();
+        assert!(reported_learner(&learner, 3));
+        assert_eq!(caught_up_pending(&learner, |_| Some(100), 100), None);
     }
 
     #[test]

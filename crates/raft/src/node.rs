@@ -25,7 +25,7 @@ use openraft::{Raft, ReadPolicy, ServerState, SnapshotPolicy};
 
 use crate::forward::{self, NOT_PROPOSED};
 use crate::leader_client::{CallError, LeaderClient};
-use crate::liveness::{visible_leader, LeaderContact, RaftView};
+use crate::liveness::{visible_leader, LeaderContact, LeaderSince, RaftView};
 use crate::log_store::LogStore;
 use crate::membership::{Membership, MembershipOptions};
 use crate::network::PeerNetwork;
@@ -139,6 +139,9 @@ pub struct RaftNode {
     snap_dir: PathBuf,
     /// When a leader was last heard from (recorded by the peer service).
     contact: LeaderContact,
+    /// When this member took office as leader (for a leader without a
+    /// quorum acknowledgement yet).
+    leader_since: LeaderSince,
     /// `--election-timeout`: how long a leader or a silent leader is
     /// trusted (see [`crate::liveness`]).
     election_timeout: Duration,
@@ -214,6 +217,7 @@ impl RaftNode {
             backend,
             snap_dir: opts.snap_dir.clone(),
             contact: LeaderContact::default(),
+            leader_since: LeaderSince::default(),
             election_timeout: opts.election_timeout,
         };
         let initialized = node
@@ -244,6 +248,9 @@ impl RaftNode {
                 .await
                 .map_err(|e| StartError::Raft(e.to_string()))?;
         }
+        // Voters added as learners become voters once caught up, whichever
+        // member leads by then.
+        tokio::spawn(node.membership.clone().promote_caught_up());
         Ok(node)
     }
 
@@ -564,11 +571,10 @@ impl RaftNode {
             term: m.current_term,
             committed_index: m.local_committed.map_or(0, |c| c.index),
             applied_index: m.last_applied.map_or(0, |a| a.index),
-            is_learner: m
-                .membership_config
-                .membership()
-                .learner_ids()
-                .any(|id| id == self.member_id),
+            is_learner: crate::membership::reported_learner(
+                m.membership_config.membership(),
+                self.member_id,
+            ),
         })
     }
 
@@ -581,10 +587,13 @@ impl RaftNode {
             state: m.state,
             current_leader: m.current_leader,
             sole_voter: membership.voter_ids().eq([self.member_id]),
-            quorum_acked_ago: m
-                .last_quorum_acked
-                .as_ref()
-                .map(|t| openraft::Instant::elapsed(&**t)),
+            quorum_acked_ago: match &m.last_quorum_acked {
+                Some(acked) => Some(openraft::Instant::elapsed(&**acked)),
+                None if m.state == ServerState::Leader => {
+                    Some(self.leader_since.ago(m.current_term))
+                }
+                None => None,
+            },
             leader_contact_ago: self.contact.ago(),
         };
         // A follower's election timer runs up to 1.5 election timeouts;
@@ -597,10 +606,12 @@ impl RaftNode {
     pub fn members(&self) -> BTreeMap<MemberId, (MemberNode, bool)> {
         self.with_metrics(|m| {
             let membership = m.membership_config.membership();
-            let learners: Vec<_> = membership.learner_ids().collect();
             membership
                 .nodes()
-                .map(|(id, node)| (*id, (node.clone(), learners.contains(id))))
+                .map(|(id, node)| {
+                    let learner = crate::membership::reported_learner(membership, *id);
+                    (*id, (node.clone(), learner))
+                })
                 .collect()
         })
     }

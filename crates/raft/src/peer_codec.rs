@@ -436,6 +436,7 @@ mod tests {
                         name: format!("m{id}"),
                         peer_urls: vec![format!("http://127.0.0.1:{id}")],
                         client_urls: vec![],
+                        voter_pending: false,
                     };
                     (id, node)
                 })

@@ -62,4 +62,10 @@ pub struct MemberNode {
     /// Where clients reach it (`--advertise-client-urls`), published through Raft
     /// once the member starts, as etcd publishes its attributes.
     pub client_urls: Vec<String>,
+    /// Added as a voter, but replicated to as a learner until its log has
+    /// caught up; the leader then makes it a voter (membership.rs). Members
+    /// and clients see a voter throughout, as etcd shows one. Stays set
+    /// after the promotion (openraft refuses other metadata changes in a
+    /// membership entry), where it means nothing.
+    pub voter_pending: bool,
 }

@@ -197,9 +197,16 @@ impl Decode for WalPayload {
 
 /// Encodes a membership config; also used to store the applied membership in
 /// the state machine.
+///
+/// A membership with a pending voter (`MemberNode::voter_pending`) is
+/// written with [`NODE_FLAGS`] set in its config count and one flags word
+/// after each node; any other is written as before that flag existed, so
+/// both kinds of bytes read back.
 pub fn encode_membership(buf: &mut Vec<u8>, membership: &Membership<u64, MemberNode>) {
     let configs = membership.get_joint_config();
-    put_u64(buf, configs.len() as u64);
+    let with_flags = membership.nodes().any(|(_, n)| n.voter_pending);
+    let marker = if with_flags { NODE_FLAGS } else { 0 };
+    put_u64(buf, configs.len() as u64 | marker);
     for config in configs {
         put_u64(buf, config.len() as u64);
         for id in config {
@@ -213,12 +220,30 @@ pub fn encode_membership(buf: &mut Vec<u8>, membership: &Membership<u64, MemberN
         put_bytes(buf, node.name.as_bytes());
         put_strings(buf, &node.peer_urls);
         put_strings(buf, &node.client_urls);
+        if with_flags {
+            put_u64(
+                buf,
+                if node.voter_pending {
+                    FLAG_VOTER_PENDING
+                } else {
+                    0
+                },
+            );
+        }
     }
 }
 
+/// Set in a membership's config count when each node carries a flags word
+/// (a count never comes near this bit).
+const NODE_FLAGS: u64 = 1 << 63;
+/// A node's flag: `MemberNode::voter_pending`.
+const FLAG_VOTER_PENDING: u64 = 1;
+
 pub fn decode_membership<R: Read>(r: &mut R) -> io::Result<Membership<u64, MemberNode>> {
+    let count = read_u64(r)?;
+    let with_flags = count & NODE_FLAGS != 0;
     let mut configs = Vec::new();
-    for _ in 0..read_len(r)? {
+    for _ in 0..checked_len(count & !NODE_FLAGS)? {
         let mut config = BTreeSet::new();
         for _ in 0..read_len(r)? {
             config.insert(read_u64(r)?);
@@ -231,12 +256,14 @@ pub fn decode_membership<R: Read>(r: &mut R) -> io::Result<Membership<u64, Membe
         let name = read_string(r)?;
         let peer_urls = read_strings(r)?;
         let client_urls = read_strings(r)?;
+        let flags = if with_flags { read_u64(r)? } else { 0 };
         nodes.insert(
             id,
             MemberNode {
                 name,
                 peer_urls,
                 client_urls,
+                voter_pending: flags & FLAG_VOTER_PENDING != 0,
             },
         );
     }
@@ -274,8 +301,11 @@ pub(crate) fn read_u64<R: Read>(r: &mut R) -> io::Result<u64> {
 /// A length read from disk; bounded so a corrupt length cannot make us allocate
 /// without limit (records are CRC-checked, so this is a second line of defence).
 pub(crate) fn read_len<R: Read>(r: &mut R) -> io::Result<usize> {
+    checked_len(read_u64(r)?)
+}
+
+fn checked_len(len: u64) -> io::Result<usize> {
     const MAX: u64 = 1 << 30;
-    let len = read_u64(r)?;
     if len > MAX {
         return Err(invalid(format!("length {len} in log record is too large")));
     }
@@ -353,6 +383,7 @@ mod tests {
             name: "infra0".into(),
             peer_urls: vec!["http://127.0.0.1:2380".into()],
             client_urls: vec!["http://127.0.0.1:2379".into()],
+            voter_pending: false,
         };
         let membership =
             Membership::new(vec![BTreeSet::from([1u64])], BTreeMap::from([(1u64, node)])).unwrap();
@@ -360,6 +391,52 @@ mod tests {
             EntryPayload::Membership(got) => assert_eq!(got, membership),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn pending_voters_roundtrip_and_older_memberships_still_read() {
+        let node = |name: &str, pending: bool| MemberNode {
+            name: name.into(),
+            peer_urls: vec![format!("http://{name}:2380")],
+            client_urls: Vec::new(),
+            voter_pending: pending,
+        };
+        let membership = Membership::new(
+            vec![BTreeSet::from([1u64])],
+            BTreeMap::from([(1u64, node("a", false)), (2u64, node("b", true))]),
+        )
+        .unwrap();
+        match roundtrip(&WalPayload(EntryPayload::Membership(membership.clone()))).0 {
+            EntryPayload::Membership(got) => assert_eq!(got, membership),
+            other => panic!("unexpected {other:?}"),
+        }
+
+        // A membership as written before the flag existed: one config {1},
+        // one node 1 named "a" with one peer URL and no client URLs.
+        let mut old = Vec::new();
+        put_u64(&mut old, 1); // configs
+        put_u64(&mut old, 1); // voters in config 0
+        put_u64(&mut old, 1); // voter 1
+        put_u64(&mut old, 1); // nodes
+        put_u64(&mut old, 1); // node id
+        put_bytes(&mut old, b"a");
+        put_strings(&mut old, &["http://a:2380".to_string()]);
+        put_strings(&mut old, &[]);
+        let mut r = old.as_slice();
+        let got = decode_membership(&mut r).unwrap();
+        assert!(r.is_empty());
+        assert_eq!(
+            got,
+            Membership::new(
+                vec![BTreeSet::from([1u64])],
+                BTreeMap::from([(1u64, node("a", false))])
+            )
+            .unwrap()
+        );
+        // Without a pending voter the bytes are still the old ones.
+        let mut again = Vec::new();
+        encode_membership(&mut again, &got);
+        assert_eq!(again, old);
     }
 
     #[test]

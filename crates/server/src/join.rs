@@ -176,6 +176,7 @@ mod tests {
                         name: String::new(),
                         peer_urls: vec![u.to_string()],
                         client_urls: Vec::new(),
+                        voter_pending: false,
                     },
                     is_learner: false,
                 })

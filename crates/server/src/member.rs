@@ -155,6 +155,7 @@ fn decode_members(bytes: &[u8]) -> Result<BTreeMap<u64, MemberNode>, IdentityErr
                 name: m.name,
                 peer_urls: m.peer_urls,
                 client_urls: m.client_urls,
+                voter_pending: false,
             };
             (m.id, node)
         })
@@ -197,6 +198,7 @@ pub fn derive(flags: &Bootstrap<'_>) -> Result<Identity, IdentityError> {
                 name: name.to_string(),
                 peer_urls: urls.clone(),
                 client_urls: Vec::new(),
+                voter_pending: false,
             },
         );
     }

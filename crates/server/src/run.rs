@@ -259,6 +259,7 @@ pub async fn run(
         name: opts.name.clone(),
         peer_urls: opts.initial_advertise_peer_urls.clone(),
         client_urls,
+        voter_pending: false,
     };
     let mut initial_members = identity.initial_members.clone();
     // Every member of a new multi-member cluster must bootstrap with the same
