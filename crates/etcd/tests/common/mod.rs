@@ -561,10 +561,30 @@ async fn wait_ready(target: Target, mut rx: mpsc::UnboundedReceiver<String>) -> 
     }
 }
 
-/// A port that was free a moment ago (bind port 0 and release it).
+/// Ports handed out by [`free_port`]: below Linux's ephemeral range
+/// (32768-60999), where the kernel never picks source ports for outgoing
+/// connections or port-0 binds, so a chosen port stays free until the
+/// server binds it (a port from bind-0 could be taken meanwhile by any
+/// connection a concurrent test opens).
+const TEST_PORTS: std::ops::Range<u16> = 20000..32000;
+
+/// A port that was free a moment ago: random in [`TEST_PORTS`], checked by
+/// binding it, and never handed out twice by this process.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut rng = Rng::from_time();
+    loop {
+        let port = rng.range(u64::from(TEST_PORTS.start), u64::from(TEST_PORTS.end - 1)) as u16;
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if given.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 // ---------------------------------------------------------------- etcdctl
@@ -766,6 +786,16 @@ impl Rng {
             });
         eprintln!("random seed: ETCD_RS_SEED={seed}");
         Rng(seed.max(1))
+    }
+
+    /// Seeded from the clock and the process id, silently (for choices
+    /// that need no reproducing, like ports).
+    pub fn from_time() -> Rng {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        Rng((nanos ^ (u64::from(std::process::id()) << 32)).max(1))
     }
 
     pub fn next_u64(&mut self) -> u64 {
