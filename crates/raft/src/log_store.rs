@@ -30,6 +30,11 @@ use crate::wal_codec::{NoUserData, WalLogId, WalPayload, WalVote};
 /// millisecond to every lone put).
 const FLUSH_BATCH_WAIT: std::time::Duration = std::time::Duration::ZERO;
 
+/// Entries raft-log keeps in memory (its default: 100,000, up to 1 GiB).
+/// Followers read recent entries from here when they are replicated; a
+/// follower further behind reads the rest from the WAL files.
+const LOG_CACHE_ENTRIES: usize = 8192;
+
 /// The WAL's chunk files are closed at this size (etcd's WAL segment
 /// size). Purging the log removes whole closed chunks only, so the WAL
 /// holds the entries kept behind the last snapshot plus at most about one
@@ -102,6 +107,7 @@ impl LogStore {
         config.wal.chunk_max_size = Some(chunk_bytes);
         // See FLUSH_BATCH_WAIT.
         config.wal.flush_batch_wait = Some(FLUSH_BATCH_WAIT);
+        config.log_cache_max_items = Some(LOG_CACHE_ENTRIES);
         let wal = Arc::new(Mutex::new(RaftLog::open(Arc::new(config))?));
         let group = GroupCommit::start(wal.clone())?;
         Ok(LogStore { wal, group })

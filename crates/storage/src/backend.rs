@@ -128,7 +128,7 @@ impl Backend {
                 fs::create_dir_all(parent)?;
             }
         }
-        let db = Database::create(path)?;
+        let db = create_database(path)?;
         let txn = db.begin_write()?;
         init_tables(&txn)?;
         txn.commit()?;
@@ -323,7 +323,7 @@ impl Backend {
         wait: Duration,
     ) -> Result<(), InstallError> {
         let declined = |e: StorageError| InstallError::Declined(e.to_string());
-        let new_db = Arc::new(Database::create(staged).map_err(|e| declined(e.into()))?);
+        let new_db = Arc::new(create_database(staged).map_err(|e| declined(e.into()))?);
         {
             let txn = new_db.begin_read().map_err(|e| declined(e.into()))?;
             let view = ReadTxn::new(txn, Arc::clone(&new_db)).map_err(declined)?;
@@ -408,7 +408,12 @@ impl Backend {
             fs::remove_file(&tmp)?;
         }
         {
-            let dst_db = Database::create(&tmp)?;
+            // A small cache: the copy is written once, in one transaction,
+            // and redb holds up to half its cache of dirty pages in memory
+            // until the commit (half of its 1 GiB default otherwise).
+            let dst_db = Database::builder()
+                .set_cache_size(COPY_CACHE_BYTES)
+                .create(&tmp)?;
             let dst = dst_db.begin_write()?;
             copy_table(src, &dst, KV)?;
             copy_table(src, &dst, KEY_INDEX)?;
@@ -467,6 +472,20 @@ pub enum InstallError {
 
 /// Whether meta `key` belongs to the replicated state (see
 /// [`Backend::install`]) rather than to this member.
+/// redb's page cache for the store. redb's default (1 GiB, half of it for
+/// dirty pages of non-durable commits) lets the resident size grow with the
+/// data; the kernel's page cache holds the file anyway, so a miss here is a
+/// `pread` of a cached page.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Opens (creating if needed) a store file with [`CACHE_BYTES`] of cache.
+fn create_database(path: &Path) -> Result<Database, redb::DatabaseError> {
+    Database::builder().set_cache_size(CACHE_BYTES).create(path)
+}
+
+/// redb's cache for a snapshot copy being written (see `write_snapshot`).
+const COPY_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 fn is_replicated_meta(key: &str, replicated: &[&str]) -> bool {
     key.starts_with(RESERVED_META_PREFIX) || replicated.iter().any(|p| key.starts_with(p))
 }
