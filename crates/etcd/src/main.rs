@@ -3,6 +3,14 @@
 
 use std::process::ExitCode;
 
+/// jemalloc instead of glibc's malloc. Requests allocate and free many small
+/// buffers on different threads (tonic, the apply thread, the WAL); measured
+/// with 1000 clients putting 300k keys: 30% more puts/s, 24% less CPU per
+/// put, 23% less resident memory (glibc's per-thread arenas fragment).
+/// mimalloc was tried too: +4% throughput but 35% more memory.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use etcd_server::config::{Config, ParseOutcome};
 use etcd_server::run::{run, ServeOptions};
 
