@@ -564,6 +564,21 @@ impl RaftNode {
         Instant::now() + self.request_timeout
     }
 
+    /// The current term: what every response header carries. Cheaper than
+    /// [`RaftNode::status`], which also works out the visible leader.
+    pub fn term(&self) -> u64 {
+        self.with_metrics(|m| m.current_term)
+    }
+
+    /// Committed entries not applied yet (etcd refuses proposals while this
+    /// is large).
+    pub fn apply_lag(&self) -> u64 {
+        self.with_metrics(|m| {
+            let committed = m.local_committed.map_or(0, |c| c.index);
+            committed.saturating_sub(m.last_applied.map_or(0, |a| a.index))
+        })
+    }
+
     pub fn status(&self) -> RaftStatus {
         self.with_metrics(|m| RaftStatus {
             member_id: self.member_id,
@@ -572,7 +587,7 @@ impl RaftNode {
             committed_index: m.local_committed.map_or(0, |c| c.index),
             applied_index: m.last_applied.map_or(0, |a| a.index),
             is_learner: crate::membership::reported_learner(
-                m.membership_config.membership(),
+                m.committed_membership_config.membership(),
                 self.member_id,
             ),
         })
@@ -600,20 +615,6 @@ impl RaftNode {
         // one more heartbeat's worth of slack avoids flapping.
         let follower_timeout = self.election_timeout * 2;
         visible_leader(&view, self.election_timeout, follower_timeout)
-    }
-
-    /// The current members, from the applied membership.
-    pub fn members(&self) -> BTreeMap<MemberId, (MemberNode, bool)> {
-        self.with_metrics(|m| {
-            let membership = m.membership_config.membership();
-            membership
-                .nodes()
-                .map(|(id, node)| {
-                    let learner = crate::membership::reported_learner(membership, *id);
-                    (*id, (node.clone(), learner))
-                })
-                .collect()
-        })
     }
 
     /// The service other members send Raft RPCs to; serve it on the peer

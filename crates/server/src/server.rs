@@ -141,7 +141,7 @@ impl EtcdServer {
             cluster_id: self.cluster_id,
             member_id: self.member_id(),
             revision,
-            raft_term: self.node.status().term,
+            raft_term: self.node.term(),
         }
     }
 
@@ -157,8 +157,7 @@ impl EtcdServer {
             request: Some(request),
             id: 0,
         };
-        let status = self.node.status();
-        if status.committed_index.saturating_sub(status.applied_index) > MAX_APPLY_LAG {
+        if self.node.apply_lag() > MAX_APPLY_LAG {
             return Err(EtcdError::TooManyRequests);
         }
         if proposal.encoded_len() > self.limits.max_request_bytes {
