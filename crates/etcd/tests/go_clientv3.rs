@@ -17,28 +17,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::Duration;
 
 use common::transcript::{self, Headers, Script, Transcript};
 use common::Node;
 use serde_json::Value;
 use tokio::sync::OnceCell;
-
-/// Builds the Go program once per test process; every test waits for the
-/// same build and sees the same failure if it failed.
-fn program() -> &'static Path {
-    static PROGRAM: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match PROGRAM.get_or_init(build_program) {
-        Ok(path) => path,
-        Err(message) => panic!("{message}"),
-    }
-}
-
-fn build_program() -> Result<PathBuf, String> {
-    transcript::build_go_program("clientv3_check")
-}
 
 /// The Go clientv3 check; only the header ids are normalised.
 struct ClientV3Check;
@@ -51,13 +36,11 @@ impl Script for ClientV3Check {
     const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
     fn program() -> &'static Path {
-        program()
+        transcript::go_program(Self::NAME)
     }
 
     fn command(program: &Path, node: &Node) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(program);
-        command.arg(format!("-endpoint={}", node.endpoint()));
-        command
+        transcript::go_command(program, node)
     }
 
     fn normalise(t: &Transcript, _: &Node, problems: &mut Vec<String>) -> Vec<Value> {

@@ -32,8 +32,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::Duration;
 
 use common::transcript::{self, Headers, Script, Transcript};
@@ -43,19 +42,6 @@ use tokio::sync::OnceCell;
 
 /// The JSON fields that carry a lease id.
 const LEASE_FIELDS: [&str; 2] = ["lease_id", "lease"];
-/// Builds the Go program once per test process; every test waits for the
-/// same build and sees the same failure if it failed.
-fn program() -> &'static Path {
-    static PROGRAM: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match PROGRAM.get_or_init(build_program) {
-        Ok(path) => path,
-        Err(message) => panic!("{message}"),
-    }
-}
-
-fn build_program() -> Result<PathBuf, String> {
-    transcript::build_go_program("coordination_check")
-}
 
 /// The Go coordination check: header ids and lease ids are normalised.
 struct CoordinationCheck;
@@ -68,13 +54,11 @@ impl Script for CoordinationCheck {
     const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
     fn program() -> &'static Path {
-        program()
+        transcript::go_program(Self::NAME)
     }
 
     fn command(program: &Path, node: &Node) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(program);
-        command.arg(format!("-endpoint={}", node.endpoint()));
-        command
+        transcript::go_command(program, node)
     }
 
     /// Both normalisations of the module doc, in order. Unlike the KV

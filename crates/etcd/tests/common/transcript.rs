@@ -51,6 +51,33 @@ pub fn build_go_program(name: &str) -> Result<PathBuf, String> {
     Ok(out)
 }
 
+/// The Go program `tests/go/<name>/`, built once per test process: every
+/// test waits for the same build and sees the same failure if it failed.
+pub fn go_program(name: &'static str) -> &'static Path {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Built = &'static OnceLock<Result<PathBuf, String>>;
+    static PROGRAMS: Mutex<Option<HashMap<&'static str, Built>>> = Mutex::new(None);
+    let cell: Built = {
+        let mut programs = PROGRAMS.lock().unwrap_or_else(|p| p.into_inner());
+        programs
+            .get_or_insert_with(HashMap::new)
+            .entry(name)
+            .or_insert_with(|| Box::leak(Box::new(OnceLock::new())))
+    };
+    match cell.get_or_init(|| build_go_program(name)) {
+        Ok(path) => path,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// The command a Go check program runs with: its one flag names the node.
+pub fn go_command(program: &Path, node: &Node) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    command.arg(format!("-endpoint={}", node.endpoint()));
+    command
+}
+
 /// How many differing steps a failure message shows in full.
 const MAX_REPORTED_DIFFS: usize = 12;
 /// How much of one differing step a failure message shows (a 129-op txn is
