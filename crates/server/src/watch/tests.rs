@@ -101,6 +101,17 @@ async fn next(rx: &mut mpsc::Receiver<Delivery>) -> Vec<WatchBatch> {
         .batches
 }
 
+/// The revisions of every event delivered until one at `last` arrives.
+async fn revisions_through(rx: &mut mpsc::Receiver<Delivery>, last: i64) -> Vec<i64> {
+    let mut revs = Vec::new();
+    while revs.last() != Some(&last) {
+        for b in next(rx).await {
+            revs.extend(summary(&b).into_iter().map(|(_, r, _)| r));
+        }
+    }
+    revs
+}
+
 #[tokio::test]
 async fn live_delivery_to_matching_watchers() {
     let store = Store::new(HubConfig::default());
@@ -251,12 +262,7 @@ async fn a_full_channel_falls_back_to_catch_up_without_loss() {
     for i in 0..50 {
         store.put("k", &i.to_string()); // revs 2..=51, nobody reading
     }
-    let mut revs = Vec::new();
-    while revs.last() != Some(&51) {
-        for b in next(&mut rx).await {
-            revs.extend(summary(&b).into_iter().map(|(_, r, _)| r));
-        }
-    }
+    let revs = revisions_through(&mut rx, 51).await;
     assert_eq!(revs, (2..=51).collect::<Vec<_>>());
     // Back in sync: live delivery again.
     store.put("k", "x");
@@ -487,12 +493,7 @@ async fn an_installed_snapshot_reaches_watchers_once() {
     let (store, _stream, mut rx) = installed_from_leader(more).await;
     assert_eq!(store.hub.revision(), 8);
     let _task = store.catch_up();
-    let mut revs = Vec::new();
-    while revs.last() != Some(&8) {
-        for b in next(&mut rx).await {
-            revs.extend(summary(&b).into_iter().map(|(_, r, _)| r));
-        }
-    }
+    let revs = revisions_through(&mut rx, 8).await;
     assert_eq!(revs, (4..=8).collect::<Vec<_>>());
     // Live again from the installed store on.
     store.put("k9", "v");
