@@ -44,18 +44,9 @@ async fn listed(cluster: &Cluster, i: usize) -> Option<Vec<(u64, String, bool)>>
 /// Adds `pending` as a voter through member `via` and checks etcd's answer:
 /// the new member, a voter, among `before + 1` members. Its id.
 async fn add_voter(cluster: &Cluster, via: usize, pending: &PendingMember, before: usize) -> u64 {
-    let peer_urls = format!("--peer-urls={}", pending.peer_url());
-    let args = ["member", "add", &pending.name, &peer_urls, "-w", "json"];
-    // A member that joined a moment ago may not count as healthy yet for
-    // the strict reconfiguration check; anything else must succeed at once.
-    let output = eventually(LONG, "member add is accepted", || async {
-        let output = etcdctl(cluster.member(via), &args).await;
-        let unhealthy = String::from_utf8_lossy(&output.stderr).contains("unhealthy cluster");
-        (!unhealthy).then_some(output)
-    })
-    .await;
-    common::assert_output_ok(&args, &output);
-    let added: Value = serde_json::from_slice(&output.stdout).expect("member add JSON");
+    let added = cluster
+        .member_add(via, &pending.name, &pending.peer_url(), false)
+        .await;
     let member = &added["member"];
     assert!(!member["isLearner"].as_bool().unwrap_or(false), "{added}");
     let id = member["ID"].as_u64().expect("new member id");

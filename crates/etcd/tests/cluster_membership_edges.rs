@@ -227,17 +227,7 @@ both!(
 
 /// Adds a learner at `peer_url` through member `via`; its id.
 async fn add_learner(cluster: &Cluster, via: usize, name: &str, peer_url: &str) -> u64 {
-    let peer_urls = format!("--peer-urls={peer_url}");
-    let args = ["member", "add", name, &peer_urls, "--learner", "-w", "json"];
-    let output = eventually(LONG, "member add is accepted", || async {
-        let output = etcdctl(cluster.member(via), &args).await;
-        // etcd refuses changes until it has heard from every peer for 5 s.
-        let unhealthy = String::from_utf8_lossy(&output.stderr).contains("unhealthy cluster");
-        (!unhealthy).then_some(output)
-    })
-    .await;
-    common::assert_output_ok(&args, &output);
-    let added: Value = serde_json::from_slice(&output.stdout).expect("member add JSON");
+    let added = cluster.member_add(via, name, peer_url, true).await;
     added["member"]["ID"].as_u64().expect("new member id")
 }
 

@@ -292,6 +292,38 @@ impl Cluster {
         i
     }
 
+    /// `etcdctl member add NAME --peer-urls=URL [--learner] -w json` through
+    /// member `via`; the JSON answer. etcd refuses changes until it has
+    /// heard from every peer for a while ("unhealthy cluster", e.g. right
+    /// after a start or a join): that refusal is retried, anything else
+    /// must succeed.
+    pub async fn member_add(
+        &self,
+        via: usize,
+        name: &str,
+        peer_url: &str,
+        learner: bool,
+    ) -> serde_json::Value {
+        let peer_urls = format!("--peer-urls={peer_url}");
+        let mut args = vec!["member", "add", name, &peer_urls, "-w", "json"];
+        if learner {
+            args.push("--learner");
+        }
+        let output = eventually(
+            Duration::from_secs(30),
+            "member add is accepted",
+            || async {
+                let output = super::etcdctl(self.member(via), &args).await;
+                let unhealthy =
+                    String::from_utf8_lossy(&output.stderr).contains("unhealthy cluster");
+                (!unhealthy).then_some(output)
+            },
+        )
+        .await;
+        super::assert_output_ok(&args, &output);
+        serde_json::from_slice(&output.stdout).expect("member add JSON")
+    }
+
     /// Stops every active member — SIGKILL when `kill`, else SIGTERM — then
     /// starts them all again at once (a lone member cannot elect) and waits
     /// until each serves.
