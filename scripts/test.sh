@@ -24,4 +24,4 @@ fi
 # Debian's etcd-server package starts a system etcd on :2379; the tests use
 # their own ephemeral ports, so it is left alone.
 
-cargo test --workspace --all-targets "$@"
+cargo test --workspace --all-targets --no-fail-fast "$@"
