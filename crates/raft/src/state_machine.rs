@@ -112,11 +112,15 @@ impl StateMachine {
     ) -> io::Result<Self> {
         std::fs::create_dir_all(&snap_dir)?;
         remove_leftovers(&snap_dir)?;
+        let current = Current {
+            file: newest_snapshot(&snap_dir)?,
+            installed: None,
+        };
         Ok(StateMachine {
             backend,
             snap_dir,
             last_durable: Instant::now(),
-            current: CurrentSnapshot::default(),
+            current: Arc::new(std::sync::Mutex::new(current)),
             observer,
             on_install: None,
             waiters: Waiters::default(),
@@ -437,16 +441,19 @@ fn install(
 ) -> io::Result<()> {
     tracing::info!(snapshot = ?meta.last_log_id, "applying snapshot");
     let check = |view: &ReadTxn| check_snapshot(view, &meta);
+    {
+        // Every snapshot file is older than the state being installed. They
+        // go first: a restart takes the newest file as the current snapshot
+        // (see `newest_snapshot`), and after a crash in the middle of the
+        // install none must be left that is older than the purged log.
+        let mut current = lock(current)?;
+        current.file = None;
+        remove_older_snapshots(snap_dir, "")?;
+    }
     backend
         .install(received, REPLICATED_META, &check, INSTALL_LOCK_WAIT)
         .map_err(io::Error::other)?;
-    {
-        let mut current = lock(current)?;
-        current.file = None;
-        current.installed = meta.last_log_id;
-        // Every snapshot file is older than the installed state.
-        remove_older_snapshots(snap_dir, "")?;
-    }
+    lock(current)?.installed = meta.last_log_id;
     let view = backend.read().map_err(io::Error::other)?;
     let revision = view.current_revision().map_err(io::Error::other)?;
     if let Some(observer) = &observer {
@@ -472,6 +479,43 @@ fn remove_older_snapshots(dir: &Path, keep: &str) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The newest snapshot file in `dir` and what it holds, read at startup so
+/// Raft finds the snapshot it purged its log behind (otherwise it rebuilds
+/// one before starting: a copy of the whole store). A file that cannot be
+/// read is removed and a warning logged; Raft then builds a new one.
+fn newest_snapshot(dir: &Path) -> io::Result<Option<(SnapshotMetaOf<TypeConfig>, PathBuf)>> {
+    let mut newest: Option<PathBuf> = None;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_snapshot = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".snap.db"));
+        // Names are the zero-padded last log id: they sort by age.
+        if is_snapshot && newest.as_ref().is_none_or(|n| path > *n) {
+            newest = Some(path);
+        }
+    }
+    let Some(path) = newest else {
+        return Ok(None);
+    };
+    let read = Backend::view_file(&path)
+        .map_err(io::Error::other)
+        .and_then(|view| {
+            Ok(SnapshotMetaOf::<TypeConfig> {
+                last_log_id: read_applied(&view)?.map(WalLogId::to_raft),
+                last_membership: read_membership(&view)?,
+            })
+        });
+    match read {
+        Ok(meta) => Ok(Some((meta, path))),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "removing an unreadable snapshot file");
+            std::fs::remove_file(&path)?;
+            Ok(None)
+        }
+    }
 }
 
 /// Removes what a crash left half-written: snapshot copies being built and
@@ -586,6 +630,55 @@ mod tests {
         // And kept: asked again, the same file.
         let again = sm.get_current_snapshot().await.unwrap().unwrap();
         assert_eq!(again.snapshot.path, current.snapshot.path);
+    }
+
+    #[tokio::test]
+    async fn a_restarted_member_finds_its_snapshot_without_building_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (backend, snap_dir, mut sm) = machine(dir.path());
+        let built = sm
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        let modified = std::fs::metadata(&built.snapshot.path)
+            .unwrap()
+            .modified()
+            .unwrap();
+        drop(sm);
+
+        // An unreadable leftover that sorts before it is ignored.
+        std::fs::write(
+            snap_dir.join("0000000000000000-0000000000000001.snap.db"),
+            b"x",
+        )
+        .unwrap();
+        let mut again = StateMachine::new(backend, snap_dir.clone(), None).unwrap();
+        let current = again.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta, built.meta);
+        assert_eq!(current.snapshot.path, built.snapshot.path);
+        let unchanged = std::fs::metadata(&current.snapshot.path)
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(unchanged, modified, "the snapshot was built again");
+
+        // The newest file is unreadable: removed, and Raft will build one.
+        std::fs::write(
+            snap_dir.join("ffffffffffffffff-0000000000000001.snap.db"),
+            b"x",
+        )
+        .unwrap();
+        let (_, _, mut third) = {
+            let backend = Arc::new(Backend::open(&dir.path().join("db2")).unwrap());
+            let sm = StateMachine::new(backend.clone(), snap_dir.clone(), None).unwrap();
+            (backend, (), sm)
+        };
+        assert!(third.get_current_snapshot().await.unwrap().is_none());
+        assert!(!snap_dir
+            .join("ffffffffffffffff-0000000000000001.snap.db")
+            .exists());
     }
 
     #[tokio::test]

@@ -70,8 +70,8 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Try
 use std::time::{Duration, Instant};
 
 use redb::{
-    CompactionError, Database, Key, ReadTransaction, ReadableDatabase, ReadableTable,
-    TableDefinition, Value, WriteTransaction,
+    CompactionError, Database, Key, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
+    ReadableTable, TableDefinition, Value, WriteTransaction,
 };
 
 use crate::apply::ApplyBatch;
@@ -154,11 +154,12 @@ impl Backend {
         ReadTxn::new(txn, db)
     }
 
-    /// A view of another store's file (a snapshot received from a peer),
-    /// to look at before installing it. Nothing in the file changes but
-    /// what redb itself records when it opens and closes a file.
+    /// A view of another store's file (a snapshot, received from a peer or
+    /// built here), to look at. Opened read-only: nothing in it changes.
     pub fn view_file(path: &Path) -> Result<ReadTxn, StorageError> {
-        let db = Arc::new(Database::open(path)?);
+        // Read-only: opening for writing would mark the file open in its
+        // header, and a snapshot may be streaming to a peer meanwhile.
+        let db = Arc::new(ReadOnlyDatabase::open(path)?);
         let txn = db.begin_read()?;
         ReadTxn::new(txn, db)
     }
@@ -326,7 +327,7 @@ impl Backend {
         let new_db = Arc::new(create_database(staged).map_err(|e| declined(e.into()))?);
         {
             let txn = new_db.begin_read().map_err(|e| declined(e.into()))?;
-            let view = ReadTxn::new(txn, Arc::clone(&new_db)).map_err(declined)?;
+            let view = ReadTxn::new(txn, new_db.clone()).map_err(declined)?;
             check(&view).map_err(InstallError::Declined)?;
         }
         // This member's meta, read now to do most of the writing outside

@@ -9,7 +9,7 @@ use etcd_proto::etcdserverpb::{AlarmMember, RangeRequest, RangeResponse, TxnRequ
 use etcd_proto::mvccpb::Event;
 use std::sync::Arc;
 
-use redb::{Database, ReadOnlyTable, ReadTransaction};
+use redb::{ReadOnlyTable, ReadTransaction};
 
 use crate::apply::{alarm, ops, txn};
 use crate::backend::{
@@ -34,7 +34,8 @@ pub struct ReadTxn {
     /// The database `txn` reads, kept open while it does: a file replaced
     /// by `Backend::install` closes when its last view ends. Declared after
     /// `txn`, so dropped after it.
-    _db: Arc<Database>,
+    /// (A `Database`, or a `ReadOnlyDatabase` for a file only looked at.)
+    _db: Arc<dyn Send + Sync>,
 }
 
 impl ReadTxn {
@@ -43,7 +44,10 @@ impl ReadTxn {
         &self.txn
     }
 
-    pub(crate) fn new(txn: ReadTransaction, db: Arc<Database>) -> Result<ReadTxn, StorageError> {
+    pub(crate) fn new(
+        txn: ReadTransaction,
+        db: Arc<dyn Send + Sync>,
+    ) -> Result<ReadTxn, StorageError> {
         let meta = txn.open_table(META)?;
         let current = read_meta_i64(&meta, META_CURRENT_REVISION)?;
         let compacted = read_meta_i64(&meta, META_COMPACTED_REVISION)?;
