@@ -9,7 +9,10 @@
 //! `hasleader` metadata. Which events a watcher gets, and when, is the hub's.
 //!
 //! Each call runs one task: it reads requests, forwards the hub's batches
-//! and ticks timers, and answers in order on one channel. A client that stops
+//! and ticks timers, and answers in order on one channel. The responses of
+//! one step (all watchers' responses to one committed batch, say) go down
+//! the channel together, so the transport encodes and writes them at once
+//! rather than one task switch per response. A client that stops
 //! reading stops that task (gRPC flow control); its watchers then fall back
 //! to catch-up in the hub, so nothing piles up in memory.
 
@@ -48,8 +51,12 @@ const MAX_NO_LEADER_CHECKS: u32 = 3;
 /// gRPC overhead etcd adds to `--max-request-bytes` to get the size above
 /// which a fragmenting watcher's responses are split.
 const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
-/// Responses waiting for the transport, per stream.
+/// Batches of responses (one per step of the session) waiting for the
+/// transport, per stream.
 const OUTBOUND_CAPACITY: usize = 16;
+
+/// The responses of one step of a session, in order.
+type Outbound = Vec<Result<WatchResponse, Status>>;
 
 /// Timers of the service.
 #[derive(Clone, Copy, Debug)]
@@ -113,7 +120,11 @@ impl WatchService {
 
 #[tonic::async_trait]
 impl Watch for WatchService {
-    type WatchStream = ReceiverStream<Result<WatchResponse, Status>>;
+    type WatchStream = futures::stream::FlatMap<
+        ReceiverStream<Outbound>,
+        futures::stream::Iter<std::vec::IntoIter<Result<WatchResponse, Status>>>,
+        fn(Outbound) -> futures::stream::Iter<std::vec::IntoIter<Result<WatchResponse, Status>>>,
+    >;
 
     async fn watch(
         &self,
@@ -133,6 +144,7 @@ impl Watch for WatchService {
             progress_waiting: false,
             max_response_bytes: self.server.limits().max_request_bytes + GRPC_OVERHEAD_BYTES,
             out,
+            pending: Vec::new(),
         };
         tokio::spawn(session.run(
             inbound,
@@ -141,7 +153,11 @@ impl Watch for WatchService {
             require_leader,
             self.shutdown.clone(),
         ));
-        Ok(Response::new(ReceiverStream::new(rx)))
+        let flatten: fn(Outbound) -> _ = futures::stream::iter;
+        Ok(Response::new(futures::StreamExt::flat_map(
+            ReceiverStream::new(rx),
+            flatten,
+        )))
     }
 }
 
@@ -169,7 +185,9 @@ struct Session {
     progress_waiting: bool,
     /// Responses of fragmenting watchers are split above this size.
     max_response_bytes: usize,
-    out: mpsc::Sender<Result<WatchResponse, Status>>,
+    out: mpsc::Sender<Outbound>,
+    /// Responses of the current step, sent by [`Session::flush`].
+    pending: Outbound,
 }
 
 impl Session {
@@ -195,7 +213,10 @@ impl Session {
         loop {
             let step = tokio::select! {
                 req = inbound.message(), if reading => match req {
-                    Ok(Some(req)) => self.request(req).await,
+                    Ok(Some(req)) => {
+                        self.request(req);
+                        Ok(())
+                    }
                     Ok(None) => {
                         reading = false;
                         Ok(())
@@ -218,7 +239,8 @@ impl Session {
                     } else {
                         leaderless_checks += 1;
                         if leaderless_checks >= MAX_NO_LEADER_CHECKS {
-                            let _ = self.out.send(Err(EtcdError::NoLeader.into())).await;
+                            self.pending.push(Err(EtcdError::NoLeader.into()));
+                            let _ = self.flush().await;
                             Err(Gone)
                         } else {
                             Ok(())
@@ -228,37 +250,46 @@ impl Session {
                 _ = out.closed() => Err(Gone),
                 // A dropped sender also means the member is stopping.
                 _ = async { drop(shutdown.wait_for(|stopping| *stopping).await) } => {
-                    let _ = self.out.send(Err(EtcdError::Stopped.into())).await;
+                    self.pending.push(Err(EtcdError::Stopped.into()));
+                    let _ = self.flush().await;
                     Err(Gone)
                 }
             };
-            if step.is_err() {
+            if step.is_err() || self.flush().await.is_err() {
                 break;
             }
         }
         // Dropping the session's WatchStream cancels its watchers.
     }
 
-    async fn send(&self, resp: WatchResponse) -> Result<(), Gone> {
-        self.out.send(Ok(resp)).await.map_err(|_| Gone)
+    /// Queues `resp` behind the step's earlier responses.
+    fn send(&mut self, resp: WatchResponse) {
+        self.pending.push(Ok(resp));
     }
 
-    async fn request(&mut self, req: WatchRequest) -> Result<(), Gone> {
+    /// Hands the step's responses to the transport.
+    async fn flush(&mut self) -> Result<(), Gone> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.pending);
+        self.out.send(batch).await.map_err(|_| Gone)
+    }
+
+    fn request(&mut self, req: WatchRequest) {
         match req.request_union {
-            Some(RequestUnion::CreateRequest(create)) => self.create(create).await,
-            Some(RequestUnion::CancelRequest(cancel)) => self.cancel(cancel.watch_id).await,
-            Some(RequestUnion::ProgressRequest(_)) => {
-                if !self.progress_waiting {
-                    self.progress_waiting = !self.stream.request_progress_all();
-                }
-                Ok(())
+            Some(RequestUnion::CreateRequest(create)) => self.create(create),
+            Some(RequestUnion::CancelRequest(cancel)) => self.cancel(cancel.watch_id),
+            Some(RequestUnion::ProgressRequest(_)) if !self.progress_waiting => {
+                self.progress_waiting = !self.stream.request_progress_all();
             }
-            // etcd ignores a request it does not understand.
-            None => Ok(()),
+            // Already waiting: one answer serves both. etcd ignores a
+            // request it does not understand.
+            Some(RequestUnion::ProgressRequest(_)) | None => {}
         }
     }
 
-    async fn create(&mut self, req: WatchCreateRequest) -> Result<(), Gone> {
+    fn create(&mut self, req: WatchCreateRequest) {
         let filters = Filters {
             no_put: req.filters.contains(&(FilterType::Noput as i32)),
             no_delete: req.filters.contains(&(FilterType::Nodelete as i32)),
@@ -303,13 +334,13 @@ impl Session {
                 ..Default::default()
             },
         };
-        self.send(resp).await
+        self.send(resp)
     }
 
-    async fn cancel(&mut self, watch_id: i64) -> Result<(), Gone> {
+    fn cancel(&mut self, watch_id: i64) {
         // Canceling an unknown id is silently ignored, as in etcd.
         let Some((key, revision)) = self.stream.cancel(watch_id) else {
-            return Ok(());
+            return;
         };
         self.watchers.remove(&key);
         self.send(WatchResponse {
@@ -317,8 +348,7 @@ impl Session {
             watch_id,
             canceled: true,
             ..Default::default()
-        })
-        .await
+        });
     }
 
     async fn deliver(&mut self, delivery: Delivery) -> Result<(), Gone> {
@@ -334,8 +364,7 @@ impl Session {
                     header: Some(self.server.header(batch.revision)),
                     watch_id: batch.watch_id,
                     ..Default::default()
-                })
-                .await?;
+                });
                 continue;
             }
             let Some(w) = self.watchers.get_mut(&batch.watcher) else {
@@ -352,8 +381,7 @@ impl Session {
                     canceled: true,
                     compact_revision: batch.compact_revision,
                     ..Default::default()
-                })
-                .await?;
+                });
                 continue;
             }
             if !batch.events.is_empty() {
@@ -372,12 +400,13 @@ impl Session {
             };
             if fragment {
                 for part in fragments(resp, self.max_response_bytes) {
-                    self.send(part).await?;
+                    self.send(part);
                 }
             } else {
-                self.send(resp).await?;
+                self.send(resp);
             }
         }
+        self.flush().await?;
         drop(slot);
         self.retry_progress();
         Ok(())
