@@ -44,6 +44,10 @@ use crate::wal_codec::{decode_membership, encode_membership, WalLogId};
 /// replay after a crash and the memory redb holds for non-durable commits.
 pub const DURABLE_COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Batches up to this many entries, committed without fsync, are applied
+/// on the state machine's task rather than a blocking thread (see `apply`).
+const IN_PLACE_MAX_ENTRIES: usize = 16;
+
 /// Meta keys this crate owns in the backend.
 const META_APPLIED: &str = "raft/applied";
 const META_MEMBERSHIP: &str = "raft/membership";
@@ -143,6 +147,53 @@ impl StateMachine {
     }
 }
 
+/// The entries of one batch and what each answers: the responder Raft
+/// gave (the leader's own proposals), the request id (writes forwarded by
+/// this member) and the result.
+type Answers = Vec<(
+    Option<openraft::storage::ApplyResponder<TypeConfig>>,
+    u64,
+    Applied,
+)>;
+
+/// Applies `entries` in `batch`, records `last` as applied and commits.
+fn apply_batch(
+    mut batch: etcd_storage::ApplyBatch<'_>,
+    entries: Vec<EntryResponder<TypeConfig>>,
+    last: WalLogId,
+    durable: bool,
+    observer: Option<&CommitObserver>,
+) -> io::Result<Answers> {
+    let mut responses = Vec::with_capacity(entries.len());
+    for (entry, responder) in entries {
+        let mut request_id = 0;
+        let applied = match &entry.payload {
+            EntryPayload::Blank => Applied(None),
+            EntryPayload::Normal(Proposal(request)) => {
+                request_id = request.id;
+                Applied(Some(batch.apply(request)))
+            }
+            EntryPayload::Membership(membership) => {
+                let mut bytes = WalLogId::from_raft(&entry.log_id).to_bytes().to_vec();
+                encode_membership(&mut bytes, membership);
+                batch
+                    .set_meta(META_MEMBERSHIP, &bytes)
+                    .map_err(io::Error::other)?;
+                Applied(None)
+            }
+        };
+        responses.push((responder, request_id, applied));
+    }
+    batch
+        .set_meta(META_APPLIED, &last.to_bytes())
+        .map_err(io::Error::other)?;
+    let committed = batch.commit(durable).map_err(io::Error::other)?;
+    if let Some(observer) = observer {
+        observer(&committed);
+    }
+    Ok(responses)
+}
+
 fn read_applied(view: &ReadTxn) -> io::Result<Option<WalLogId>> {
     match view.meta(META_APPLIED).map_err(io::Error::other)? {
         Some(bytes) => Ok(Some(WalLogId::from_bytes(&bytes)?)),
@@ -181,43 +232,29 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(());
         };
 
-        // redb calls block; keep them off the async scheduler's threads.
-        let backend = self.backend.clone();
+        // redb calls block, so batches run on a blocking thread; but a short
+        // batch committed without fsync takes microseconds, less than the
+        // hand-off to that thread and back, which a lone client would wait
+        // for on every write. Those run in place, when the store is free.
         let durable = self.last_durable.elapsed() >= DURABLE_COMMIT_INTERVAL;
         let observer = self.observer.clone();
-        let responses = tokio::task::spawn_blocking(move || -> io::Result<_> {
-            let mut batch = backend.begin_apply().map_err(io::Error::other)?;
-            let mut responses = Vec::with_capacity(entries.len());
-            for (entry, responder) in entries {
-                let mut request_id = 0;
-                let applied = match &entry.payload {
-                    EntryPayload::Blank => Applied(None),
-                    EntryPayload::Normal(Proposal(request)) => {
-                        request_id = request.id;
-                        Applied(Some(batch.apply(request)))
-                    }
-                    EntryPayload::Membership(membership) => {
-                        let mut bytes = WalLogId::from_raft(&entry.log_id).to_bytes().to_vec();
-                        encode_membership(&mut bytes, membership);
-                        batch
-                            .set_meta(META_MEMBERSHIP, &bytes)
-                            .map_err(io::Error::other)?;
-                        Applied(None)
-                    }
-                };
-                responses.push((responder, request_id, applied));
+        let in_place = if !durable && entries.len() <= IN_PLACE_MAX_ENTRIES {
+            self.backend.try_begin_apply().map_err(io::Error::other)?
+        } else {
+            None
+        };
+        let responses = match in_place {
+            Some(batch) => apply_batch(batch, entries, last, durable, observer.as_ref())?,
+            None => {
+                let backend = self.backend.clone();
+                tokio::task::spawn_blocking(move || {
+                    let batch = backend.begin_apply().map_err(io::Error::other)?;
+                    apply_batch(batch, entries, last, durable, observer.as_ref())
+                })
+                .await
+                .map_err(io::Error::other)??
             }
-            batch
-                .set_meta(META_APPLIED, &last.to_bytes())
-                .map_err(io::Error::other)?;
-            let committed = batch.commit(durable).map_err(io::Error::other)?;
-            if let Some(observer) = &observer {
-                observer(&committed);
-            }
-            Ok(responses)
-        })
-        .await
-        .map_err(io::Error::other)??;
+        };
         if durable {
             self.last_durable = Instant::now();
         }

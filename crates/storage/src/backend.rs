@@ -173,6 +173,23 @@ impl Backend {
         ApplyBatch::new(txn, permit)
     }
 
+    /// [`Backend::begin_apply`] if it would not wait: `None` while another
+    /// batch, a snapshot's sync, a defragmentation or an install holds the
+    /// store. Lets a caller that must not block run short batches in place.
+    pub fn try_begin_apply(&self) -> Result<Option<ApplyBatch<'_>>, StorageError> {
+        let Some(permit) = self.writer.enter_within(Duration::ZERO) else {
+            return Ok(None);
+        };
+        let db = match self.db.try_read() {
+            Ok(db) => db,
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        };
+        let txn = db.begin_write()?;
+        drop(db);
+        ApplyBatch::new(txn, permit).map(Some)
+    }
+
     /// The database, shared, for beginning one transaction. Hold it no
     /// longer than the `begin_*` call: a held guard blocks defragmentation.
     /// A panic while it was held cannot leave the handle half-changed
@@ -642,6 +659,22 @@ mod tests {
         assert!(b.size().unwrap() > 0);
         assert!(b.refresh_size_in_use().unwrap() > 0);
         assert!(b.size_in_use() <= b.size().unwrap());
+    }
+
+    #[test]
+    fn try_begin_apply_never_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Backend::open(&dir.path().join("db")).unwrap();
+        let open = b.begin_apply().unwrap();
+        assert!(b.try_begin_apply().unwrap().is_none(), "a batch is open");
+        drop(open);
+        {
+            let _exclusive = b.db.write().unwrap();
+            assert!(b.try_begin_apply().unwrap().is_none(), "the store is held");
+        }
+        let batch = b.try_begin_apply().unwrap().expect("the store is free");
+        batch.commit(false).unwrap();
+        assert!(b.try_begin_apply().unwrap().is_some());
     }
 
     #[test]
