@@ -101,9 +101,17 @@ impl GroupCommit {
         wal.flush(true, Some(batch)).inspect_err(|_| self.abandon())
     }
 
-    /// The in-flight sync finished (on the flush worker's thread): wake the
-    /// syncer to start the next one. Never blocks on the WAL here.
+    /// The in-flight sync finished (on the flush worker's thread). With
+    /// nothing parked meanwhile (a lone writer), the group is idle again;
+    /// otherwise the syncer starts the next sync. Never takes the WAL lock
+    /// here: the flush worker must not wait for an appender.
     pub fn sync_done(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            if state.waiting.is_empty() {
+                state.in_flight = false;
+                return;
+            }
+        }
         if let Ok(tx) = self.completed.lock() {
             let _ = tx.send(());
         }
