@@ -555,7 +555,24 @@ impl Membership {
     /// stops.
     pub(crate) async fn promote_caught_up(self) {
         let mut metrics = self.raft.metrics();
+        let mut server = self.raft.server_metrics();
         loop {
+            let pending = {
+                let m = server.borrow_watched();
+                m.state == ServerState::Leader
+                    && m.membership_config
+                        .membership()
+                        .nodes()
+                        .any(|(_, n)| n.voter_pending)
+            };
+            if !pending {
+                // Nothing to promote until the state or membership changes:
+                // wait on those alone, not on every write's metrics.
+                if server.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
             let ready = {
                 let m = metrics.borrow_watched();
                 let settled =
@@ -613,7 +630,9 @@ impl Membership {
     /// `served_before`: this member served as a member in an earlier run, so
     /// a committed membership without it means removal from the start.
     pub async fn removed(&self, poll_every: Duration, served_before: bool) {
-        let mut metrics = self.raft.metrics();
+        // Only state and membership matter here: the server metrics, which
+        // do not change with every write.
+        let mut metrics = self.raft.server_metrics();
         let mut was_member = served_before;
         // The log index of the latest membership that has this member.
         let mut added_at: Option<u64> = None;

@@ -308,13 +308,20 @@ impl RaftNode {
     /// disk, say), with the reason. A member in that state can no longer
     /// accept writes; the server exits so a supervisor restarts it.
     pub async fn fatal(&self) -> String {
-        let mut metrics = self.raft.metrics();
+        // Raft's core ends on a fatal error, closing its metrics channels.
+        // The server metrics change only with state and membership, not with
+        // every write as the full metrics do, so waiting on them costs no
+        // wake-up per write.
+        let mut server = self.raft.server_metrics();
         loop {
-            if let Err(fatal) = &metrics.borrow_watched().running_state {
+            if let Err(fatal) = &self.raft.metrics().borrow_watched().running_state {
                 return fatal.to_string();
             }
-            if metrics.changed().await.is_err() {
-                return "raft metrics closed".to_string();
+            if server.changed().await.is_err() {
+                return match &self.raft.metrics().borrow_watched().running_state {
+                    Err(fatal) => fatal.to_string(),
+                    Ok(()) => "raft metrics closed".to_string(),
+                };
             }
         }
     }
