@@ -40,6 +40,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     // One generated file per package, named after it (`etcdserverpb.rs`,
     // `etcdrs.raftpb.rs`, ...); cross-package references use `super::`.
     tonic_prost_build::configure()
+        // Hand-written, to send pre-encoded events (see its module).
+        .extern_path(
+            ".etcdserverpb.WatchResponse",
+            "crate::watch_response::WatchResponse",
+        )
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

@@ -33,7 +33,10 @@ pub mod authpb {
 /// Package `etcdserverpb`: the etcd v3 client API.
 pub mod etcdserverpb {
     include!(concat!(env!("OUT_DIR"), "/etcdserverpb.rs"));
+    pub use crate::watch_response::{encode_event, WatchResponse};
 }
+
+mod watch_response;
 
 /// Package `v3lockpb`: the Lock service.
 pub mod v3lockpb {

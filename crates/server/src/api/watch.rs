@@ -16,8 +16,8 @@
 //! reading stops that task (gRPC flow control); its watchers then fall back
 //! to catch-up in the hub, so nothing piles up in memory.
 
+use foldhash::HashMap;
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +25,10 @@ use std::time::Duration;
 use etcd_proto::etcdserverpb::watch_create_request::FilterType;
 use etcd_proto::etcdserverpb::watch_request::RequestUnion;
 use etcd_proto::etcdserverpb::watch_server::Watch;
-use etcd_proto::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse};
+use etcd_proto::etcdserverpb::{
+    encode_event, ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse,
+};
+use etcd_proto::mvccpb::Event;
 use prost::Message;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
@@ -140,7 +143,7 @@ impl Watch for WatchService {
         let session = Session {
             server: self.server.clone(),
             stream,
-            watchers: HashMap::new(),
+            watchers: HashMap::default(),
             progress_waiting: false,
             max_response_bytes: self.server.limits().max_request_bytes + GRPC_OVERHEAD_BYTES,
             out,
@@ -358,6 +361,7 @@ impl Session {
         // The batches of one delivery share a revision: build its header once
         // (a header reads Raft's status).
         let mut header: Option<ResponseHeader> = None;
+        let mut encoded = EncodedEvents::default();
         for batch in batches {
             if batch.watcher == STREAM {
                 self.send(WatchResponse {
@@ -392,17 +396,23 @@ impl Session {
                 Some(h) if h.revision == batch.revision => h,
                 _ => *header.insert(self.server.header(batch.revision)),
             };
-            let resp = WatchResponse {
-                header: Some(header),
-                watch_id: w.watch_id,
-                events: batch.events.iter().map(|e| (**e).clone()).collect(),
-                ..Default::default()
-            };
             if fragment {
+                let resp = WatchResponse {
+                    header: Some(header),
+                    watch_id: w.watch_id,
+                    events: batch.events.iter().map(|e| (**e).clone()).collect(),
+                    ..Default::default()
+                };
                 for part in fragments(resp, self.max_response_bytes) {
                     self.send(part);
                 }
             } else {
+                let resp = WatchResponse {
+                    header: Some(header),
+                    watch_id: w.watch_id,
+                    encoded_events: encoded.of(&batch.events).to_vec(),
+                    ..Default::default()
+                };
                 self.send(resp);
             }
         }
@@ -433,6 +443,37 @@ impl Session {
         if self.progress_waiting && self.stream.request_progress_all() {
             self.progress_waiting = false;
         }
+    }
+}
+
+/// The events of the last batch encoded, for the next batch with the same
+/// events: the watchers of one committed write all get that write's event
+/// (the hub shares one `Arc` per event among them), so a delivery encodes it
+/// once, and each watcher's response copies the bytes.
+#[derive(Default)]
+struct EncodedEvents {
+    /// The events encoded, by address. Every batch of a delivery is alive
+    /// while the delivery is sent, so equal addresses are the same event.
+    events: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl EncodedEvents {
+    fn of(&mut self, events: &[Arc<Event>]) -> &[u8] {
+        let same = events.len() == self.events.len()
+            && events
+                .iter()
+                .zip(&self.events)
+                .all(|(e, &at)| Arc::as_ptr(e) as usize == at);
+        if !same {
+            self.events.clear();
+            self.bytes.clear();
+            for e in events {
+                self.events.push(Arc::as_ptr(e) as usize);
+                encode_event(e, &mut self.bytes);
+            }
+        }
+        &self.bytes
     }
 }
 
@@ -468,6 +509,7 @@ pub fn fragments(resp: WatchResponse, limit: usize) -> Vec<WatchResponse> {
         cancel_reason: resp.cancel_reason.clone(),
         fragment: true,
         events: Vec::new(),
+        encoded_events: Vec::new(),
     };
     let base = template.encoded_len();
     let mut out = Vec::new();

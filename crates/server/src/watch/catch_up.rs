@@ -17,7 +17,7 @@
 //! until the reader has passed it on), so memory does not grow with how far
 //! behind a watcher is.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -128,8 +128,8 @@ fn round(shared: &Arc<Shared>) -> Result<Outcome, ApplyError> {
     };
 
     // One item per stream; remember which watchers each delivered to.
-    let mut per_stream: HashMap<u64, Vec<WatchBatch>> = HashMap::new();
-    let mut senders: HashMap<u64, &Taken> = HashMap::new();
+    let mut per_stream: HashMap<u64, Vec<WatchBatch>> = HashMap::default();
+    let mut senders: HashMap<u64, &Taken> = HashMap::default();
     for (t, batch) in taken.iter().zip(batches) {
         senders.insert(t.stream, t);
         if let Some(batch) = batch {

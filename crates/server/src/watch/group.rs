@@ -6,7 +6,7 @@
 //! against every published event) and builds a short-lived one per catch-up
 //! round. Pure: ids and spans only; the watchers themselves live in the hub.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 
 use super::interval::{Id, RangeIndex};
 use super::span::Span;

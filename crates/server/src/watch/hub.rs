@@ -17,7 +17,9 @@
 //! channel is full has its watchers fall back to catch-up instead. Memory is
 //! therefore bounded by the channels, whatever the readers do.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -148,10 +150,10 @@ impl Hub {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     published,
-                    watchers: HashMap::new(),
+                    watchers: HashMap::default(),
                     synced: Group::new(),
                     unsynced: VecDeque::new(),
-                    streams: HashMap::new(),
+                    streams: HashMap::default(),
                     next_watcher: STREAM + 1,
                     next_stream: 1,
                 }),
@@ -181,7 +183,7 @@ impl Hub {
         }
 
         // Which synced watchers see which events, in event order.
-        let mut hits: HashMap<WatcherKey, Vec<usize>> = HashMap::new();
+        let mut hits: HashMap<WatcherKey, Vec<usize>> = HashMap::default();
         for (i, ev) in committed.events.iter().enumerate() {
             if let Some(kv) = &ev.kv {
                 st.synced
@@ -200,7 +202,7 @@ impl Hub {
                 .sum::<usize>()
                 > LIVE_SPLIT_BYTES;
         let mut pool = EventPool::new(&committed.events);
-        let mut per_stream: HashMap<u64, Vec<WatchBatch>> = HashMap::new();
+        let mut per_stream: HashMap<u64, Vec<WatchBatch>> = HashMap::default();
         for (key, indexes) in hits {
             let Some(w) = st.watchers.get(&key) else {
                 continue;

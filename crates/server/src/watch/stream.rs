@@ -5,7 +5,9 @@
 //! A stream owns its watchers' ids (etcd's per-stream `watch_id`s: chosen by
 //! the client, or allocated) and cancels them all when dropped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, Notify};
@@ -43,7 +45,7 @@ impl WatchStream {
         WatchStream {
             hub,
             id,
-            watchers: HashMap::new(),
+            watchers: HashMap::default(),
             next_auto_id: 0,
             resynced,
         }
