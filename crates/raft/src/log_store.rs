@@ -227,6 +227,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn purge(&mut self, log_id: LogIdOf<TypeConfig>) -> Result<(), io::Error> {
         self.lock()?.purge(WalLogId::from_raft(&log_id))?;
+        tracing::info!(
+            "purged-up-to-index" = log_id.index,
+            "purged raft log entries behind a snapshot"
+        );
         Ok(())
     }
 }
