@@ -45,8 +45,11 @@ use crate::wal_codec::{decode_membership, encode_membership, WalLogId};
 pub const DURABLE_COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Batches up to this many entries, committed without fsync, are applied
-/// on the state machine's task rather than a blocking thread (see `apply`).
+/// on the state machine's task rather than a blocking thread (see `apply`)
+/// if they are [`light`].
 const IN_PLACE_MAX_ENTRIES: usize = 16;
+/// ... and carry at most this many bytes of keys and values.
+const IN_PLACE_MAX_BYTES: usize = 256 * 1024;
 
 /// Meta keys this crate owns in the backend.
 const META_APPLIED: &str = "raft/applied";
@@ -131,6 +134,37 @@ impl StateMachine {
         })
     }
 
+    /// Checks the snapshot found at startup against the Raft log and the
+    /// store: Raft needs its snapshot to cover everything the log lacks, and
+    /// to be a state the store has passed. openraft purges the log up to
+    /// the store's applied id at startup when the log ends before it (after
+    /// a crash right after an install), so that counts as purged too. A
+    /// snapshot that fails is removed; Raft then builds one.
+    pub fn with_log_state(
+        self,
+        purged: Option<LogIdOf<TypeConfig>>,
+        last: Option<LogIdOf<TypeConfig>>,
+    ) -> io::Result<Self> {
+        let applied = read_applied(&self.view()?)?.map(WalLogId::to_raft);
+        let purged = if applied > last { applied } else { purged };
+        let mut current = lock(&self.current)?;
+        if let Some((meta, path)) = &current.file {
+            if meta.last_log_id < purged || meta.last_log_id > applied {
+                tracing::warn!(
+                    path = %path.display(),
+                    snapshot = ?meta.last_log_id,
+                    ?purged,
+                    ?applied,
+                    "removing a snapshot file the raft log or the store has moved past"
+                );
+                std::fs::remove_file(path)?;
+                current.file = None;
+            }
+        }
+        drop(current);
+        Ok(self)
+    }
+
     /// Sets who is told about installed snapshots.
     pub fn with_install_observer(mut self, observer: Option<InstallObserver>) -> Self {
         self.on_install = observer;
@@ -145,6 +179,29 @@ impl StateMachine {
     fn view(&self) -> io::Result<ReadTxn> {
         self.backend.read().map_err(io::Error::other)
     }
+}
+
+/// Whether `entries` are cheap enough to apply on an async task: a few
+/// puts of modest size (and empty entries). Anything whose cost is not
+/// bounded by its size (a compaction, a range delete, a lease revoke, a
+/// txn) goes to a blocking thread.
+fn light(entries: &[EntryResponder<TypeConfig>]) -> bool {
+    use etcd_proto::raftpb::raft_request::Request;
+    if entries.len() > IN_PLACE_MAX_ENTRIES {
+        return false;
+    }
+    let mut bytes = 0;
+    for (entry, _) in entries {
+        match &entry.payload {
+            EntryPayload::Blank => {}
+            EntryPayload::Normal(Proposal(request)) => match &request.request {
+                Some(Request::Put(put)) => bytes += put.key.len() + put.value.len(),
+                _ => return false,
+            },
+            EntryPayload::Membership(_) => return false,
+        }
+    }
+    bytes <= IN_PLACE_MAX_BYTES
 }
 
 /// The entries of one batch and what each answers: the responder Raft
@@ -238,13 +295,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // for on every write. Those run in place, when the store is free.
         let durable = self.last_durable.elapsed() >= DURABLE_COMMIT_INTERVAL;
         let observer = self.observer.clone();
-        let in_place = if !durable && entries.len() <= IN_PLACE_MAX_ENTRIES {
+        let in_place = if !durable && light(&entries) {
             self.backend.try_begin_apply().map_err(io::Error::other)?
         } else {
             None
         };
         let responses = match in_place {
-            Some(batch) => apply_batch(batch, entries, last, durable, observer.as_ref())?,
+            Some(batch) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                apply_batch(batch, entries, last, durable, observer.as_ref())
+            }))
+            .map_err(|_| io::Error::other("applying a batch panicked"))??,
             None => {
                 let backend = self.backend.clone();
                 tokio::task::spawn_blocking(move || {
@@ -490,7 +550,18 @@ fn install(
     backend
         .install(received, REPLICATED_META, &check, INSTALL_LOCK_WAIT)
         .map_err(io::Error::other)?;
-    lock(current)?.installed = meta.last_log_id;
+    {
+        // A build of the old store may have published meanwhile (builds run
+        // in their own task): it is older than the installed state.
+        let mut current = lock(current)?;
+        current.installed = meta.last_log_id;
+        if let Some((built, path)) = &current.file {
+            if built.last_log_id < meta.last_log_id {
+                std::fs::remove_file(path)?;
+                current.file = None;
+            }
+        }
+    }
     let view = backend.read().map_err(io::Error::other)?;
     let revision = view.current_revision().map_err(io::Error::other)?;
     if let Some(observer) = &observer {
@@ -529,8 +600,14 @@ fn newest_snapshot(dir: &Path) -> io::Result<Option<(SnapshotMetaOf<TypeConfig>,
         let is_snapshot = path
             .file_name()
             .is_some_and(|n| n.to_string_lossy().ends_with(".snap.db"));
-        // Names are the zero-padded last log id: they sort by age.
-        if is_snapshot && newest.as_ref().is_none_or(|n| path > *n) {
+        // Names are the zero-padded last log id: they sort by age; the
+        // empty store's snapshot (a name without digits) is the oldest.
+        let age = |p: &Path| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            let name = name.unwrap_or_default();
+            (name.starts_with(|c: char| c.is_ascii_hexdigit()), name)
+        };
+        if is_snapshot && newest.as_deref().is_none_or(|n| age(&path) > age(n)) {
             newest = Some(path);
         }
     }
@@ -716,6 +793,70 @@ mod tests {
         assert!(!snap_dir
             .join("ffffffffffffffff-0000000000000001.snap.db")
             .exists());
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_raft_could_not_use_is_dropped_at_startup() {
+        let dir = tempfile::tempdir().unwrap();
+        let (backend, snap_dir, mut sm) = machine(dir.path());
+        // A snapshot at (1, 7), the store's applied id.
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        drop(sm);
+        let restart = |purged: Option<u64>, last: Option<u64>| {
+            let id = |i: u64| WalLogId { term: 1, index: i }.to_raft();
+            StateMachine::new(backend.clone(), snap_dir.clone(), None)
+                .unwrap()
+                .with_log_state(purged.map(id), last.map(id))
+                .unwrap()
+        };
+
+        // The log starts at or before it: kept.
+        let mut kept = restart(Some(5), Some(9));
+        assert!(kept.get_current_snapshot().await.unwrap().is_some());
+        // The log was purged past it: dropped, and its file removed.
+        let mut dropped = restart(Some(8), Some(20));
+        assert!(dropped.get_current_snapshot().await.unwrap().is_none());
+        assert_eq!(std::fs::read_dir(&snap_dir).unwrap().count(), 0);
+
+        // A store behind its own snapshot (a lost or replaced file).
+        let ahead = store(&dir.path().join("ahead.db"), 1, 30, "x");
+        ahead
+            .write_snapshot(
+                &ahead.read().unwrap(),
+                &snap_dir.join("0000000000000001-000000000000001e.snap.db"),
+            )
+            .unwrap();
+        let mut behind = restart(None, Some(7));
+        assert!(behind.get_current_snapshot().await.unwrap().is_none());
+
+        // The log ends before the store's applied id (a crash right after an
+        // install): Raft purges up to the applied id, so an older snapshot goes.
+        sm = restart(None, None);
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        drop(sm);
+        let mut batch = backend.begin_apply().unwrap();
+        batch
+            .set_meta(META_APPLIED, &WalLogId { term: 1, index: 12 }.to_bytes())
+            .unwrap();
+        batch.commit(true).unwrap();
+        assert!(restart(None, Some(12))
+            .get_current_snapshot()
+            .await
+            .unwrap()
+            .is_some());
+        assert!(restart(None, Some(9))
+            .get_current_snapshot()
+            .await
+            .unwrap()
+            .is_none());
     }
 
     #[tokio::test]

@@ -158,10 +158,21 @@ impl Backend {
     /// built here), to look at. Opened read-only: nothing in it changes.
     pub fn view_file(path: &Path) -> Result<ReadTxn, StorageError> {
         // Read-only: opening for writing would mark the file open in its
-        // header, and a snapshot may be streaming to a peer meanwhile.
-        let db = Arc::new(ReadOnlyDatabase::open(path)?);
-        let txn = db.begin_read()?;
-        ReadTxn::new(txn, db)
+        // header, and a snapshot may be streaming to a peer meanwhile. A file
+        // not closed cleanly needs a repair, which only a writable open does.
+        match ReadOnlyDatabase::open(path) {
+            Ok(db) => {
+                let txn = db.begin_read()?;
+                ReadTxn::new(txn, Arc::new(db))
+            }
+            Err(redb::DatabaseError::RepairAborted) => {
+                tracing::warn!(path = %path.display(), "repairing a file not closed cleanly");
+                let db = Database::open(path)?;
+                let txn = db.begin_read()?;
+                ReadTxn::new(txn, Arc::new(db))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Starts the one write transaction for a batch of committed entries.

@@ -60,6 +60,10 @@ const OUTBOUND_CAPACITY: usize = 16;
 
 /// The responses of one step of a session, in order.
 type Outbound = Vec<Result<WatchResponse, Status>>;
+/// A step's responses are handed over in parts of about this many bytes, so
+/// the channel holds at most [`OUTBOUND_CAPACITY`] such parts whatever the
+/// watchers and values (one large event for a thousand watchers, say).
+const OUTBOUND_PART_BYTES: usize = 1024 * 1024;
 
 /// Timers of the service.
 #[derive(Clone, Copy, Debug)]
@@ -148,6 +152,7 @@ impl Watch for WatchService {
             max_response_bytes: self.server.limits().max_request_bytes + GRPC_OVERHEAD_BYTES,
             out,
             pending: Vec::new(),
+            pending_bytes: 0,
         };
         tokio::spawn(session.run(
             inbound,
@@ -191,6 +196,8 @@ struct Session {
     out: mpsc::Sender<Outbound>,
     /// Responses of the current step, sent by [`Session::flush`].
     pending: Outbound,
+    /// Their encoded size.
+    pending_bytes: usize,
 }
 
 impl Session {
@@ -267,6 +274,7 @@ impl Session {
 
     /// Queues `resp` behind the step's earlier responses.
     fn send(&mut self, resp: WatchResponse) {
+        self.pending_bytes += resp.encoded_len();
         self.pending.push(Ok(resp));
     }
 
@@ -276,6 +284,7 @@ impl Session {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
         self.out.send(batch).await.map_err(|_| Gone)
     }
 
@@ -415,6 +424,9 @@ impl Session {
                 };
                 self.send(resp);
             }
+            if self.pending_bytes >= OUTBOUND_PART_BYTES {
+                self.flush().await?;
+            }
         }
         self.flush().await?;
         drop(slot);
@@ -452,8 +464,9 @@ impl Session {
 /// once, and each watcher's response copies the bytes.
 #[derive(Default)]
 struct EncodedEvents {
-    /// The events encoded, by address. Every batch of a delivery is alive
-    /// while the delivery is sent, so equal addresses are the same event.
+    /// The events encoded, by address. Every event of a delivery exists
+    /// from its start and none is allocated while it is sent, so equal
+    /// addresses within one delivery are the same event.
     events: Vec<usize>,
     bytes: Vec<u8>,
 }
