@@ -18,13 +18,7 @@ packages=()
 [ -x /usr/bin/etcd ] || packages+=(etcd-server)
 command -v etcdctl >/dev/null || packages+=(etcd-client)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
-if [ ${#packages[@]} -gt 0 ]; then
-  echo "compare: installing ${packages[*]}"
-  sudo_cmd=""
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${packages[@]}" >/dev/null
-fi
+scripts/apt-install.sh ${packages[@]+"${packages[@]}"}
 # Debian's etcd-server package may start a system etcd on :2379. The
 # benchmark uses its own ephemeral ports, so it is left alone, but it is
 # load on the same machine: say so.

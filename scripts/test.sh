@@ -14,13 +14,7 @@ command -v etcdctl >/dev/null || packages+=(etcd-client)
 command -v go >/dev/null || packages+=(golang-go)
 command -v protoc >/dev/null || packages+=(protobuf-compiler)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
-if [ ${#packages[@]} -gt 0 ]; then
-  echo "installing test dependencies: ${packages[*]}"
-  sudo_cmd=""
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${packages[@]}" >/dev/null
-fi
+scripts/apt-install.sh ${packages[@]+"${packages[@]}"}
 # Debian's etcd-server package starts a system etcd on :2379; the tests use
 # their own ephemeral ports, so it is left alone.
 
