@@ -87,16 +87,7 @@ both!(removed_while_down_stays_removed, |target| async move {
     cluster.wait_leader(LONG).await;
     let removed = 2;
     let removed_id = cluster.member_id(removed);
-    let initial_cluster = (0..3)
-        .map(|i| {
-            format!(
-                "{}={}",
-                cluster.member(i).name(),
-                cluster.member(i).peer_url()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(",");
+    let initial_cluster = cluster.initial_cluster(&[0, 1, 2]);
     cluster.member_mut(removed).terminate().await;
 
     // Removed while it is down (a down member is no part of the quorum,

@@ -206,16 +206,7 @@ both!(
 
         // Every member wiped and restored from the same file, then started
         // together as the new cluster those flags describe.
-        let initial_cluster = (0..3)
-            .map(|i| {
-                format!(
-                    "{}={}",
-                    cluster.member(i).name(),
-                    cluster.member(i).peer_url()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(",");
+        let initial_cluster = cluster.initial_cluster(&[0, 1, 2]);
         for i in 0..3 {
             cluster.member_mut(i).terminate().await;
         }

@@ -703,6 +703,15 @@ mod tests {
         resp.kvs[0].value.clone()
     }
 
+    /// Builds a snapshot, as Raft asks for one.
+    async fn build(sm: &mut StateMachine) -> SnapshotOf<TypeConfig, SnapshotFile> {
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap()
+    }
+
     fn machine(dir: &Path) -> (Arc<Backend>, PathBuf, StateMachine) {
         let snap_dir = dir.join("snap");
         let backend = Arc::new(store(&dir.join("db"), 1, 7, "mine"));
@@ -715,12 +724,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (backend, snap_dir, mut sm) = machine(dir.path());
         // An older snapshot of this member's own.
-        let own = sm
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .unwrap();
+        let own = build(&mut sm).await;
         assert_eq!(own.meta.last_log_id, meta(1, 7).last_log_id);
 
         let path = received(dir.path(), &snap_dir);
@@ -750,12 +754,7 @@ mod tests {
     async fn a_restarted_member_finds_its_snapshot_without_building_one() {
         let dir = tempfile::tempdir().unwrap();
         let (backend, snap_dir, mut sm) = machine(dir.path());
-        let built = sm
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .unwrap();
+        let built = build(&mut sm).await;
         let modified = std::fs::metadata(&built.snapshot.path)
             .unwrap()
             .modified()
@@ -784,11 +783,8 @@ mod tests {
             b"x",
         )
         .unwrap();
-        let (_, _, mut third) = {
-            let backend = Arc::new(Backend::open(&dir.path().join("db2")).unwrap());
-            let sm = StateMachine::new(backend.clone(), snap_dir.clone(), None).unwrap();
-            (backend, (), sm)
-        };
+        let other = Arc::new(Backend::open(&dir.path().join("db2")).unwrap());
+        let mut third = StateMachine::new(other, snap_dir.clone(), None).unwrap();
         assert!(third.get_current_snapshot().await.unwrap().is_none());
         assert!(!snap_dir
             .join("ffffffffffffffff-0000000000000001.snap.db")
@@ -800,11 +796,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (backend, snap_dir, mut sm) = machine(dir.path());
         // A snapshot at (1, 7), the store's applied id.
-        sm.get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .unwrap();
+        build(&mut sm).await;
         drop(sm);
         let restart = |purged: Option<u64>, last: Option<u64>| {
             let id = |i: u64| WalLogId { term: 1, index: i }.to_raft();
@@ -836,11 +828,7 @@ mod tests {
         // The log ends before the store's applied id (a crash right after an
         // install): Raft purges up to the applied id, so an older snapshot goes.
         sm = restart(None, None);
-        sm.get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .unwrap();
+        build(&mut sm).await;
         drop(sm);
         let mut batch = backend.begin_apply().unwrap();
         batch

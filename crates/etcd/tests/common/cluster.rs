@@ -151,6 +151,15 @@ impl Cluster {
         &self.members[i]
     }
 
+    /// `--initial-cluster` naming members `among` (`name=peer-url,...`).
+    pub fn initial_cluster(&self, among: &[usize]) -> String {
+        among
+            .iter()
+            .map(|&i| format!("{}={}", self.member(i).name(), self.member(i).peer_url()))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     pub fn member_mut(&mut self, i: usize) -> &mut Node {
         &mut self.members[i]
     }
