@@ -196,7 +196,8 @@ struct Session {
     out: mpsc::Sender<Outbound>,
     /// Responses of the current step, sent by [`Session::flush`].
     pending: Outbound,
-    /// Their encoded size.
+    /// Roughly their encoded size: the events they carry (see
+    /// [`OUTBOUND_PART_BYTES`]); other responses are small.
     pending_bytes: usize,
 }
 
@@ -274,7 +275,6 @@ impl Session {
 
     /// Queues `resp` behind the step's earlier responses.
     fn send(&mut self, resp: WatchResponse) {
-        self.pending_bytes += resp.encoded_len();
         self.pending.push(Ok(resp));
     }
 
@@ -413,13 +413,18 @@ impl Session {
                     ..Default::default()
                 };
                 for part in fragments(resp, self.max_response_bytes) {
+                    self.pending_bytes += part.encoded_len();
                     self.send(part);
                 }
             } else {
+                let events = encoded.of(&batch.events).to_vec();
+                // The events are the bulk of a response: enough to bound
+                // the step's parts without sizing every header.
+                self.pending_bytes += events.len();
                 let resp = WatchResponse {
                     header: Some(header),
                     watch_id: w.watch_id,
-                    encoded_events: encoded.of(&batch.events).to_vec(),
+                    encoded_events: events,
                     ..Default::default()
                 };
                 self.send(resp);
