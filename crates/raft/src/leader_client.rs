@@ -19,10 +19,11 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use etcd_transport::PeerDialer;
 use openraft::async_runtime::WatchReceiver;
 use openraft::{Raft, ServerState};
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::state_machine::StateMachine;
@@ -61,16 +62,23 @@ pub enum CallError {
 pub struct LeaderClient {
     member_id: MemberId,
     raft: Raft<TypeConfig, StateMachine>,
+    /// Opens the channels.
+    dialer: PeerDialer,
     /// One channel per member, with the URL it was made for (a member whose
     /// peer URL changes gets a new channel).
     channels: Mutex<HashMap<MemberId, (String, Channel)>>,
 }
 
 impl LeaderClient {
-    pub(crate) fn new(member_id: MemberId, raft: Raft<TypeConfig, StateMachine>) -> LeaderClient {
+    pub(crate) fn new(
+        member_id: MemberId,
+        raft: Raft<TypeConfig, StateMachine>,
+        dialer: PeerDialer,
+    ) -> LeaderClient {
         LeaderClient {
             member_id,
             raft,
+            dialer,
             channels: Mutex::new(HashMap::new()),
         }
     }
@@ -174,17 +182,13 @@ impl LeaderClient {
                 return Some(channel.clone());
             }
         }
-        let endpoint = match Endpoint::from_shared(url.to_string()) {
-            Ok(endpoint) => endpoint,
+        let channel = match self.dialer.channel(url) {
+            Ok(channel) => channel,
             Err(e) => {
-                tracing::warn!(member = %format!("{member:x}"), url, error = %e, "bad peer URL");
+                tracing::warn!(member = %format!("{member:x}"), url, error = %e, "cannot dial peer");
                 return None;
             }
         };
-        let channel = endpoint
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .connect_lazy();
         channels.insert(member, (url.to_string(), channel.clone()));
         Some(channel)
     }

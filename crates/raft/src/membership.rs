@@ -34,12 +34,12 @@ use etcd_proto::raftpb::{
     member_change_request, ClusterMember, MemberChangeRequest, MemberChangeResponse,
     MembersRequest, MembersResponse,
 };
+use etcd_transport::PeerDialer;
 use openraft::async_runtime::WatchReceiver;
 use openraft::entry::RaftPayload;
 use openraft::errors::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::{ChangeMembers, EntryPayload, Instant as _, Precondition, Raft, ServerState};
 use tokio::time::Instant;
-use tonic::transport::Endpoint;
 
 use crate::leader_client::{CallError, LeaderClient};
 use crate::state_machine::StateMachine;
@@ -952,19 +952,18 @@ fn from_wire(request: MemberChangeRequest) -> Result<MemberChange, tonic::Status
     })
 }
 
-fn client(url: &str) -> Option<RaftPeerClient<tonic::transport::Channel>> {
-    let endpoint = Endpoint::from_shared(url.to_string()).ok()?;
-    Some(RaftPeerClient::new(
-        endpoint
-            .connect_timeout(Duration::from_secs(1))
-            .connect_lazy(),
-    ))
-}
-
 /// Asks one member for its committed membership (before joining: no
 /// member channels exist yet).
-async fn fetch_one(url: &str, timeout: Duration) -> Result<RemoteClusterAt, FetchError> {
-    ask_members(client(url).ok_or(FetchError::NoAnswer)?, timeout).await
+async fn fetch_one(
+    dialer: &PeerDialer,
+    url: &str,
+    timeout: Duration,
+) -> Result<RemoteClusterAt, FetchError> {
+    let channel = dialer.channel(url).map_err(|e| {
+        tracing::warn!(address = %url, error = %e, "cannot dial peer");
+        FetchError::NoAnswer
+    })?;
+    ask_members(RaftPeerClient::new(channel), timeout).await
 }
 
 /// Asks the member behind `client` for its committed membership.
@@ -992,9 +991,12 @@ struct RemoteClusterAt {
 
 /// Learns the running cluster from the first of `peer_urls` that answers,
 /// as etcd's GetClusterFromRemotePeers does (before a member joins).
-pub async fn fetch_cluster(peer_urls: &[String]) -> Result<RemoteCluster, FetchError> {
+pub async fn fetch_cluster(
+    dialer: &PeerDialer,
+    peer_urls: &[String],
+) -> Result<RemoteCluster, FetchError> {
     for url in peer_urls {
-        match fetch_one(url, PEER_CALL_TIMEOUT).await {
+        match fetch_one(dialer, url, PEER_CALL_TIMEOUT).await {
             Ok(answer) if answer.members.is_empty() => return Err(FetchError::Empty),
             Ok(answer) => {
                 return Ok(RemoteCluster {

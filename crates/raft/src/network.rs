@@ -1,7 +1,8 @@
 //! The client half of the peer transport: how Raft reaches other members.
 //!
 //! One lazily connected gRPC channel per peer, to the first peer URL in the
-//! peer's [`MemberNode`]; openraft's per-RPC deadline bounds every call. A
+//! peer's [`MemberNode`], opened by the member's one
+//! [`etcd_transport::PeerDialer`] (plain or TLS as the URL says); openraft's per-RPC deadline bounds every call. A
 //! peer that cannot be connected to (or answers `Unavailable`) is
 //! `Unreachable`, which makes openraft back off; any other failure is a
 //! `Network` error, retried soon. The server half is [`crate::peer_service`];
@@ -17,6 +18,7 @@ use std::io;
 
 use etcd_proto::raftpb::raft_peer_client::RaftPeerClient;
 use etcd_proto::raftpb::PeerMessage;
+use etcd_transport::PeerDialer;
 use openraft::alias::{SnapshotOf, VoteOf};
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::RPCOption;
@@ -25,7 +27,7 @@ use openraft::raft::{
 };
 use openraft::raft::{TransferLeaderRequest, TransferLeaderResponse};
 use openraft::{OptionalSend, RaftNetworkFactory, RaftNetworkV2};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::peer_codec;
 use crate::snapshot_transfer::{self, SendError};
@@ -37,11 +39,14 @@ use crate::types::{MemberNode, TypeConfig};
 pub const MAX_PEER_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
 
 /// Creates a client per peer.
-pub struct PeerNetwork;
+pub struct PeerNetwork {
+    pub dialer: PeerDialer,
+}
 
 /// A client for one peer.
 pub struct PeerClient {
     target: u64,
+    dialer: PeerDialer,
     url: Option<String>,
     client: Option<RaftPeerClient<Channel>>,
 }
@@ -79,9 +84,8 @@ impl PeerClient {
         let Some(url) = self.url.clone() else {
             return Err(self.unreachable("it has no peer URL"));
         };
-        let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| self.unreachable(format!("bad peer URL {url:?}: {e}")))?;
-        let client = RaftPeerClient::new(endpoint.connect_lazy())
+        let channel = self.dialer.channel(&url).map_err(|e| self.unreachable(e))?;
+        let client = RaftPeerClient::new(channel)
             .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
         self.client = Some(client.clone());
@@ -128,6 +132,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     async fn new_client(&mut self, target: u64, node: &MemberNode) -> PeerClient {
         PeerClient {
             target,
+            dialer: self.dialer.clone(),
             url: node.peer_urls.first().cloned(),
             client: None,
         }

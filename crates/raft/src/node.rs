@@ -35,6 +35,7 @@ use crate::peer_service::PeerService;
 use crate::state_machine::{CommitObserver, InstallObserver, StateMachine};
 use crate::types::{MemberId, MemberNode, Proposal, TypeConfig};
 use crate::waiters::{RequestIds, Waiters};
+use etcd_transport::PeerDialer;
 
 /// How often [`RaftNode::wait_ready`] looks again without a metrics change.
 const READY_POLL: Duration = Duration::from_millis(50);
@@ -66,6 +67,8 @@ pub struct NodeOptions {
     pub on_install: Option<InstallObserver>,
     /// The cluster id and `--strict-reconfig-check`, for membership changes.
     pub membership: MembershipOptions,
+    /// Opens every connection to another member (peer TLS included).
+    pub dialer: PeerDialer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -207,14 +210,20 @@ impl RaftNode {
         let raft = Raft::new(
             opts.member_id,
             config,
-            PeerNetwork,
+            PeerNetwork {
+                dialer: opts.dialer.clone(),
+            },
             log.clone(),
             state_machine,
         )
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
 
-        let leader = Arc::new(LeaderClient::new(opts.member_id, raft.clone()));
+        let leader = Arc::new(LeaderClient::new(
+            opts.member_id,
+            raft.clone(),
+            opts.dialer.clone(),
+        ));
         let node = RaftNode {
             member_id: opts.member_id,
             leader: leader.clone(),
@@ -752,11 +761,11 @@ mod tests {
         }
     }
 
+    /// A channel as members open them, through the peer dialer.
     fn lazy_channel(port: u16) -> tonic::transport::Channel {
-        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        PeerDialer::plaintext()
+            .channel(&format!("http://127.0.0.1:{port}"))
             .expect("a valid URL")
-            .connect_timeout(Duration::from_secs(1))
-            .connect_lazy()
     }
 
     #[tokio::test]

@@ -34,13 +34,17 @@ pub enum JoinError {
 
 /// This member's stored identity; on a first start with
 /// `--initial-cluster-state existing`, the one the running cluster gave it.
-pub async fn load_or_join(backend: &Backend, flags: &Bootstrap<'_>) -> Result<Identity, JoinError> {
+pub async fn load_or_join(
+    backend: &Backend,
+    flags: &Bootstrap<'_>,
+    dialer: &etcd_transport::PeerDialer,
+) -> Result<Identity, JoinError> {
     if member::has_identity(backend)? {
         return Ok(member::load_or_bootstrap(backend, flags)?);
     }
     let local = local_cluster(flags)?;
     let remote_urls = remote_peer_urls(&local, flags.name);
-    let existing = membership::fetch_cluster(&remote_urls).await?;
+    let existing = membership::fetch_cluster(dialer, &remote_urls).await?;
     let member_id = assign_id(&local, &existing, flags.name)?;
     let identity = Identity {
         member_id,

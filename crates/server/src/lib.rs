@@ -13,7 +13,10 @@
 //!   through (write: propose via Raft; read: ReadIndex then a backend
 //!   snapshot) and the one place response headers are built.
 //! - [`api`]: one file per gRPC service, plus request validation.
-//! - [`serve`]: client listeners; [`learner_guard`]: what a learner serves.
+//! - [`serve`]: the front door — what the client and peer listeners serve,
+//!   the middleware (grpc-go's transport error wording, what a learner
+//!   refuses), TLS from etcd's flags and the one peer dialer (connections
+//!   themselves are `etcd_transport`'s).
 //! - [`compactor`]: auto-compaction schedules.
 //! - [`watch`]: the watch hub (every watcher; live fan-out of committed
 //!   events, catch-up from storage for those behind), used by `api::watch`.
@@ -22,11 +25,12 @@
 //! - [`concurrency`]: server-side Lock and Election recipes (etcd's key
 //!   layout, waiting on deletes through the watch hub), used by `api::lock`
 //!   and `api::election`.
-//! - [`grpc_compat`]: transport errors worded as grpc-go words them.
 //! - [`errors`]: etcd's client-visible errors and their gRPC statuses.
 //!
-//! A Put, end to end: `api::kv` validates it → `EtcdServer::write` →
-//! `etcd_raft::RaftNode::propose` (WAL append + fsync, commit) →
+//! A Put, end to end: `etcd_transport` accepts the connection (TLS, the
+//! client certificate's CN) → `serve::client`'s middleware → `api::kv`
+//! validates it → `EtcdServer::write` → `etcd_raft::RaftNode::propose`
+//! (WAL append + fsync, commit) →
 //! `etcd_storage` applies it in a redb transaction → the applied response
 //! comes back with its revision → `EtcdServer::fill_header` → client; on the
 //! apply thread the same commit reaches `watch::Hub::publish`, which hands
@@ -37,10 +41,8 @@ pub mod compactor;
 pub mod concurrency;
 pub mod config;
 pub mod errors;
-pub mod grpc_compat;
 pub mod ids;
 pub mod join;
-pub mod learner_guard;
 pub mod lease;
 pub mod logging;
 pub mod member;

@@ -17,7 +17,7 @@ use crate::api::watch::{WatchConfig, WatchService};
 use crate::config::{Config, ConfigError};
 use crate::lease::{self, Lessor, LessorConfig};
 use crate::member::{self, Bootstrap};
-use crate::serve;
+use crate::serve::{self, security::TlsOptions, Security};
 use crate::server::{EtcdServer, Limits};
 use crate::watch::{Hub, HubConfig};
 use crate::{CLUSTER_VERSION, VERSION};
@@ -56,7 +56,9 @@ pub struct ServeOptions {
     pub max_txn_ops: usize,
     /// `--quota-backend-bytes` as given (0: etcd's default, negative: off).
     pub quota_backend_bytes: i64,
-    pub transport: serve::Transport,
+    pub http2: serve::Http2Settings,
+    /// Client and peer TLS (`--cert-file`, `--peer-cert-file`, ...).
+    pub tls: TlsOptions,
     pub auto_compaction: crate::config::AutoCompaction,
     /// `--experimental-watch-progress-notify-interval` (0: etcd's default).
     pub watch_progress_notify_interval: Duration,
@@ -91,7 +93,8 @@ impl ServeOptions {
             max_request_bytes: cfg.max_request_bytes as usize,
             max_txn_ops: cfg.max_txn_ops as usize,
             quota_backend_bytes: cfg.quota_backend_bytes,
-            transport: serve::Transport {
+            tls: tls_options(cfg),
+            http2: serve::Http2Settings {
                 max_concurrent_streams: Some(cfg.max_concurrent_streams),
                 keepalive_interval: cfg.grpc_keepalive_interval,
                 keepalive_timeout: cfg.grpc_keepalive_timeout,
@@ -105,7 +108,9 @@ impl ServeOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
-    Listen(#[from] serve::ListenError),
+    Listen(#[from] etcd_transport::ListenError),
+    #[error(transparent)]
+    Tls(#[from] etcd_transport::TlsError),
     #[error("cannot create data dir {path}: {source}")]
     DataDir {
         path: PathBuf,
@@ -159,14 +164,20 @@ pub async fn run(
     );
 
     tracing::info!("listen-peer-urls" = ?opts.listen_peer_urls, "configuring peer listeners");
+    let security = Security::prepare(
+        &opts.tls,
+        &opts.data_dir,
+        &opts.listen_client_urls,
+        &opts.listen_peer_urls,
+    )?;
     let peer_listeners = serve::bind(&opts.listen_peer_urls).await?;
     tracing::info!("listen-client-urls" = ?opts.listen_client_urls, "configuring client listeners");
     let listeners = serve::bind(&opts.listen_client_urls).await?;
     // Advertise what was actually bound where the flag asked for port 0.
     let bound: Vec<String> = listeners
         .iter()
-        .filter_map(|l| l.local_addr().ok())
-        .map(|a| format!("http://{a}"))
+        .filter(|l| l.local_addr().is_some())
+        .map(|l| l.bound_url())
         .collect();
     let client_urls = resolve_port_zero(&opts.advertise_client_urls, &bound);
 
@@ -187,7 +198,7 @@ pub async fn run(
         initial_cluster_token: &opts.initial_cluster_token,
     };
     let identity = if opts.join_existing {
-        crate::join::load_or_join(&backend, &bootstrap).await?
+        crate::join::load_or_join(&backend, &bootstrap, &security.dialer).await?
     } else {
         member::load_or_bootstrap(&backend, &bootstrap)?
     };
@@ -286,6 +297,7 @@ pub async fn run(
                 cluster_id: identity.cluster_id,
                 strict_reconfig_check: opts.strict_reconfig_check,
             },
+            dialer: security.dialer.clone(),
         },
         backend,
     )
@@ -294,7 +306,12 @@ pub async fn run(
     // Peers must reach this member's Raft before it can elect or follow.
     // Lease calls from followers are answered once this member serves.
     let lease_peer = lease::forward::LeasePeerService::new();
-    let peer_handles = serve::serve_peers(node.peer_service(), lease_peer.clone(), peer_listeners);
+    let peer_handles = serve::serve_peers(
+        node.peer_service(),
+        lease_peer.clone(),
+        peer_listeners,
+        security.peer.clone(),
+    );
     // Watches for this member's removal from the start: a member removed
     // while it was down learns of it from its peers, before or after it
     // serves.
@@ -407,12 +424,15 @@ pub async fn run(
     ));
     let catch_up = tokio::spawn(crate::watch::catch_up::run(hub.clone()));
     let handles = serve::serve(
-        server.clone(),
-        lessor.clone(),
-        watch_service,
-        hub,
+        serve::client::ClientPort {
+            server: server.clone(),
+            lessor: lessor.clone(),
+            watch_service,
+            hub,
+            http2: opts.http2,
+            tls: security.client.clone(),
+        },
         listeners,
-        opts.transport,
         stop_rx,
     )
     .await;
@@ -474,6 +494,33 @@ pub async fn run(
     match failure {
         Some(reason) => Err(RunError::Fatal(reason)),
         None => Ok(()),
+    }
+}
+
+/// etcd's TLS flags as the front door takes them.
+fn tls_options(cfg: &Config) -> TlsOptions {
+    let info = |tls: &crate::config::TlsConfig, peer: bool| etcd_transport::TlsInfo {
+        cert_file: tls.cert_file.clone().unwrap_or_default(),
+        key_file: tls.key_file.clone().unwrap_or_default(),
+        trusted_ca_file: tls.trusted_ca_file.clone(),
+        client_cert_auth: tls.client_cert_auth,
+        crl_file: tls.crl_file.clone(),
+        allowed_cns: tls.allowed_cns.clone(),
+        allowed_hostnames: tls.allowed_hostnames.clone(),
+        cipher_suites: cfg.cipher_suites.clone(),
+        min_version: cfg.tls_min_version.clone(),
+        max_version: cfg.tls_max_version.clone(),
+        self_signed: false,
+        client_cert_file: tls.client_cert_file.clone(),
+        client_key_file: tls.client_key_file.clone(),
+        skip_client_san_verify: peer && cfg.experimental_peer_skip_client_san_verification,
+    };
+    TlsOptions {
+        client: info(&cfg.client_tls, false),
+        client_auto_tls: cfg.client_tls.auto_tls,
+        peer: info(&cfg.peer_tls, true),
+        peer_auto_tls: cfg.peer_tls.auto_tls,
+        self_signed_validity_years: cfg.self_signed_cert_validity,
     }
 }
 

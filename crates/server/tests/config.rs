@@ -422,10 +422,21 @@ fn config_file_is_validated() {
         "client-transport-security:\n  cert-file: /etc/etcd/server.crt\n",
     )
     .unwrap();
-    assert!(matches!(
-        error(&["--config-file", path.to_str().unwrap()], &[]),
-        ConfigError::NotSupported { .. }
-    ));
+    assert!(error(&["--config-file", path.to_str().unwrap()], &[])
+        .to_string()
+        .starts_with("KeyFile and CertFile must both be present"));
+    std::fs::write(
+        &path,
+        "peer-transport-security:\n  cert-file: /p.crt\n  key-file: /p.key\n  trusted-ca-file: /ca.crt\n  client-cert-auth: true\n  allowed-cn: [member]\n",
+    )
+    .unwrap();
+    let cfg = run(&["--config-file", path.to_str().unwrap()], &[]);
+    assert_eq!(
+        cfg.peer_tls.cert_file.as_deref(),
+        Some(std::path::Path::new("/p.crt"))
+    );
+    assert!(cfg.peer_tls.client_cert_auth);
+    assert_eq!(cfg.peer_tls.allowed_cns, ["member"]);
 }
 
 #[test]
@@ -445,9 +456,8 @@ fn unimplemented_flags_are_classified() {
     assert!(cfg.notices().iter().any(|n| n.message.contains("capnslog")));
 
     let refused: &[(&[&str], &str)] = &[
-        (&["--cert-file", "/x.crt"], "--cert-file is not yet supported by etcd-rs; etcd-rs serves plain http only for now"),
-        (&["--client-cert-auth"], "--client-cert-auth is not yet supported by etcd-rs; etcd-rs serves plain http only for now"),
-        (&["--peer-auto-tls"], "--peer-auto-tls is not yet supported by etcd-rs; etcd-rs serves plain http only for now"),
+        (&["--cert-file", "/x.crt"], "KeyFile and CertFile must both be present (--cert-file and --key-file)"),
+        (&["--client-cert-auth"], "--client-cert-auth needs --trusted-ca-file: client certificates must be verified against a CA"),
         (
             &["--discovery-srv", "example.com", "--initial-cluster", ""],
             "--discovery-srv is not yet supported by etcd-rs; bootstrap with --initial-cluster instead",
@@ -457,7 +467,7 @@ fn unimplemented_flags_are_classified() {
         (&["--force-new-cluster"], "--force-new-cluster is not yet supported by etcd-rs"),
         (
             &["--listen-client-urls", "https://127.0.0.1:2379", "--advertise-client-urls", "https://127.0.0.1:2379"],
-            "TLS (https://127.0.0.1:2379 in --listen-client-urls) is not yet supported by etcd-rs; etcd-rs serves plain http only for now",
+            "TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:2379 with HTTPS scheme",
         ),
         (&["gateway"], "`etcd gateway` is not yet supported by etcd-rs"),
     ];

@@ -72,6 +72,6 @@ mod tests {
                 flag.name
             );
         }
-        assert!(text.contains("--cert-file ''\n    TLS certificate for client connections. [etcd-rs: not yet supported]"));
+        assert!(text.contains("--cert-file ''\n    TLS certificate for client connections.\n"));
     }
 }

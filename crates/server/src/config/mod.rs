@@ -29,19 +29,14 @@
 //!   `--initial-election-tick-advance`, `--pre-vote`, `--raft-*-timeout`,
 //!   `--socket-reuse-*`, `--listen-client-http-urls`,
 //!   `--listen-metrics-urls`, `--metrics`, `--enable-pprof`,
-//!   `--enable-grpc-gateway`, `--cors`, `--cipher-suites`, `--tls-*-version`,
-//!   `--self-signed-cert-validity`, `--experimental-peer-skip-client-san-verification`,
-//!   `--enable-log-rotation`, `--log-rotation-config-json`, `--enable-v2`,
+//!   `--enable-grpc-gateway`, `--cors`, `--enable-log-rotation`, `--log-rotation-config-json`, `--enable-v2`,
 //!   `--experimental-enable-v2v3`, `--v2-deprecation`, `--discovery-fallback`,
 //!   `--discovery-proxy`, `--proxy-*` timings, the distributed-tracing flags,
 //!   every other `--experimental-*` flag, `--unsafe-no-fsync` (etcd-rs keeps
 //!   syncing), and `--logger=capnslog` (logs stay JSON).
 //! * **Refused at startup** ([`ConfigError::NotSupported`]) when ignoring them
-//!   would silently weaken security or change what the member is: all client
-//!   and peer TLS files and switches (`--cert-file`, `--key-file`,
-//!   `--trusted-ca-file`, `--client-cert-auth`, `--auto-tls`, CRLs, allowed
-//!   CNs/hostnames, their `--peer-*` twins), `https://`/`unixs://` URLs,
-//!   `unix://` listeners, `--host-whitelist`, `--auth-token` other than
+//!   would silently weaken security or change what the member is:
+//!   `--host-whitelist`, `--auth-token` other than
 //!   `simple`, `--discovery`, `--discovery-srv[-name]`, `--proxy` other than
 //!   `off`, `--force-new-cluster`, `--log-outputs=systemd/journal`, and the
 //!   `etcd gateway` / `etcd grpc-proxy` commands.
@@ -158,8 +153,8 @@ impl LogLevel {
     }
 }
 
-/// TLS settings for one side (client-facing or peer-facing). etcd-rs does
-/// not serve TLS yet, so any non-default value here is refused at startup.
+/// TLS settings for one side (client-facing or peer-facing), as the flags
+/// give them; `ServeOptions` turns them into `etcd_transport::TlsInfo`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsConfig {
     /// Server certificate (`--cert-file` / `--peer-cert-file`).

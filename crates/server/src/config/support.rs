@@ -1,8 +1,8 @@
 //! What etcd-rs does with settings it has not implemented: the flag table's
 //! `Support` column, applied to flags whose value differs from the default,
-//! plus the rules that depend on a value rather than a flag (TLS schemes in
-//! URLs, unix-socket listeners, `--auth-token` types, journald logging,
-//! Host-header filtering). See the classification in the `config` module doc.
+//! plus the rules that depend on a value rather than a flag (`--auth-token`
+//! types, journald logging, Host-header filtering). See the classification
+//! in the `config` module doc.
 
 use super::flags::{self, Section, Support};
 use super::{Config, ConfigError, Notice, Unsupported};
@@ -15,7 +15,6 @@ const BCRYPT_DEFAULT_COST: u64 = 10;
 /// Refuses settings etcd-rs must not ignore and records the ones it ignores.
 /// `defaults` is the baseline of the configuration's source (flags or file).
 pub(crate) fn classify(cfg: &mut Config, defaults: &Config) -> Result<(), ConfigError> {
-    check_urls(cfg)?;
     check_auth_token(&cfg.auth_token)?;
     if cfg.log_outputs.iter().any(|o| o == "systemd/journal") {
         return Err(ConfigError::not_supported(
@@ -64,50 +63,12 @@ pub(crate) fn classify(cfg: &mut Config, defaults: &Config) -> Result<(), Config
 /// Guidance printed after "... is not yet supported by etcd-rs".
 fn hint(name: &str, section: Section) -> &'static str {
     match (name, section) {
-        (_, Section::Security) => "etcd-rs serves plain http only for now",
         ("discovery" | "discovery-srv" | "discovery-srv-name", _) => {
             "bootstrap with --initial-cluster instead"
         }
         ("proxy", _) => "etcd-rs only runs as a cluster member",
         _ => "",
     }
-}
-
-/// TLS URL schemes anywhere, and unix-socket listeners.
-fn check_urls(cfg: &Config) -> Result<(), ConfigError> {
-    let lists = [
-        ("listen-peer-urls", &cfg.listen_peer_urls, true),
-        ("listen-client-urls", &cfg.listen_client_urls, true),
-        (
-            "listen-client-http-urls",
-            &cfg.listen_client_http_urls,
-            true,
-        ),
-        ("listen-metrics-urls", &cfg.listen_metrics_urls, true),
-        (
-            "initial-advertise-peer-urls",
-            &cfg.initial_advertise_peer_urls,
-            false,
-        ),
-        ("advertise-client-urls", &cfg.advertise_client_urls, false),
-    ];
-    for (flag, urls, listens) in lists {
-        for url in urls.iter() {
-            if url.is_tls() {
-                return Err(ConfigError::not_supported(
-                    format!("TLS ({url} in --{flag})"),
-                    "etcd-rs serves plain http only for now",
-                ));
-            }
-            if listens && url.is_unix() {
-                return Err(ConfigError::not_supported(
-                    format!("listening on a unix socket ({url} in --{flag})"),
-                    "",
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `--auth-token`: `simple[,opt=v...]` works; `jwt` is not implemented; other
@@ -173,10 +134,7 @@ mod tests {
 
     #[test]
     fn unsafe_flags_are_refused() {
-        assert_eq!(
-            classify_default(|c| c.client_tls.cert_file = Some("/x.crt".into())).unwrap_err(),
-            "--cert-file is not yet supported by etcd-rs; etcd-rs serves plain http only for now"
-        );
+        assert!(classify_default(|c| c.client_tls.cert_file = Some("/x.crt".into())).is_ok());
         assert_eq!(
             classify_default(|c| c.discovery = "https://d".into()).unwrap_err(),
             "--discovery is not yet supported by etcd-rs; bootstrap with --initial-cluster instead"
@@ -195,11 +153,10 @@ mod tests {
             "auth: invalid auth options"
         );
         assert!(classify_default(|c| c.auth_token = "simple".into()).is_ok());
-        assert_eq!(
-            classify_default(|c| c.listen_client_urls = Url::parse_list("https://127.0.0.1:2379").unwrap())
-                .unwrap_err(),
-            "TLS (https://127.0.0.1:2379 in --listen-client-urls) is not yet supported by etcd-rs; etcd-rs serves plain http only for now"
-        );
+        assert!(classify_default(
+            |c| c.listen_client_urls = Url::parse_list("unixs://localhost:2379").unwrap()
+        )
+        .is_ok());
         assert!(classify_default(|c| c.host_whitelist = vec![String::new()]).is_ok());
         assert!(classify_default(|c| c.host_whitelist = vec!["a.example".into()]).is_err());
         assert!(classify_default(|c| c.log_outputs = vec!["systemd/journal".into()]).is_err());

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::url::{check_bind_urls, check_host_urls, join};
 use super::value::{format_go_duration, go_quote};
-use super::{Config, ConfigError, Notice, DEFAULT_LOG_OUTPUT};
+use super::{Config, ConfigError, Notice, TlsConfig, DEFAULT_LOG_OUTPUT};
 
 /// The longest election timeout etcd accepts, in milliseconds.
 const MAX_ELECTION_MS: u64 = 50_000;
@@ -69,6 +69,7 @@ pub(crate) fn check(cfg: &mut Config) -> Result<(), ConfigError> {
         )));
     }
     check_tls_versions(cfg)?;
+    check_tls_files(cfg)?;
     if cfg.experimental_enable_distributed_tracing {
         let rate = cfg.experimental_distributed_tracing_sampling_rate;
         let problem = if rate < 0 {
@@ -207,6 +208,54 @@ fn check_tls_versions(cfg: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// TLS URLs need certificates, and certificate checks need a CA: etcd's
+/// messages where it has one (a TLS listener without key and cert), and a
+/// clear one where etcd would start and then refuse every client (client
+/// certificate auth without a CA to verify against).
+fn check_tls_files(cfg: &Config) -> Result<(), ConfigError> {
+    let has_pair = |tls: &TlsConfig| tls.cert_file.is_some() || tls.key_file.is_some();
+    let client_certs = has_pair(&cfg.client_tls) || cfg.client_tls.auto_tls;
+    if let Some(url) = cfg.listen_client_urls.iter().find(|u| u.is_tls()) {
+        if !client_certs {
+            return Err(ConfigError::Invalid(format!(
+                "TLS key/cert (--cert-file, --key-file) must be provided for client url {url} with HTTPS scheme"
+            )));
+        }
+    }
+    let peer_certs = has_pair(&cfg.peer_tls) || cfg.peer_tls.auto_tls;
+    if let Some(url) = cfg.listen_peer_urls.iter().find(|u| u.is_tls()) {
+        if !peer_certs {
+            return Err(ConfigError::Invalid(format!(
+                "cannot listen on TLS for {}: KeyFile and CertFile are not presented",
+                url.host()
+            )));
+        }
+    }
+    for (tls, side) in [(&cfg.client_tls, ""), (&cfg.peer_tls, "peer-")] {
+        if has_pair(tls) && (tls.cert_file.is_none() || tls.key_file.is_none()) {
+            return Err(ConfigError::Invalid(format!(
+                "KeyFile and CertFile must both be present (--{side}cert-file and --{side}key-file)"
+            )));
+        }
+        if tls.client_cert_auth && tls.trusted_ca_file.is_none() && !tls.auto_tls {
+            return Err(ConfigError::Invalid(format!(
+                "--{side}client-cert-auth needs --{side}trusted-ca-file: client certificates must be verified against a CA"
+            )));
+        }
+    }
+    if let (Some(cn), Some(host)) = (
+        cfg.peer_tls.allowed_cns.first(),
+        cfg.peer_tls.allowed_hostnames.first(),
+    ) {
+        return Err(ConfigError::Invalid(format!(
+            "AllowedCN and AllowedHostname are mutually exclusive (cn={}, hostname={})",
+            go_quote(cn),
+            go_quote(host)
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +327,53 @@ mod tests {
         })
         .unwrap_err()
         .starts_with("improperly formatted log rotation config: "));
+    }
+
+    #[test]
+    fn tls_urls_need_certificates() {
+        use crate::config::Url;
+        let https = || Url::parse_list("https://127.0.0.1:2379").unwrap();
+        assert_eq!(
+            check_default(|c| {
+                c.listen_client_urls = https();
+                c.advertise_client_urls = https();
+            })
+            .unwrap_err(),
+            "TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:2379 with HTTPS scheme"
+        );
+        assert!(check_default(|c| {
+            c.listen_client_urls = https();
+            c.advertise_client_urls = https();
+            c.client_tls.auto_tls = true;
+        })
+        .is_ok());
+        assert_eq!(
+            check_default(
+                |c| c.listen_peer_urls = Url::parse_list("https://127.0.0.1:2380").unwrap()
+            )
+            .unwrap_err(),
+            "cannot listen on TLS for 127.0.0.1:2380: KeyFile and CertFile are not presented"
+        );
+        assert!(
+            check_default(|c| c.client_tls.cert_file = Some("/c.pem".into()))
+                .unwrap_err()
+                .starts_with("KeyFile and CertFile must both be present")
+        );
+        assert!(check_default(|c| {
+            c.peer_tls.client_cert_auth = true;
+            c.peer_tls.cert_file = Some("/c.pem".into());
+            c.peer_tls.key_file = Some("/k.pem".into());
+        })
+        .unwrap_err()
+        .starts_with("--peer-client-cert-auth needs --peer-trusted-ca-file"));
+        assert_eq!(
+            check_default(|c| {
+                c.peer_tls.allowed_cns = vec!["a".into()];
+                c.peer_tls.allowed_hostnames = vec!["b".into()];
+            })
+            .unwrap_err(),
+            "AllowedCN and AllowedHostname are mutually exclusive (cn=\"a\", hostname=\"b\")"
+        );
     }
 
     #[test]

@@ -1,0 +1,141 @@
+//! The client port: every gRPC service, with the middleware in front of
+//! them built once, served on every client listener beside the HTTP side.
+//!
+//! A request's way in: the accept loop (`etcd_transport::incoming`: TLS,
+//! certificate checks, the caller's CN on the connection) → tonic's HTTP/2
+//! (or HTTP/1.1) server → [`Dispatch`] (gRPC or HTTP) → [`GrpcCompat`]
+//! (grpc-go's wording of transport errors) → [`LearnerGuard`] (what a
+//! learner refuses) → the service in `crate::api`.
+
+use std::sync::Arc;
+
+use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
+use etcd_proto::etcdserverpb::kv_server::KvServer;
+use etcd_proto::etcdserverpb::lease_server::LeaseServer;
+use etcd_proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use etcd_proto::etcdserverpb::watch_server::WatchServer;
+use etcd_proto::v3electionpb::election_server::ElectionServer;
+use etcd_proto::v3lockpb::lock_server::LockServer;
+use etcd_transport::{Listener, Role, ServerTls};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::service::Routes;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+use super::dispatch::Dispatch;
+use super::grpc_compat::GrpcCompat;
+use super::learner_guard::LearnerGuard;
+use super::Http2Settings;
+use crate::api::election::ElectionService;
+use crate::api::lease::LeaseService;
+use crate::api::lock::LockService;
+use crate::api::watch::WatchService;
+use crate::api::{cluster::ClusterService, kv::KvService, maintenance::MaintenanceService};
+use crate::concurrency::Concurrency;
+use crate::lease::Lessor;
+use crate::server::EtcdServer;
+use crate::watch::Hub;
+
+/// gRPC framing and metadata allowed on top of `--max-request-bytes`, as in
+/// etcd, so that a request just under the limit still decodes and gets
+/// etcd's own "request is too large" check.
+const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+
+/// What the client listeners serve and how.
+pub struct ClientPort {
+    pub server: Arc<EtcdServer>,
+    pub lessor: Arc<Lessor>,
+    pub watch_service: Arc<WatchService>,
+    pub hub: Hub,
+    pub http2: Http2Settings,
+    /// TLS of the `https`/`unixs` listeners.
+    pub tls: Option<Arc<ServerTls>>,
+}
+
+/// The gRPC router with every service, as each listener serves it.
+async fn routes(port: &ClientPort, shutdown: &watch::Receiver<bool>) -> Routes {
+    let server = &port.server;
+    let max_decoding = server.limits().max_request_bytes + GRPC_OVERHEAD_BYTES;
+    let concurrency = Concurrency::new(
+        server.clone(),
+        port.hub.clone(),
+        port.lessor.clone(),
+        shutdown.clone(),
+    );
+    let lease = LeaseService::new(server.clone(), port.lessor.clone(), shutdown.clone());
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    // Every service gets the same message limits: requests up to the
+    // request limit plus overhead, responses of any size (etcd's).
+    macro_rules! limited {
+        ($service:expr) => {
+            $service
+                .max_decoding_message_size(max_decoding)
+                .max_encoding_message_size(usize::MAX)
+        };
+    }
+    Routes::new(limited!(KvServer::new(KvService::new(server.clone()))))
+        .add_service(limited!(MaintenanceServer::new(MaintenanceService::new(
+            server.clone()
+        ))))
+        .add_service(limited!(ClusterServer::new(ClusterService::new(
+            server.clone()
+        ))))
+        .add_service(limited!(LeaseServer::new(lease)))
+        .add_service(limited!(WatchServer::from_arc(port.watch_service.clone())))
+        .add_service(limited!(LockServer::new(LockService::new(
+            concurrency.clone()
+        ))))
+        .add_service(limited!(ElectionServer::new(ElectionService::new(
+            concurrency
+        ))))
+        .add_service(health)
+        .prepare()
+}
+
+/// Serves every client listener until `shutdown` flips to true; each
+/// handle resolves when its listener has stopped.
+pub async fn serve(
+    port: ClientPort,
+    listeners: Vec<Listener>,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<JoinHandle<Result<(), tonic::transport::Error>>> {
+    let routes = routes(&port, &shutdown).await;
+    // The middleware, built once: the same stack serves every listener.
+    let service = Dispatch::new(GrpcCompat::new(LearnerGuard::new(
+        routes,
+        port.server.clone(),
+    )));
+    let mut handles = Vec::new();
+    for listener in listeners {
+        let address = listener.address();
+        if listener.url().is_tls() {
+            tracing::info!(address = %address, "serving client traffic securely");
+        } else {
+            tracing::warn!(
+                address = %address,
+                "serving client traffic insecurely; this is strongly discouraged!"
+            );
+        }
+        let incoming = etcd_transport::incoming(listener, port.tls.clone(), Role::Client);
+        let mut stop = shutdown.clone();
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        let server = Server::builder()
+            // etcd serves HTTP/1.1 on the client port too.
+            .accept_http1(true)
+            .max_concurrent_streams(port.http2.max_concurrent_streams)
+            .http2_keepalive_interval(Some(port.http2.keepalive_interval))
+            .http2_keepalive_timeout(Some(port.http2.keepalive_timeout));
+        handles.push(tokio::spawn(server.serve_with_incoming_shutdown(
+            service.clone(),
+            incoming,
+            stopped,
+        )));
+    }
+    handles
+}
