@@ -13,6 +13,10 @@ What it does, in order:
      both, alternating etcd-rs, etcd, etcd-rs, etcd... so drift in the
      machine hits both; each figure is the median of BENCH_REPEATS runs.
      Server RSS is sampled from /proc during the main put run.
+     With 1 member, the TLS rows follow: a fresh single member of each,
+     serving https:// client URLs with the same certificate (a CA and a
+     server certificate made with openssl in a temp dir for the run),
+     driven by etcd-benchmark with --cacert; alternated the same way.
   3. Restart: loads 1M keys (8-byte keys, 256-byte values) into a fresh
      single member of each, stops it with SIGTERM and times exec -> first
      successful linearizable get, BENCH_REPEATS times each, alternating.
@@ -25,7 +29,10 @@ Environment:
                    is marked as not representative)
   BENCH_REPEATS    runs per workload and server (default 2); medians reported
   BENCH_SCENARIOS  which cluster sizes to run, e.g. "1" or "1,3" (default 1,3)
-  BENCH_ONLY       comma-separated workload ids to run (default all)
+  BENCH_ONLY       comma-separated workload ids to run (default all; the TLS
+                   rows are put-1-tls, put-1000-tls, range-l-1-tls,
+                   range-l-1000-tls)
+  BENCH_TLS        0 skips the TLS rows (default 1)
   BENCH_RESTART    0 skips the restart measurement (default 1)
   BENCH_KEEP       1 keeps the data dirs under target/bench/ (default 0)
   BENCH_OUT        the report's path (default BENCHMARKS.md at the repo root)
@@ -49,6 +56,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,6 +66,7 @@ OURS_BIN = REPO / "target" / "release" / "etcd"
 ETCD_BIN = Path("/usr/bin/etcd")
 BENCH_BIN = REPO / "target" / "release" / "etcd-benchmark"
 ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 
 OURS, ETCD = "etcd-rs", "etcd"
 KINDS = (OURS, ETCD)
@@ -77,6 +86,7 @@ REPEATS = max(1, int(env_float("BENCH_REPEATS", 2)))
 SCENARIOS = [int(s) for s in os.environ.get("BENCH_SCENARIOS", "1,3").split(",") if s.strip()]
 ONLY = {s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.strip()}
 DO_RESTART = os.environ.get("BENCH_RESTART", "1") != "0"
+DO_TLS = os.environ.get("BENCH_TLS", "1") != "0"
 KEEP = os.environ.get("BENCH_KEEP", "0") == "1"
 OUT = Path(os.environ.get("BENCH_OUT") or REPO / "BENCHMARKS.md")
 
@@ -118,14 +128,57 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Member:
-    """One server process of a cluster."""
+class Certs:
+    """The TLS rows' certificates, made with the openssl CLI in `directory`:
+    a CA, and one server certificate it signed (EC P-256 keys, SANs
+    IP:127.0.0.1 and DNS:localhost, serverAuth + clientAuth) that both
+    servers serve their client URLs with."""
 
-    def __init__(self, kind, name, data_dir, log_path):
+    CONFIG = """[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[leaf]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+    def __init__(self, directory):
+        d = Path(directory)
+        (d / "openssl.cnf").write_text(self.CONFIG)
+        self.ca, self.cert, self.key = d / "ca.pem", d / "server.pem", d / "server.key"
+        steps = [
+            ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ca.key"],
+            ["req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=etcd-rs bench CA", "-days", "7",
+             "-config", "openssl.cnf", "-extensions", "ca", "-out", "ca.pem"],
+            ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "server.key"],
+            ["req", "-new", "-key", "server.key", "-subj", "/CN=localhost", "-config", "openssl.cnf", "-out", "server.csr"],
+            ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "7",
+             "-extfile", "openssl.cnf", "-extensions", "leaf", "-out", "server.pem"],
+        ]
+        for step in steps:
+            out = subprocess.run([OPENSSL, *step], cwd=d, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            if out.returncode != 0:
+                raise Fatal(f"openssl {' '.join(step)} failed: {out.stderr.strip()}")
+
+
+class Member:
+    """One server process of a cluster; with `certs`, its client URL is
+    https:// and served with that certificate (peers stay plain text)."""
+
+    def __init__(self, kind, name, data_dir, log_path, certs=None):
         self.kind = kind
         self.name = name
         self.data_dir = data_dir
         self.log_path = log_path
+        self.certs = certs
         self.proc = None
         self.new_ports()
 
@@ -135,7 +188,13 @@ class Member:
 
     @property
     def client_url(self):
-        return f"http://127.0.0.1:{self.client_port}"
+        scheme = "https" if self.certs else "http"
+        return f"{scheme}://127.0.0.1:{self.client_port}"
+
+    @property
+    def cacert(self):
+        """What a client verifies this member's client URL with, if TLS."""
+        return self.certs.ca if self.certs else None
 
     @property
     def peer_url(self):
@@ -157,6 +216,8 @@ class Member:
             "--logger=zap",
             "--log-level=error",
         ]
+        if self.certs:
+            args += [f"--cert-file={self.certs.cert}", f"--key-file={self.certs.key}"]
         self.log_file = open(self.log_path, "ab")
         self.log_file.write(f"\n=== {' '.join(args)}\n".encode())
         self.log_file.flush()
@@ -225,16 +286,18 @@ class Member:
 
 
 class Cluster:
-    """One etcd-rs or etcd cluster of 1 or 3 members on loopback."""
+    """One etcd-rs or etcd cluster of 1 or 3 members on loopback; with
+    `certs`, its client URLs are https://."""
 
-    def __init__(self, kind, size, root):
+    def __init__(self, kind, size, root, certs=None):
         self.kind = kind
         self.size = size
         self.root = root
-        self.token = f"bench-{kind}-{size}-{os.getpid()}"
+        self.cacert = certs.ca if certs else None
+        self.token = f"bench-{kind}-{size}{'-tls' if certs else ''}-{os.getpid()}"
         slug = "rs" if kind == OURS else "etcd"
         self.members = [
-            Member(kind, f"{slug}{i}", root / f"{slug}{i}.data", root / f"{slug}{i}.log")
+            Member(kind, f"{slug}{i}", root / f"{slug}{i}.data", root / f"{slug}{i}.log", certs)
             for i in range(size)
         ]
 
@@ -277,7 +340,7 @@ class Cluster:
             while True:
                 if not m.alive():
                     raise Fatal(self.failure(m, f"exited with code {m.proc.returncode} during startup"))
-                if etcdctl(m.client_url, "get", "bench-probe", timeout=5) is not None:
+                if etcdctl(m.client_url, "get", "bench-probe", timeout=5, cacert=m.cacert) is not None:
                     break
                 if time.monotonic() > t0 + timeout:
                     raise Fatal(self.failure(m, f"did not answer a linearizable get within {timeout:.0f} s"))
@@ -331,13 +394,15 @@ def wait_port(member, deadline):
         time.sleep(0.005)
 
 
-def etcdctl(endpoint, *args, timeout=5):
-    """Runs etcdctl against one endpoint; its stdout, or None on failure."""
+def etcdctl(endpoint, *args, timeout=5, cacert=None):
+    """Runs etcdctl against one endpoint (verifying an https:// one with
+    `cacert`); its stdout, or None on failure."""
     cmd = [
         ETCDCTL,
         f"--endpoints={endpoint}",
         "--dial-timeout=2s",
         f"--command-timeout={timeout}s",
+        *([f"--cacert={cacert}"] if cacert else []),
         *args,
     ]
     try:
@@ -458,7 +523,7 @@ def machine(run_dir):
 class Workload:
     """One etcd-benchmark invocation, run identically against both servers."""
 
-    def __init__(self, wid, label, sub, args, kind="requests", target_leader=True, rss=False, goal=None):
+    def __init__(self, wid, label, sub, args, kind="requests", target_leader=True, rss=False, goal=None, tls_of=None):
         self.id = wid
         self.label = label
         self.sub = sub  # etcd-benchmark subcommand and its positional args
@@ -467,15 +532,23 @@ class Workload:
         self.target_leader = target_leader
         self.rss = rss  # sample server RSS during this workload
         self.goal = goal  # the issue's throughput goal, as an etcd-rs/etcd ratio
+        self.tls_of = tls_of  # for a TLS row: the id of the same workload in plain text
 
-    def command(self, endpoints, size):
+    def command(self, endpoints, size, cacert=None):
         cmd = [str(BENCH_BIN), *self.sub, f"--endpoints={endpoints}", *self.args, "--json"]
+        if cacert:
+            cmd.append(f"--cacert={cacert}")
         if size > 1 and self.target_leader:
             cmd.append("--target-leader")
         return cmd
 
 
 def workloads(size):
+    """The plain-text rows BENCH_ONLY selects."""
+    return [w for w in all_workloads(size) if not ONLY or w.id in ONLY]
+
+
+def all_workloads(size):
     put_kv = ["--key-size=8", "--val-size=256", "--key-space-size=100000"]
     many = ["--clients=1000", "--conns=100"]
     ws = [
@@ -537,6 +610,23 @@ def workloads(size):
         ),
         Workload("lease-keepalive", "lease keepalive, 1000 clients", ["lease-keepalive"], [f"--total={scaled(100000, 2000)}", *many]),
     ]
+    return ws
+
+
+TLS_ROWS = ("put-1", "put-1000", "range-l-1", "range-l-1000")
+
+
+def tls_workloads(size):
+    """The TLS rows: put and linearizable range, each as its plain-text row
+    (same totals, clients and connections) but over https:// client URLs;
+    single member only."""
+    if size != 1 or not DO_TLS:
+        return []
+    plain = {w.id: w for w in all_workloads(size)}
+    ws = [
+        Workload(f"{p.id}-tls", f"{p.label}, TLS", p.sub, p.args, kind=p.kind, target_leader=p.target_leader, tls_of=p.id)
+        for p in (plain[wid] for wid in TLS_ROWS)
+    ]
     return [w for w in ws if not ONLY or w.id in ONLY]
 
 
@@ -580,7 +670,7 @@ def figures(workload, out):
 
 def run_workload(workload, cluster, tag):
     """Runs one workload against one cluster; its figures (and RSS samples)."""
-    cmd = workload.command(cluster.endpoints, cluster.size)
+    cmd = workload.command(cluster.endpoints, cluster.size, cluster.cacert)
     raw = RESULTS / "raw" / f"{tag}.json"
     err = RESULTS / "raw" / f"{tag}.stderr"
     t0 = time.monotonic()
@@ -655,6 +745,48 @@ def ratio(ours, theirs, higher_is_better=True):
 # ---------------------------------------------------------------- scenarios
 
 
+def measure(w, clusters, size, tag, down=None):
+    """Runs workload `w` REPEATS times against each cluster, alternating
+    the servers; its report entry. A server in `down` (kind -> why) did not
+    start: each of its runs is recorded as failed with that reason."""
+    down = down or {}
+    runs = {k: [] for k in KINDS}
+    for rep in range(REPEATS):
+        for k in KINDS:
+            if k in down:
+                runs[k].append({"error": down[k]})
+                continue
+            if clusters[k].dead_member() is not None:
+                runs[k].append({"error": "server not running (exited earlier)"})
+                continue
+            r = run_workload(w, clusters[k], f"{tag}-{w.id}-{k}-{rep + 1}")
+            runs[k].append(r)
+            if "error" in r:
+                log(f"{w.id:16} {k:8} run {rep + 1}: FAILED: {r['error']}")
+            else:
+                log(
+                    f"{w.id:16} {k:8} run {rep + 1}: {fmt_rate(r['rate'])}/s, p50 {fmt_ms(r['p50'])}, "
+                    f"p99 {fmt_ms(r['p99'])}, failures {r['failures']} ({r['wall']:.1f} s)"
+                )
+    return {
+        "id": w.id,
+        "label": w.label,
+        "kind": w.kind,
+        "goal": w.goal,
+        "tls_of": w.tls_of,
+        "command": " ".join(shlex.quote(a) for a in w.command("$ENDPOINTS", size, "$CACERT" if w.tls_of else None)).replace(str(REPO) + "/", ""),
+        "runs": {k: [{x: y for x, y in r.items() if x != "cmd"} for r in runs[k]] for k in KINDS},
+        "median": {k: summarize_runs(runs[k]) for k in KINDS},
+    }
+
+
+def warm_up(clusters, tag):
+    """A short put against each cluster, not recorded."""
+    for k, cluster in clusters.items():
+        warm = Workload("warmup", "warm-up", ["put"], ["--total=200", "--clients=10", "--conns=10"])
+        run_workload(warm, cluster, f"{tag}-warmup-{k}")
+
+
 def run_scenario(size, run_dir):
     log(f"=== scenario: {size} member(s)")
     root = run_dir / f"{size}-members"
@@ -669,38 +801,12 @@ def run_scenario(size, run_dir):
             if etcdctl(clusters[k].members[0].client_url, "put", "foo", VALUE_256) is None:
                 raise Fatal(f"{k}: could not put the range workloads' key")
             res["resources"][k]["rss_idle"] = (clusters[k].rss() or (None,))[0]
-        for k in KINDS:  # warm-up, not recorded
-            warm = Workload("warmup", "warm-up", ["put"], ["--total=200", "--clients=10", "--conns=10"])
-            run_workload(warm, clusters[k], f"{size}m-warmup-{k}")
+        warm_up(clusters, f"{size}m")
         for w in workloads(size):
-            runs = {k: [] for k in KINDS}
-            for rep in range(REPEATS):
-                for k in KINDS:
-                    if clusters[k].dead_member() is not None:
-                        runs[k].append({"error": "server not running (exited earlier)"})
-                        continue
-                    r = run_workload(w, clusters[k], f"{size}m-{w.id}-{k}-{rep + 1}")
-                    runs[k].append(r)
-                    if "error" in r:
-                        log(f"{w.id:16} {k:8} run {rep + 1}: FAILED: {r['error']}")
-                    else:
-                        log(
-                            f"{w.id:16} {k:8} run {rep + 1}: {fmt_rate(r['rate'])}/s, p50 {fmt_ms(r['p50'])}, "
-                            f"p99 {fmt_ms(r['p99'])}, failures {r['failures']} ({r['wall']:.1f} s)"
-                        )
-            entry = {
-                "id": w.id,
-                "label": w.label,
-                "kind": w.kind,
-                "goal": w.goal,
-                "command": " ".join(shlex.quote(a) for a in w.command("$ENDPOINTS", size)).replace(str(REPO) + "/", ""),
-                "runs": {k: [{x: y for x, y in r.items() if x != "cmd"} for r in runs[k]] for k in KINDS},
-                "median": {k: summarize_runs(runs[k]) for k in KINDS},
-            }
-            res["workloads"].append(entry)
+            res["workloads"].append(measure(w, clusters, size, f"{size}m"))
             if w.rss:
                 for k in KINDS:
-                    ok = [r for r in runs[k] if "error" not in r]
+                    ok = [r for r in res["workloads"][-1]["runs"][k] if "error" not in r]
                     res["resources"][k]["rss_steady"] = median(r.get("rss_steady") for r in ok)
                     res["resources"][k]["rss_peak"] = max((r.get("rss_peak") or 0 for r in ok), default=None) or None
                     res["resources"][k]["data_after_put"] = clusters[k].data_size()
@@ -710,7 +816,56 @@ def run_scenario(size, run_dir):
     finally:
         for k in KINDS:
             clusters[k].stop()
+    # Each TLS row goes right after its plain-text row (where that row
+    # would be, if it was not selected), so the table shows them together.
+    order = {w.id: i for i, w in enumerate(all_workloads(size))}
+    res["workloads"] += run_tls_rows(size, run_dir)
+    res["workloads"].sort(key=lambda e: (order.get(e.get("tls_of") or e["id"], len(order)), bool(e.get("tls_of"))))
     return res
+
+
+def run_tls_rows(size, run_dir):
+    """The TLS rows: a fresh cluster of each server with https:// client
+    URLs, all on one certificate made for this run. A server that does not
+    start with TLS gets its rows marked failed; the other is still
+    measured."""
+    ws = tls_workloads(size)
+    if not ws:
+        return []
+    log(f"=== TLS rows: {size} member(s), https:// client URLs")
+    root = run_dir / f"{size}-members-tls"
+    root.mkdir(parents=True, exist_ok=True)
+    entries = []
+    clusters, down = {}, {}
+    with tempfile.TemporaryDirectory(prefix="etcd-bench-certs-") as cert_dir:
+        try:
+            certs = Certs(cert_dir)
+        except (Fatal, OSError) as e:
+            log(f"TLS rows not measured: {e}")
+            return [measure(w, {}, size, f"{size}m", {k: f"no certificates: {e}" for k in KINDS}) for w in ws]
+        try:
+            for k in KINDS:
+                cluster = Cluster(k, size, root, certs)
+                try:
+                    took = cluster.start()
+                    if etcdctl(cluster.members[0].client_url, "put", "foo", VALUE_256, cacert=certs.ca) is None:
+                        raise Fatal(f"{k}: could not put the range workloads' key over TLS")
+                except Fatal as e:
+                    cluster.stop()
+                    why = str(e).splitlines()[0]
+                    down[k] = f"did not start with TLS: {why} (log: {cluster.members[0].log_path})"
+                    log(f"{k}: {down[k]}")
+                    print(f"\n!!! {e}\n", file=sys.stderr, flush=True)
+                    continue
+                clusters[k] = cluster
+                log(f"{k}: {size} member(s) ready with TLS in {took:.2f} s at {cluster.endpoints}")
+            warm_up(clusters, f"{size}m-tls")
+            for w in ws:
+                entries.append(measure(w, clusters, size, f"{size}m", down))
+        finally:
+            for cluster in clusters.values():
+                cluster.stop()
+    return entries
 
 
 def restart_probe(cluster):
@@ -850,12 +1005,35 @@ def workload_table(scn):
         lines.append("| " + " | ".join(cells) + " |")
         for k in KINDS:
             m = w["median"][k]
-            for err in m["errors"]:
-                notes.append(f"- **{w['label']}**, {k}: run failed: {err}")
+            for err, n in {e: m["errors"].count(e) for e in m["errors"]}.items():
+                runs = f" ({n} runs)" if n > 1 else ""
+                notes.append(f"- **{w['label']}**, {k}: run failed{runs}: {err}")
             if m["failures"]:
                 top = ", ".join(f"`{e}` ×{n}" for e, n in sorted(m["request_errors"].items(), key=lambda x: -x[1])[:3])
                 notes.append(f"- **{w['label']}**, {k}: {m['failures']} failed requests over {REPEATS} runs ({top})")
     return lines, notes
+
+
+def tls_cost_table(scn):
+    """What TLS costs each server: its TLS row against its own plain-text
+    row, for the rows measured both ways."""
+    by_id = {w["id"]: w for w in scn["workloads"]}
+    pairs = [(by_id[w["tls_of"]], w) for w in scn["workloads"] if w.get("tls_of") in by_id]
+    if not pairs:
+        return []
+    lines = [
+        "TLS against plain text, each server against itself (ops/s: TLS / plain, < 1 = TLS is slower; p99: TLS / plain, > 1 = TLS is slower):",
+        "",
+        "| workload | etcd-rs ops/s | etcd ops/s | etcd-rs p99 | etcd p99 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for plain, tls in pairs:
+        cells = [plain["label"]]
+        for key in ("rate", "p99"):
+            for k in KINDS:
+                cells.append(fmt_ratio(ratio(tls["median"][k][key], plain["median"][k][key])))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def resources_table(scn):
@@ -1023,6 +1201,10 @@ def write_report(summary, chart_ok):
         "- With 3 members, writes, linearizable reads, watches and leases go to the leader (`--target-leader`);",
         "  serializable reads and the \"all members\" put spread connections over every member.",
         "- data dir sizes are disk usage (`du`), which includes etcd's preallocated 64 MiB WAL segments.",
+        "- Rows ending in \"TLS\" run on a fresh single member of each server whose client URL is https://, both",
+        "  serving the same certificate (EC P-256, signed by a CA that openssl makes for the run; `--cert-file`,",
+        "  `--key-file`), verified by `etcd-benchmark --cacert`; no client certificates, peers in plain text.",
+        "  They are otherwise their plain-text row (same totals, clients, connections).",
         "- `—`: not measured, or too few samples for that percentile (small runs have no p99).",
         "",
     ]
@@ -1030,6 +1212,9 @@ def write_report(summary, chart_ok):
         title = "Single member" if scn["size"] == 1 else f"{scn['size']} members"
         table, notes = workload_table(scn)
         lines += [f"## {title}", "", *table, ""]
+        tls_cost = tls_cost_table(scn)
+        if tls_cost:
+            lines += [*tls_cost, ""]
         lines += [*resources_table(scn), ""]
         if notes:
             lines += ["Failures:", "", *notes, ""]
@@ -1055,7 +1240,7 @@ def write_report(summary, chart_ok):
         "## Workloads",
         "",
         "Each row of the tables is this `etcd-benchmark` command, run against each server in turn",
-        f"(`$ENDPOINTS` is the cluster's client URLs), with BENCH_SCALE={SCALE:g}.",
+        f"(`$ENDPOINTS` is the cluster's client URLs, `$CACERT` the run's CA certificate), with BENCH_SCALE={SCALE:g}.",
         "",
     ]
     for scn in summary["scenarios"]:
@@ -1074,14 +1259,15 @@ def write_report(summary, chart_ok):
         "BENCH_SCALE=0.02 bench/compare.sh    # smoke run: ~1 minute plus the build; figures not representative",
         "```",
         "",
-        "`bench/compare.sh` installs `etcd-server`, `etcd-client` and `python3-venv` with apt if missing (with sudo",
+        "`bench/compare.sh` installs `etcd-server`, `etcd-client`, `openssl` and `python3-venv` with apt if missing (with sudo",
         "when not root), builds `etcd` and `etcd-benchmark` with `cargo build --release`, puts matplotlib in a venv",
         "under `target/bench-venv`, and runs `bench/compare.py`, which starts and stops every server itself and",
         "rewrites this file, `bench/results/summary.json` (every run's figures) and `bench/results/ratios.png`.",
         "Raw `etcd-benchmark --json` output and the server logs of the last run stay in `bench/results/raw/` and",
         "`target/bench/` (not committed). Other knobs: `BENCH_REPEATS` (default 2), `BENCH_SCENARIOS=1` (single",
-        "member only), `BENCH_ONLY=put-1000,range-l-1000` (some workloads), `BENCH_RESTART=0`, `BENCH_KEEP=1` (keep",
-        "data dirs). Run it on an otherwise idle machine: the benchmark client shares the cores with the servers.",
+        "member only), `BENCH_ONLY=put-1000,range-l-1000,put-1000-tls` (some workloads), `BENCH_TLS=0` (no TLS rows),",
+        "`BENCH_RESTART=0`, `BENCH_KEEP=1` (keep data dirs). Run it on an otherwise idle machine: the benchmark client",
+        "shares the cores with the servers.",
         "",
     ]
     OUT.write_text("\n".join(lines))

@@ -7,7 +7,7 @@
 #   BENCH_SCALE=0.02 bench/compare.sh   # smoke run, ~1 min + build, not representative
 #
 # This wrapper only prepares the machine: Debian packages (etcd-server,
-# etcd-client, python3-venv), release builds of `etcd` and `etcd-benchmark`,
+# etcd-client, openssl, python3-venv), release builds of `etcd` and `etcd-benchmark`,
 # and a venv with matplotlib for the chart. Everything else (servers,
 # workloads, measurements, the report) is bench/compare.py; see its header
 # for the environment variables.
@@ -17,6 +17,8 @@ cd "$(dirname "$0")/.."
 packages=()
 [ -x /usr/bin/etcd ] || packages+=(etcd-server)
 command -v etcdctl >/dev/null || packages+=(etcd-client)
+# The TLS rows' certificates are made with the openssl CLI.
+command -v openssl >/dev/null || packages+=(openssl)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 scripts/apt-install.sh ${packages[@]+"${packages[@]}"}
 # Debian's etcd-server package may start a system etcd on :2379. The

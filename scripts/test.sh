@@ -2,8 +2,9 @@
 # Runs the whole etcd-rs test suite on a Debian machine, installing first what
 # the tests need: the real etcd 3.4.23 and etcdctl (the tests compare against
 # them), etcd's Go sources (the wire-compatibility test reads its .proto files
-# and the Go clientv3 test builds against them), Go, and protoc (for the
-# etcd-client crate the Rust tests use as an independent client).
+# and the Go clientv3 test builds against them), Go, protoc (for the
+# etcd-client crate the Rust tests use as an independent client), and openssl
+# (test certificates).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,8 @@ command -v etcdctl >/dev/null || packages+=(etcd-client)
 [ -d /usr/share/gocode/src/go.etcd.io/etcd/clientv3 ] || packages+=(golang-etcd-server-dev)
 command -v go >/dev/null || packages+=(golang-go)
 command -v protoc >/dev/null || packages+=(protobuf-compiler)
+# The TLS tests make their certificates with the openssl command line.
+command -v openssl >/dev/null || packages+=(openssl)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 scripts/apt-install.sh ${packages[@]+"${packages[@]}"}
 # Debian's etcd-server package starts a system etcd on :2379; the tests use

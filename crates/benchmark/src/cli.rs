@@ -37,7 +37,9 @@ pub struct Cli {
 /// Flags every workload shares; accepted before or after the subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// gRPC endpoints, comma-separated; `host:port` or `http://host:port`.
+    /// gRPC endpoints, comma-separated: `host:port`, `http://host:port` or
+    /// `https://host:port` (TLS). A bare `host:port` uses TLS when any of
+    /// --cacert, --cert, --key is given, as with etcd's client.
     #[arg(
         long,
         global = true,
@@ -75,18 +77,19 @@ pub struct GlobalArgs {
     pub dial_timeout: Duration,
 
     /// Verify certificates of HTTPS-enabled servers using this CA bundle
-    /// (not supported yet: refused rather than ignored).
+    /// (PEM); without it, `https://` servers are verified against the
+    /// system's trust store.
     #[arg(long, global = true)]
     pub cacert: Option<String>,
 
-    /// Identify HTTPS client using this SSL certificate file (not supported
-    /// yet: refused rather than ignored).
+    /// Identify HTTPS client using this SSL certificate file (PEM; with
+    /// --key), for servers started with --client-cert-auth.
     #[arg(long, global = true)]
     pub cert: Option<String>,
 
-    /// Identify HTTPS client using this SSL key file (not supported yet:
-    /// refused rather than ignored). Its own id: `range`'s KEY argument
-    /// already answers to `key`.
+    /// Identify HTTPS client using this SSL key file (PEM: PKCS#8, RSA or
+    /// EC; with --cert). Its own id: `range`'s KEY argument already answers
+    /// to `key`.
     #[arg(long = "key", id = "key_file", value_name = "KEY_FILE", global = true)]
     pub key_file: Option<String>,
 
@@ -523,6 +526,44 @@ mod tests {
         assert_eq!(cli.global.cert.as_deref(), Some("c.pem"));
         assert_eq!(cli.global.key_file.as_deref(), Some("k.pem"));
         assert_eq!(cli.global.user.as_deref(), Some("root:pw"));
+    }
+
+    #[test]
+    fn takes_an_etcd_tls_command_line() {
+        // As in etcd's docs: https endpoints, the CA, a client certificate.
+        let cli = parse(&[
+            "--endpoints=https://127.0.0.1:2379,https://localhost:22379",
+            "--cacert",
+            "/etc/etcd/ca.pem",
+            "--cert=/etc/etcd/client.pem",
+            "--key",
+            "/etc/etcd/client-key.pem",
+            "--conns=10",
+            "range",
+            "foo",
+            "--consistency=s",
+        ]);
+        assert_eq!(
+            cli.global.endpoints,
+            vec!["https://127.0.0.1:2379", "https://localhost:22379"]
+        );
+        assert_eq!(cli.global.cacert.as_deref(), Some("/etc/etcd/ca.pem"));
+        assert_eq!(cli.global.cert.as_deref(), Some("/etc/etcd/client.pem"));
+        assert_eq!(
+            cli.global.key_file.as_deref(),
+            Some("/etc/etcd/client-key.pem")
+        );
+        let Command::Range(r) = cli.command else {
+            panic!("not range")
+        };
+        assert_eq!(r.key, "foo");
+        // Each TLS flag takes a value.
+        for flag in ["--cacert", "--cert", "--key"] {
+            assert!(
+                Cli::try_parse_from(["etcd-benchmark", "put", flag]).is_err(),
+                "{flag} without a file"
+            );
+        }
     }
 
     #[test]

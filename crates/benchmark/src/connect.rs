@@ -1,9 +1,10 @@
 //! Opens the gRPC connections a run uses and decides which client rides on
 //! which connection.
 //!
-//! Owns endpoint parsing, dialing, leader discovery for `--target-leader`,
-//! `--user` authentication (the token every request then carries), and the
-//! client → connection assignment. Does not issue workload requests.
+//! Owns endpoint parsing (which endpoint uses TLS), dialing, leader
+//! discovery for `--target-leader`, `--user` authentication (the token every
+//! request then carries), and the client → connection assignment. Does not
+//! issue workload requests; the TLS files themselves are `tls`'s.
 //!
 //! One [`Channel`] is one HTTP/2 connection; clients that share it multiplex
 //! their requests over it as concurrent streams, which is what etcd's
@@ -21,6 +22,7 @@ use tonic::service::Interceptor;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::report::status_text;
+use crate::tls::Tls;
 
 /// A connection as the workloads use it: requests carry the run's token.
 pub type Conn = InterceptedService<Channel, Token>;
@@ -132,10 +134,12 @@ pub fn with_token(channels: Vec<Channel>, token: &Token) -> Vec<Conn> {
         .collect()
 }
 
-/// Turns a user's endpoint (`host:port` or `http://host:port`) into the URL
-/// tonic dials. TLS is not supported yet, so `https://` is refused rather
-/// than silently sent in clear text.
-pub fn normalize_endpoint(raw: &str) -> Result<String, ConnectError> {
+/// Turns a user's endpoint (`host:port`, `http://host:port` or
+/// `https://host:port`) into the URL tonic dials, whose scheme says whether
+/// the connection uses TLS. A bare `host:port` uses TLS when `tls_default`
+/// (some TLS flag was given), as in etcd 3.4's client; an explicit scheme
+/// is taken as written.
+pub fn normalize_endpoint(raw: &str, tls_default: bool) -> Result<String, ConnectError> {
     let trimmed = raw.trim();
     let bad = |reason: &str| ConnectError::BadEndpoint {
         endpoint: raw.to_string(),
@@ -145,22 +149,29 @@ pub fn normalize_endpoint(raw: &str) -> Result<String, ConnectError> {
         return Err(bad("empty"));
     }
     let url = match trimmed.split_once("://") {
+        None if tls_default => format!("https://{trimmed}"),
         None => format!("http://{trimmed}"),
-        Some(("http", rest)) if !rest.is_empty() => trimmed.to_string(),
-        Some(("https", _)) => return Err(bad("TLS endpoints are not supported yet")),
-        Some(_) => return Err(bad("expected host:port or http://host:port")),
+        Some(("http" | "https", rest)) if !rest.trim_end_matches('/').is_empty() => {
+            trimmed.to_string()
+        }
+        Some(_) => {
+            return Err(bad(
+                "expected host:port, http://host:port or https://host:port",
+            ))
+        }
     };
     Ok(url.trim_end_matches('/').to_string())
 }
 
-/// Normalizes every endpoint, refusing an empty list.
-pub fn normalize_endpoints(raw: &[String]) -> Result<Vec<String>, ConnectError> {
+/// Normalizes every endpoint (see [`normalize_endpoint`]), refusing an
+/// empty list.
+pub fn normalize_endpoints(raw: &[String], tls_default: bool) -> Result<Vec<String>, ConnectError> {
     if raw.iter().all(|e| e.trim().is_empty()) {
         return Err(ConnectError::NoEndpoints);
     }
     raw.iter()
         .filter(|e| !e.trim().is_empty())
-        .map(|e| normalize_endpoint(e))
+        .map(|e| normalize_endpoint(e, tls_default))
         .collect()
 }
 
@@ -170,67 +181,84 @@ pub fn assign_clients(clients: usize, conns: usize) -> Vec<usize> {
     (0..clients).map(|i| i % conns.max(1)).collect()
 }
 
-/// Dials one connection to `url` and waits until it is up, so that a wrong
-/// address fails before the run starts instead of as N request errors.
-pub async fn dial(url: &str, timeout: Duration) -> Result<Channel, ConnectError> {
-    let dial_err = |source| ConnectError::Dial {
-        endpoint: url.to_string(),
-        source,
-    };
-    let mut endpoint = Endpoint::from_shared(url.to_string()).map_err(dial_err)?;
-    if !timeout.is_zero() {
-        endpoint = endpoint.connect_timeout(timeout);
-    }
-    // Benchmarks send many small requests; Nagle's delay would only add
-    // latency that neither server is responsible for.
-    endpoint.tcp_nodelay(true).connect().await.map_err(dial_err)
+/// How connections are opened: the dial timeout (0 = none), and the TLS
+/// settings `https://` URLs are dialed with.
+#[derive(Debug, Clone, Default)]
+pub struct Dialer {
+    pub timeout: Duration,
+    pub tls: Tls,
 }
 
-/// Opens `conns` connections, spread round-robin over `urls`.
-pub async fn dial_all(
-    urls: &[String],
-    conns: usize,
-    timeout: Duration,
-) -> Result<Vec<Channel>, ConnectError> {
-    if urls.is_empty() {
-        return Err(ConnectError::NoEndpoints);
-    }
-    let mut channels = Vec::with_capacity(conns);
-    for i in 0..conns {
-        channels.push(dial(&urls[i % urls.len()], timeout).await?);
-    }
-    Ok(channels)
-}
-
-/// The endpoints a run should use: all of them, or with `target_leader` only
-/// the one whose Status names itself leader. A single endpoint is taken as
-/// given without asking.
-pub async fn pick_endpoints(
-    urls: Vec<String>,
-    target_leader: bool,
-    timeout: Duration,
-) -> Result<Vec<String>, ConnectError> {
-    if !target_leader || urls.len() <= 1 {
-        return Ok(urls);
-    }
-    for url in &urls {
-        // An unreachable member cannot be the leader we want; try the next.
-        let Ok(channel) = dial(url, timeout).await else {
-            continue;
+impl Dialer {
+    /// Dials one connection to `url` and waits until it is up (TCP, then
+    /// for `https://` the TLS handshake, then HTTP/2), so that a wrong
+    /// address or certificate fails before the run starts instead of as N
+    /// request errors.
+    pub async fn dial(&self, url: &str) -> Result<Channel, ConnectError> {
+        let dial_err = |source| ConnectError::Dial {
+            endpoint: url.to_string(),
+            source,
         };
-        let Ok(status) = MaintenanceClient::new(channel)
-            .status(StatusRequest {})
-            .await
-            .map(tonic::Response::into_inner)
-        else {
-            continue;
-        };
-        let member_id = status.header.map(|h| h.member_id);
-        if status.leader != 0 && member_id == Some(status.leader) {
-            return Ok(vec![url.clone()]);
+        let mut endpoint = Endpoint::from_shared(url.to_string()).map_err(dial_err)?;
+        if !self.timeout.is_zero() {
+            endpoint = endpoint.connect_timeout(self.timeout);
         }
+        if url.starts_with("https://") {
+            endpoint = endpoint
+                .tls_config(self.tls.client_config(self.timeout))
+                .map_err(dial_err)?;
+        }
+        // Benchmarks send many small requests; Nagle's delay would only add
+        // latency that neither server is responsible for.
+        endpoint.tcp_nodelay(true).connect().await.map_err(dial_err)
     }
-    Err(ConnectError::NoLeader(urls.join(",")))
+
+    /// Opens `conns` connections, spread round-robin over `urls`.
+    pub async fn dial_all(
+        &self,
+        urls: &[String],
+        conns: usize,
+    ) -> Result<Vec<Channel>, ConnectError> {
+        if urls.is_empty() {
+            return Err(ConnectError::NoEndpoints);
+        }
+        let mut channels = Vec::with_capacity(conns);
+        for i in 0..conns {
+            channels.push(self.dial(&urls[i % urls.len()]).await?);
+        }
+        Ok(channels)
+    }
+
+    /// The endpoints a run should use: all of them, or with `target_leader`
+    /// only the one whose Status names itself leader. A single endpoint is
+    /// taken as given without asking.
+    pub async fn pick_endpoints(
+        &self,
+        urls: Vec<String>,
+        target_leader: bool,
+    ) -> Result<Vec<String>, ConnectError> {
+        if !target_leader || urls.len() <= 1 {
+            return Ok(urls);
+        }
+        for url in &urls {
+            // An unreachable member cannot be the leader we want; try the next.
+            let Ok(channel) = self.dial(url).await else {
+                continue;
+            };
+            let Ok(status) = MaintenanceClient::new(channel)
+                .status(StatusRequest {})
+                .await
+                .map(tonic::Response::into_inner)
+            else {
+                continue;
+            };
+            let member_id = status.header.map(|h| h.member_id);
+            if status.leader != 0 && member_id == Some(status.leader) {
+                return Ok(vec![url.clone()]);
+            }
+        }
+        Err(ConnectError::NoLeader(urls.join(",")))
+    }
 }
 
 #[cfg(test)]
@@ -239,29 +267,48 @@ mod tests {
 
     #[test]
     fn endpoints_take_etcd_forms() {
+        for tls in [false, true] {
+            assert_eq!(
+                normalize_endpoint(" http://127.0.0.1:2379/ ", tls).unwrap(),
+                "http://127.0.0.1:2379"
+            );
+            assert_eq!(
+                normalize_endpoint("https://localhost:2379/", tls).unwrap(),
+                "https://localhost:2379"
+            );
+            assert!(normalize_endpoint("unix://x", tls).is_err());
+            assert!(normalize_endpoint("http://", tls).is_err());
+            assert!(normalize_endpoint("https:///", tls).is_err());
+            assert!(normalize_endpoint("", tls).is_err());
+        }
+    }
+
+    #[test]
+    fn bare_endpoints_use_tls_when_a_tls_flag_is_given() {
         assert_eq!(
-            normalize_endpoint("127.0.0.1:2379").unwrap(),
+            normalize_endpoint("127.0.0.1:2379", false).unwrap(),
             "http://127.0.0.1:2379"
         );
         assert_eq!(
-            normalize_endpoint(" http://127.0.0.1:2379/ ").unwrap(),
-            "http://127.0.0.1:2379"
+            normalize_endpoint("127.0.0.1:2379", true).unwrap(),
+            "https://127.0.0.1:2379"
         );
-        assert!(normalize_endpoint("https://127.0.0.1:2379").is_err());
-        assert!(normalize_endpoint("unix://x").is_err());
-        assert!(normalize_endpoint("http://").is_err());
-        assert!(normalize_endpoint("").is_err());
+        let list = vec!["a:1".to_string(), "http://b:2".to_string()];
+        assert_eq!(
+            normalize_endpoints(&list, true).unwrap(),
+            vec!["https://a:1", "http://b:2"]
+        );
     }
 
     #[test]
     fn endpoint_list_skips_blanks_but_not_all() {
         let list = vec!["a:1".to_string(), " ".to_string(), "b:2".to_string()];
         assert_eq!(
-            normalize_endpoints(&list).unwrap(),
+            normalize_endpoints(&list, false).unwrap(),
             vec!["http://a:1", "http://b:2"]
         );
         assert!(matches!(
-            normalize_endpoints(&[String::new()]),
+            normalize_endpoints(&[String::new()], false),
             Err(ConnectError::NoEndpoints)
         ));
     }

@@ -5,7 +5,7 @@
 //! Layout:
 //! - `cli`: flags and subcommands (clap); `duration`: Go-style durations.
 //! - `connect`: endpoints, connections, `--user` authentication, which
-//!   client uses which connection.
+//!   client uses which connection; `tls`: `--cacert`, `--cert`, `--key`.
 //! - `workload`: the shared client driver, what a workload reports
 //!   (`Outcome`), and one module per workload (`workload::put`,
 //!   `workload::range`, `workload::txn_put`, `workload::watch`,
@@ -23,6 +23,7 @@ mod error;
 mod progress;
 mod rate;
 mod report;
+mod tls;
 mod workload;
 
 use std::io::IsTerminal;
@@ -74,9 +75,17 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
         .as_deref()
         .map(connect::parse_user)
         .transpose()?;
-    let urls = connect::normalize_endpoints(&global.endpoints)?;
-    let urls = connect::pick_endpoints(urls, global.target_leader, global.dial_timeout).await?;
-    let channels = connect::dial_all(&urls, global.conns, global.dial_timeout).await?;
+    let dialer = connect::Dialer {
+        timeout: global.dial_timeout,
+        tls: tls::Tls::load(
+            global.cacert.as_deref(),
+            global.cert.as_deref(),
+            global.key_file.as_deref(),
+        )?,
+    };
+    let urls = connect::normalize_endpoints(&global.endpoints, dialer.tls.by_default)?;
+    let urls = dialer.pick_endpoints(urls, global.target_leader).await?;
+    let channels = dialer.dial_all(&urls, global.conns).await?;
     let token = match (&user, channels.first()) {
         (Some(user), Some(channel)) => connect::authenticate(channel.clone(), user).await?,
         _ => connect::Token::default(),
@@ -150,7 +159,7 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
         Command::WatchLatency(args) => {
             // etcd's tool puts over a connection of its own, so the puts
             // never queue behind the watch streams' traffic.
-            let put_channel = connect::dial_all(&urls, 1, global.dial_timeout).await?;
+            let put_channel = dialer.dial_all(&urls, 1).await?;
             let put_channel = connect::with_token(put_channel, &token).remove(0);
             let outcome =
                 workload::watch_latency::run(args, &channels, &assignment, put_channel, &progress)
@@ -185,27 +194,15 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
     }
 }
 
-/// Refuses global flags that cannot work: zero connections or clients, and
-/// the TLS flags, which this tool cannot honour yet. (`--user` is checked
-/// by `connect::parse_user`.)
+/// Refuses global flags that cannot work: zero connections or clients.
+/// (`--user` is checked by `connect::parse_user`, the TLS files by
+/// `tls::Tls::load`.)
 fn check_global(global: &GlobalArgs) -> Result<(), BenchError> {
     if global.conns == 0 {
         return Err(BenchError::NotPositive { flag: "conns" });
     }
     if global.clients == 0 {
         return Err(BenchError::NotPositive { flag: "clients" });
-    }
-    for (flag, value) in [
-        ("cacert", &global.cacert),
-        ("cert", &global.cert),
-        ("key", &global.key_file),
-    ] {
-        if value.is_some() {
-            return Err(BenchError::Unsupported {
-                flag,
-                why: "etcd-benchmark speaks plain-text gRPC only (no TLS)",
-            });
-        }
     }
     Ok(())
 }
