@@ -98,7 +98,7 @@ impl TlsInfo {
 /// Why TLS could not be set up; each names the file or setting at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("open {path}: {source}")]
+    #[error("open {}: {}", .path.display(), files::go_reason(.source))]
     Read {
         path: PathBuf,
         source: std::io::Error,
