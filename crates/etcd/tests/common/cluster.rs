@@ -17,6 +17,12 @@
 //! Timing: members run with `--heartbeat-interval=50 --election-timeout=500`
 //! unless the test passes its own; a test may pass any other flag
 //! (`--snapshot-count`, ...) for all members.
+//!
+//! TLS: [`Cluster::start_with`] takes [`ClusterOptions`]: the listeners'
+//! and peer URLs' schemes and the client TLS of every member (a
+//! [`NodeOptions`]), flags for single members (each its own peer
+//! certificate), and members that are started but must never be let in
+//! (kept out: not waited for, left out of leader checks and clients).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,9 +30,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, ConnectOptions, GetOptions};
+use etcd_client::{Client, GetOptions};
 
-use super::{eventually, free_port, MemberFlags, Node, Target};
+use super::{
+    connect_options, eventually, free_port, ClientTls, MemberFlags, Node, NodeOptions, Scheme,
+    Target,
+};
 
 /// The `--initial-cluster-token` of every test cluster.
 pub const TOKEN: &str = "etcd-rs-test-cluster";
@@ -44,11 +53,49 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct PendingMember {
     pub name: String,
     pub peer_port: u16,
+    /// The cluster's peer scheme.
+    pub peer_scheme: Scheme,
 }
 
 impl PendingMember {
     pub fn peer_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.peer_port)
+        format!("{}://127.0.0.1:{}", self.peer_scheme, self.peer_port)
+    }
+}
+
+/// How [`Cluster::start_with`] starts the members.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterOptions {
+    /// Flags, schemes and client TLS of every member (joiners included).
+    pub node: NodeOptions,
+    /// Flags for member `i` alone (by start index), after the shared ones.
+    pub member_args: Vec<Vec<String>>,
+    /// Members that are started but must never serve: not waited for, and
+    /// left out like removed ones (see [`Cluster::active`]).
+    pub kept_out: Vec<usize>,
+}
+
+impl ClusterOptions {
+    pub fn new(node: NodeOptions) -> ClusterOptions {
+        ClusterOptions {
+            node,
+            ..ClusterOptions::default()
+        }
+    }
+
+    /// Adds flags for member `i` alone.
+    pub fn member_args<S: AsRef<str>>(mut self, i: usize, args: &[S]) -> ClusterOptions {
+        if self.member_args.len() <= i {
+            self.member_args.resize(i + 1, Vec::new());
+        }
+        self.member_args[i].extend(args.iter().map(|a| a.as_ref().to_string()));
+        self
+    }
+
+    /// Member `i` is started but must never be let in.
+    pub fn kept_out(mut self, i: usize) -> ClusterOptions {
+        self.kept_out.push(i);
+        self
     }
 }
 
@@ -56,13 +103,15 @@ impl PendingMember {
 pub struct Cluster {
     target: Target,
     members: Vec<Node>,
-    /// Member ids by index, learned from Status once each member served.
+    /// Member ids by index, learned from Status once each member served
+    /// (0 for a kept-out member).
     ids: Vec<u64>,
-    /// Members removed from the cluster: left out of `--initial-cluster`
-    /// for joiners, of leader checks and of the all-endpoints client.
+    /// Members removed from the cluster, or kept out of it: left out of
+    /// `--initial-cluster` for joiners, of leader checks and of the
+    /// all-endpoints client.
     removed: Vec<bool>,
-    /// The flags every member gets.
-    extra_args: Vec<String>,
+    /// The flags, schemes and client TLS every member gets.
+    options: NodeOptions,
     /// Holds each member's peer fault file (ours only).
     faults_dir: tempfile::TempDir,
     next_name: usize,
@@ -72,7 +121,19 @@ impl Cluster {
     /// Starts `size` members of a new cluster at once (they need each other
     /// to elect) and waits until every one serves clients.
     pub async fn start(target: Target, size: usize, extra_args: &[&str]) -> Cluster {
-        let mut extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
+        let options = ClusterOptions::new(NodeOptions::new().args(extra_args));
+        Cluster::start_with(target, size, options).await
+    }
+
+    /// Like [`Cluster::start`], with TLS, per-member flags and kept-out
+    /// members; waits until every member not kept out serves clients.
+    pub async fn start_with(target: Target, size: usize, options: ClusterOptions) -> Cluster {
+        let ClusterOptions {
+            node: mut node_options,
+            member_args,
+            kept_out,
+        } = options;
+        let extra_args = &mut node_options.args;
         if !extra_args
             .iter()
             .any(|a| a.starts_with("--heartbeat-interval"))
@@ -94,7 +155,7 @@ impl Cluster {
             members: Vec::new(),
             ids: Vec::new(),
             removed: Vec::new(),
-            extra_args,
+            options: node_options,
             faults_dir,
             next_name: 0,
         };
@@ -106,14 +167,24 @@ impl Cluster {
             .join(",");
         let nodes: Vec<Node> = pending
             .iter()
-            .map(|p| cluster.unstarted(p, &initial_cluster, "new"))
+            .enumerate()
+            .map(|(i, p)| {
+                let own = member_args.get(i).map(Vec::as_slice).unwrap_or_default();
+                cluster.unstarted(p, &initial_cluster, "new", own)
+            })
             .collect();
         // Launched concurrently: each waits for a quorum to become ready.
         let tasks: Vec<_> = nodes
             .into_iter()
-            .map(|mut node| {
+            .enumerate()
+            .map(|(i, mut node)| {
+                let wait = !kept_out.contains(&i);
                 tokio::spawn(async move {
-                    node.launch(false).await;
+                    if wait {
+                        node.launch(false).await;
+                    } else {
+                        node.launch_detached();
+                    }
                     node
                 })
             })
@@ -131,11 +202,25 @@ impl Cluster {
             panic!("a member of the {target:?} cluster did not start: {e}");
         }
         for i in 0..size {
+            if kept_out.contains(&i) {
+                cluster.ids.push(0);
+                cluster.removed.push(true);
+                continue;
+            }
             let id = cluster.probe_member_id(i).await;
             cluster.ids.push(id);
             cluster.removed.push(false);
         }
         cluster
+    }
+
+    /// What the harness's clients use on the members' listeners: the
+    /// members' client TLS when they listen on `https`, else none.
+    pub fn client_tls(&self) -> Option<&ClientTls> {
+        match self.options.listeners[0] {
+            Scheme::Http => None,
+            Scheme::Https => self.options.client_tls.as_ref(),
+        }
     }
 
     pub fn target(&self) -> Target {
@@ -201,9 +286,11 @@ impl Cluster {
     /// anew after restarts: ours binds a new client port each launch.
     pub async fn client(&mut self) -> Client {
         let endpoints = self.endpoints();
-        let options = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(5))
-            .with_timeout(Duration::from_secs(10));
+        let options = connect_options(
+            self.client_tls(),
+            Duration::from_secs(5),
+            Duration::from_secs(10),
+        );
         Client::connect(endpoints.clone(), Some(options))
             .await
             .unwrap_or_else(|e| panic!("connect to {endpoints:?}: {e}"))
@@ -211,9 +298,7 @@ impl Cluster {
 
     /// A client of member `i` only, with short timeouts, for probes.
     pub async fn probe_client(&self, i: usize) -> Option<Client> {
-        let options = ConnectOptions::new()
-            .with_connect_timeout(PROBE_TIMEOUT)
-            .with_timeout(PROBE_TIMEOUT);
+        let options = self.members[i].connect_options(PROBE_TIMEOUT, PROBE_TIMEOUT);
         Client::connect([self.members[i].endpoint()], Some(options))
             .await
             .ok()
@@ -274,6 +359,7 @@ impl Cluster {
         PendingMember {
             name: format!("m{}", self.next_name),
             peer_port: free_port(),
+            peer_scheme: self.options.peer_scheme,
         }
     }
 
@@ -291,7 +377,7 @@ impl Cluster {
             })
             .collect();
         initial.push(format!("{}={}", pending.name, pending.peer_url()));
-        let mut node = self.unstarted(pending, &initial.join(","), "existing");
+        let mut node = self.unstarted(pending, &initial.join(","), "existing", &[]);
         node.launch(false).await;
         self.members.push(node);
         let i = self.members.len() - 1;
@@ -376,12 +462,16 @@ impl Cluster {
         self.removed[i] = true;
     }
 
+    /// A member with the shared options plus `own_args`.
     fn unstarted(
         &self,
         pending: &PendingMember,
         initial_cluster: &str,
         state: &'static str,
+        own_args: &[String],
     ) -> Node {
+        let mut options = self.options.clone();
+        options.args.extend(own_args.iter().cloned());
         let env = match self.target {
             Target::EtcdRs => vec![(
                 FAULTS_ENV.to_string(),
@@ -398,7 +488,7 @@ impl Cluster {
                 token: TOKEN.to_string(),
                 state,
             },
-            &self.extra_args,
+            options,
             env,
         )
     }
@@ -553,6 +643,16 @@ pub struct Writers {
 
 impl Writers {
     pub async fn start(endpoints: Vec<String>, writers: usize) -> Writers {
+        Writers::start_tls(endpoints, writers, None).await
+    }
+
+    /// Like [`Writers::start`], over TLS with `tls` when given (the members
+    /// listen on `https`; see [`Cluster::client_tls`]).
+    pub async fn start_tls(
+        endpoints: Vec<String>,
+        writers: usize,
+        tls: Option<&ClientTls>,
+    ) -> Writers {
         let stop = Arc::new(AtomicBool::new(false));
         let acks = Arc::new(Mutex::new(Vec::new()));
         let failures = Arc::new(Mutex::new(Vec::new()));
@@ -562,9 +662,7 @@ impl Writers {
             for endpoint in &endpoints {
                 // A short deadline: a write stuck on a dead or cut-off member
                 // is retried elsewhere instead of stalling the writer.
-                let options = ConnectOptions::new()
-                    .with_connect_timeout(Duration::from_secs(1))
-                    .with_timeout(Duration::from_secs(3));
+                let options = connect_options(tls, Duration::from_secs(1), Duration::from_secs(3));
                 let client = Client::connect([endpoint.clone()], Some(options))
                     .await
                     .unwrap_or_else(|e| panic!("connect to {endpoint}: {e}"));

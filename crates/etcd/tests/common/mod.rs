@@ -8,7 +8,10 @@
 //! `grpc_kv.rs` (Range/Put/DeleteRange/Compact/headers), `grpc_txn.rs`,
 //! `grpc_errors.rs` (exact codes and messages), `grpc_bad_input.rs` (raw
 //! malformed bodies), `restart.rs` (SIGTERM + restart) and `crash.rs`
-//! (SIGKILL under concurrent writes; `ETCD_RS_CRASH_ROUNDS`, `ETCD_RS_SEED`).
+//! (SIGKILL under concurrent writes; `ETCD_RS_CRASH_ROUNDS`, `ETCD_RS_SEED`),
+//! `tls.rs` and `tls_cluster.rs` (client and peer TLS; certificates from
+//! [`certs`]; a node's listeners, peer scheme and client TLS come from
+//! [`NodeOptions`]).
 //! Run one half with `cargo test -p etcd reference` or `cargo test -p etcd
 //! etcd_rs`, or one file with `cargo test -p etcd --test grpc_txn`.
 //!
@@ -20,6 +23,7 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod cluster;
 pub mod raw_codec;
 pub mod transcript;
@@ -31,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, ConnectOptions};
+use etcd_client::{Client, ConnectOptions, TlsOptions};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -45,10 +49,16 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const TERMINATE_TIMEOUT: Duration = Duration::from_secs(20);
 /// How often a launch is retried when a chosen port was taken meanwhile.
 const LAUNCH_ATTEMPTS: u32 = 5;
-/// The log line (JSON `msg`) carrying the bound client address; both servers
-/// print it once the client listener serves, and etcd 3.4 prints it only after
-/// the server is ready (it waits on ReadyNotify first).
+/// The log line (JSON `msg`) carrying the bound address of a plain client
+/// listener; both servers print it once the listener serves, and etcd 3.4
+/// prints it only after the server is ready (it waits on ReadyNotify first).
 const SERVING_MSG: &str = "serving client traffic insecurely; this is strongly discouraged!";
+/// The same line for a TLS (`https://`) client listener, as etcd 3.4's zap
+/// logger prints it.
+const SERVING_SECURELY_MSG: &str = "serving client traffic securely";
+/// What a server logs (warn) for a TLS handshake it refused, with fields
+/// `remote-addr`, `server-name` and `error`.
+pub const REJECTED_MSG: &str = "rejected connection";
 /// The readiness milestone. etcd 3.4 with `--logger=zap` never prints it (it
 /// is only logged by the capnslog logger), so it is required from ours only.
 const READY_MSG: &str = "ready to serve client requests";
@@ -81,6 +91,178 @@ fn require_file(path: &str) {
         "{path} is missing: the reference tests need Debian's real etcd \
          (`apt-get install -y etcd-server etcd-client`)"
     );
+}
+
+/// The scheme of a listener URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    /// TLS: the server needs a certificate (`--cert-file`/`--key-file`,
+    /// `--auto-tls`, or their `--peer-*` forms).
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    /// The JSON `msg` a server logs once a client listener of this scheme
+    /// serves.
+    fn serving_msg(self) -> &'static str {
+        match self {
+            Scheme::Http => SERVING_MSG,
+            Scheme::Https => SERVING_SECURELY_MSG,
+        }
+    }
+}
+
+impl std::fmt::Display for Scheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a client speaks TLS to a server: whom it trusts and which
+/// certificate (if any) it presents. The harness's clients use the node's
+/// ([`NodeOptions::client_tls`]); a test passes its own to try others.
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    /// The CA the server's certificate must chain to; `None` skips the
+    /// verification (etcdctl's `--insecure-skip-tls-verify`, for
+    /// `--auto-tls` servers).
+    pub ca: Option<PathBuf>,
+    /// The client certificate and key presented to the server.
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
+impl ClientTls {
+    /// Trusts `ca`, presents no certificate.
+    pub fn ca(ca: &Path) -> ClientTls {
+        ClientTls {
+            ca: Some(ca.to_path_buf()),
+            identity: None,
+        }
+    }
+
+    /// Trusts any server certificate, presents none.
+    pub fn skip_verify() -> ClientTls {
+        ClientTls {
+            ca: None,
+            identity: None,
+        }
+    }
+
+    /// Also presents `cert` (with its `key`).
+    pub fn with_identity(mut self, cert: &Path, key: &Path) -> ClientTls {
+        self.identity = Some((cert.to_path_buf(), key.to_path_buf()));
+        self
+    }
+
+    /// etcdctl's flags for this: `--cacert`, `--cert`, `--key`, or
+    /// `--insecure-transport=false --insecure-skip-tls-verify` (etcdctl 3.4
+    /// only uses TLS without certificate flags when told the transport is
+    /// not insecure).
+    pub fn etcdctl_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        match &self.ca {
+            Some(ca) => args.push(format!("--cacert={}", ca.display())),
+            None => {
+                args.push("--insecure-transport=false".to_string());
+                args.push("--insecure-skip-tls-verify".to_string());
+            }
+        }
+        if let Some((cert, key)) = &self.identity {
+            args.push(format!("--cert={}", cert.display()));
+            args.push(format!("--key={}", key.display()));
+        }
+        args
+    }
+
+    /// The etcd-client (rustls) options; it has no way to skip verifying
+    /// the server, so a CA is required.
+    pub fn tls_options(&self) -> TlsOptions {
+        let ca = self
+            .ca
+            .as_ref()
+            .expect("etcd-client cannot skip server verification: give it a CA");
+        let mut options =
+            TlsOptions::new().ca_certificate(etcd_client::Certificate::from_pem(read_file(ca)));
+        if let Some((cert, key)) = &self.identity {
+            options = options.identity(etcd_client::Identity::from_pem(
+                read_file(cert),
+                read_file(key),
+            ));
+        }
+        options
+    }
+}
+
+fn read_file(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// How a node is started: its flags, its listeners' schemes and how the
+/// harness's clients talk to it. `NodeOptions::new()` is what
+/// [`Node::start`] uses: one plain client listener, a plain peer URL.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// Flags added to the harness's own; repeated on every restart.
+    pub args: Vec<String>,
+    /// One client listener per entry, in `--listen-client-urls` order (all
+    /// advertised); the first is the one [`Node::client_url`] names.
+    pub listeners: Vec<Scheme>,
+    /// The scheme of the peer URL (listened on and advertised).
+    pub peer_scheme: Scheme,
+    /// What the harness's clients (etcdctl, etcd-client, Go) use on an
+    /// `https` listener; required when the first listener is `https`.
+    pub client_tls: Option<ClientTls>,
+}
+
+impl Default for NodeOptions {
+    fn default() -> NodeOptions {
+        NodeOptions {
+            args: Vec::new(),
+            listeners: vec![Scheme::Http],
+            peer_scheme: Scheme::Http,
+            client_tls: None,
+        }
+    }
+}
+
+impl NodeOptions {
+    pub fn new() -> NodeOptions {
+        NodeOptions::default()
+    }
+
+    /// One `https` client listener, reached with `tls`.
+    pub fn https(tls: ClientTls) -> NodeOptions {
+        NodeOptions {
+            listeners: vec![Scheme::Https],
+            client_tls: Some(tls),
+            ..NodeOptions::default()
+        }
+    }
+
+    /// Adds flags.
+    pub fn args<S: AsRef<str>>(mut self, args: &[S]) -> NodeOptions {
+        self.args
+            .extend(args.iter().map(|a| a.as_ref().to_string()));
+        self
+    }
+
+    pub fn listeners(mut self, listeners: &[Scheme]) -> NodeOptions {
+        self.listeners = listeners.to_vec();
+        self
+    }
+
+    pub fn peer_scheme(mut self, scheme: Scheme) -> NodeOptions {
+        self.peer_scheme = scheme;
+        self
+    }
 }
 
 /// Generates one `#[tokio::test]` per target from a single test body:
@@ -117,10 +299,17 @@ pub struct Node {
     dir: tempfile::TempDir,
     /// The process, `None` while stopped.
     child: Option<Child>,
-    /// The bound client port (learned from the log for ours).
-    client_port: u16,
+    /// The client listeners' schemes, in `--listen-client-urls` order.
+    listeners: Vec<Scheme>,
+    /// Their bound ports, same order (learned from the log for ours; 0
+    /// until known).
+    client_ports: Vec<u16>,
+    /// How the harness's clients speak TLS to the `https` listeners.
+    client_tls: Option<ClientTls>,
     /// The peer port; kept across restarts so the member keeps its URL.
     peer_port: u16,
+    /// The peer URL's scheme.
+    peer_scheme: Scheme,
     /// Counts launches so the log shows where each one begins.
     launches: u32,
     /// A per-file size limit (RLIMIT_FSIZE) for the next launches, to make
@@ -145,7 +334,10 @@ pub struct MemberFlags {
 
 /// What the log reader saw before the server became ready or died.
 enum Startup {
-    Ready { client_port: u16 },
+    /// The bound port of every client listener, in order.
+    Ready {
+        client_ports: Vec<u16>,
+    },
     Exited,
     TimedOut,
 }
@@ -153,25 +345,52 @@ enum Startup {
 impl Node {
     /// Starts a fresh node (new temp data dir) and waits until it serves.
     pub async fn start(target: Target, extra_args: &[&str]) -> Node {
-        let dir = tempfile::Builder::new()
-            .prefix("etcd-test-")
-            .tempdir()
-            .expect("create temp dir");
-        let mut node = Node {
-            target,
-            name: "node-1".to_string(),
-            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-            dir,
-            child: None,
-            client_port: 0,
-            peer_port: 0,
-            launches: 0,
-            file_size_limit: None,
-            membership: None,
-            env: Vec::new(),
-        };
+        Node::start_with(target, NodeOptions::new().args(extra_args)).await
+    }
+
+    /// Starts a fresh node with these listeners, flags and client TLS, and
+    /// waits until every client listener serves.
+    pub async fn start_with(target: Target, options: NodeOptions) -> Node {
+        let mut node = Node::single(target, options);
         node.launch(true).await;
         node
+    }
+
+    /// Starts a fresh node that must refuse to start: waits (bounded) for
+    /// it to exit before serving clients; its exit status and log.
+    pub async fn start_failing(target: Target, options: NodeOptions) -> FailedStart {
+        let mut node = Node::single(target, options);
+        node.peer_port = free_port();
+        node.choose_client_ports();
+        let (rx, child) = node.spawn();
+        node.child = Some(child);
+        match wait_ready(target, rx, &node.listeners, &node.wanted_ports()).await {
+            Startup::Exited => {}
+            Startup::Ready { client_ports } => {
+                panic!(
+                    "{target:?} started (serving on {client_ports:?}) although it must refuse to"
+                )
+            }
+            Startup::TimedOut => {
+                node.kill9();
+                panic!("{target:?} neither exited nor served within {READY_TIMEOUT:?}")
+            }
+        }
+        let status = node
+            .child
+            .take()
+            .expect("the process was spawned")
+            .wait()
+            .expect("wait for the server");
+        FailedStart {
+            status,
+            log: node.log(),
+        }
+    }
+
+    /// A single-member node, not started yet.
+    fn single(target: Target, options: NodeOptions) -> Node {
+        Node::unstarted(target, "node-1", 0, None, options, Vec::new())
     }
 
     /// A member of a multi-member cluster, not started yet: its peer port is
@@ -182,24 +401,42 @@ impl Node {
         name: &str,
         peer_port: u16,
         membership: MemberFlags,
-        extra_args: &[String],
+        options: NodeOptions,
         env: Vec<(String, String)>,
     ) -> Node {
+        Node::unstarted(target, name, peer_port, Some(membership), options, env)
+    }
+
+    fn unstarted(
+        target: Target,
+        name: &str,
+        peer_port: u16,
+        membership: Option<MemberFlags>,
+        options: NodeOptions,
+        env: Vec<(String, String)>,
+    ) -> Node {
+        let prefix = match membership {
+            Some(_) => format!("etcd-member-{name}-"),
+            None => "etcd-test-".to_string(),
+        };
         let dir = tempfile::Builder::new()
-            .prefix(&format!("etcd-member-{name}-"))
+            .prefix(&prefix)
             .tempdir()
             .expect("create temp dir");
         Node {
             target,
             name: name.to_string(),
-            extra_args: extra_args.to_vec(),
+            extra_args: options.args,
             dir,
             child: None,
-            client_port: 0,
+            client_ports: vec![0; options.listeners.len()],
+            listeners: options.listeners,
+            client_tls: options.client_tls,
             peer_port,
+            peer_scheme: options.peer_scheme,
             launches: 0,
             file_size_limit: None,
-            membership: Some(membership),
+            membership,
             env,
         }
     }
@@ -212,19 +449,48 @@ impl Node {
         &self.name
     }
 
-    /// `http://127.0.0.1:PORT`, the client URL.
+    /// `SCHEME://127.0.0.1:PORT`, the (first) client URL.
     pub fn client_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        self.client_url_at(0)
     }
 
-    /// `127.0.0.1:PORT`, the client endpoint for gRPC clients.
+    /// The URL of client listener `i` (in [`NodeOptions::listeners`] order).
+    pub fn client_url_at(&self, i: usize) -> String {
+        format!("{}://127.0.0.1:{}", self.listeners[i], self.client_ports[i])
+    }
+
+    /// `127.0.0.1:PORT`, the (first) client endpoint for gRPC clients; the
+    /// scheme comes from the client's options ([`Node::connect_options`]).
     pub fn endpoint(&self) -> String {
-        format!("127.0.0.1:{}", self.client_port)
+        format!("127.0.0.1:{}", self.client_ports[0])
     }
 
-    /// `http://127.0.0.1:PORT`, the peer URL the member advertises.
+    /// `SCHEME://127.0.0.1:PORT`, the peer URL the member advertises.
     pub fn peer_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.peer_port)
+        format!("{}://127.0.0.1:{}", self.peer_scheme, self.peer_port)
+    }
+
+    /// What the harness's clients use on this node's `https` listeners.
+    pub fn client_tls(&self) -> Option<&ClientTls> {
+        self.client_tls.as_ref()
+    }
+
+    /// The client TLS for the first listener: the node's if it is `https`,
+    /// none for `http`.
+    fn first_listener_tls(&self) -> Option<&ClientTls> {
+        match self.listeners[0] {
+            Scheme::Http => None,
+            Scheme::Https => Some(
+                self.client_tls
+                    .as_ref()
+                    .expect("an https listener needs NodeOptions::client_tls"),
+            ),
+        }
+    }
+
+    /// etcd-client options for this node's first listener (TLS included).
+    pub fn connect_options(&self, connect: Duration, call: Duration) -> ConnectOptions {
+        connect_options(self.first_listener_tls(), connect, call)
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -252,11 +518,19 @@ impl Node {
         }
     }
 
-    /// A gRPC client connected to this node.
+    /// The JSON log lines of all launches whose `msg` is `msg`.
+    pub fn log_entries(&self, msg: &str) -> Vec<Value> {
+        self.log()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|json| json["msg"] == msg)
+            .collect()
+    }
+
+    /// A gRPC client connected to this node (over TLS for an `https` first
+    /// listener).
     pub async fn client(&self) -> Client {
-        let options = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(5))
-            .with_timeout(Duration::from_secs(10));
+        let options = self.connect_options(Duration::from_secs(5), Duration::from_secs(10));
         Client::connect([self.endpoint()], Some(options))
             .await
             .unwrap_or_else(|e| panic!("connect to {}: {e}", self.endpoint()))
@@ -314,25 +588,25 @@ impl Node {
     async fn launch(&mut self, fresh_ports: bool) {
         if fresh_ports {
             self.peer_port = free_port();
-            self.client_port = 0;
+            self.client_ports.fill(0);
         }
         for attempt in 1..=LAUNCH_ATTEMPTS {
-            if self.target == Target::Reference && self.client_port == 0 {
-                self.client_port = free_port();
-            }
+            self.choose_client_ports();
             let (rx, child) = self.spawn();
             self.child = Some(child);
-            match wait_ready(self.target, rx).await {
-                Startup::Ready { client_port } => {
-                    self.client_port = client_port;
+            match wait_ready(self.target, rx, &self.listeners, &self.wanted_ports()).await {
+                Startup::Ready { client_ports } => {
+                    self.client_ports = client_ports;
                     return;
                 }
                 // The node's Drop prints the server log while panicking.
                 Startup::TimedOut => {
                     self.kill9();
+                    let serving: Vec<&str> =
+                        self.listeners.iter().map(|s| s.serving_msg()).collect();
                     panic!(
                         "{:?} did not log that it serves clients within {READY_TIMEOUT:?} \
-                         (expected JSON msg {SERVING_MSG:?}{})",
+                         (expected JSON msgs {serving:?}{})",
                         self.target,
                         match self.target {
                             Target::EtcdRs => format!(" and {READY_MSG:?}"),
@@ -356,9 +630,37 @@ impl Node {
                         assert!(self.membership.is_none(), "peer port {peer} is taken");
                         self.peer_port = free_port();
                     }
-                    self.client_port = 0;
+                    self.client_ports.fill(0);
                 }
             }
+        }
+    }
+
+    /// Spawns the process without waiting for it to serve (for a member
+    /// that is expected never to become ready); see [`Node::log_entries`]
+    /// and [`Node::is_running`] to observe it.
+    pub fn launch_detached(&mut self) {
+        self.choose_client_ports();
+        let (_rx, child) = self.spawn();
+        self.child = Some(child);
+    }
+
+    /// The reference gets its client ports chosen here (kept across
+    /// restarts); ours binds port 0 and reports the port it got.
+    fn choose_client_ports(&mut self) {
+        if self.target == Target::Reference {
+            for port in self.client_ports.iter_mut().filter(|p| **p == 0) {
+                *port = free_port();
+            }
+        }
+    }
+
+    /// The ports the client listeners are told to bind: the chosen ones for
+    /// the reference, 0 (any) for ours.
+    fn wanted_ports(&self) -> Vec<u16> {
+        match self.target {
+            Target::EtcdRs => vec![0; self.listeners.len()],
+            Target::Reference => self.client_ports.clone(),
         }
     }
 
@@ -375,11 +677,14 @@ impl Node {
 
     fn command_args(&self) -> Vec<String> {
         let peer = self.peer_url();
-        let client = match self.target {
-            // Ours reports the port it bound in its log.
-            Target::EtcdRs => "http://127.0.0.1:0".to_string(),
-            Target::Reference => self.client_url(),
-        };
+        // Ours reports the ports it bound in its log.
+        let client = self
+            .listeners
+            .iter()
+            .zip(self.wanted_ports())
+            .map(|(scheme, port)| format!("{scheme}://127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",");
         let mut args = vec![
             format!("--name={}", self.name),
             format!("--data-dir={}", self.data_dir().display()),
@@ -529,9 +834,19 @@ fn pump_lines(stream: impl Read + Send + 'static, log: PathBuf, tx: mpsc::Unboun
 }
 
 /// Reads log lines until the server is ready, exits, or the timeout passes.
-async fn wait_ready(target: Target, mut rx: mpsc::UnboundedReceiver<String>) -> Startup {
+/// Ready means: every listener (`listeners[i]`, told to bind `wanted[i]`,
+/// 0 for any port) was reported serving by the line of its scheme, and for
+/// ours also the readiness milestone. A listener with a fixed port needs the
+/// line with that port; one on port 0 takes the first unclaimed line of its
+/// scheme (listeners of one scheme are interchangeable).
+async fn wait_ready(
+    target: Target,
+    mut rx: mpsc::UnboundedReceiver<String>,
+    listeners: &[Scheme],
+    wanted: &[u16],
+) -> Startup {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
-    let mut serving_port = None;
+    let mut serving: Vec<(Scheme, u16)> = Vec::new();
     let mut ready_line = target == Target::Reference;
     loop {
         let line = match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -542,22 +857,95 @@ async fn wait_ready(target: Target, mut rx: mpsc::UnboundedReceiver<String>) -> 
         let Ok(json) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
-        match json.get("msg").and_then(Value::as_str) {
-            Some(SERVING_MSG) => {
-                let address = json["address"].as_str().unwrap_or_default();
-                let port = address
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse::<u16>().ok())
-                    .unwrap_or_else(|| panic!("no port in serving address {line}"));
-                serving_port = Some(port);
-            }
-            Some(READY_MSG) => ready_line = true,
-            _ => {}
+        let msg = json.get("msg").and_then(Value::as_str);
+        if msg == Some(READY_MSG) {
+            ready_line = true;
         }
-        if let (Some(client_port), true) = (serving_port, ready_line) {
-            return Startup::Ready { client_port };
+        if let Some(scheme) = [Scheme::Http, Scheme::Https]
+            .into_iter()
+            .find(|s| msg == Some(s.serving_msg()))
+        {
+            let address = json["address"].as_str().unwrap_or_default();
+            let port = address
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+                .unwrap_or_else(|| panic!("no port in serving address {line}"));
+            serving.push((scheme, port));
         }
+        if !ready_line {
+            continue;
+        }
+        if let Some(client_ports) = assign_ports(listeners, wanted, &serving) {
+            return Startup::Ready { client_ports };
+        }
+    }
+}
+
+/// Matches the listeners to the serving lines seen (see [`wait_ready`]);
+/// `None` while one is still missing.
+fn assign_ports(
+    listeners: &[Scheme],
+    wanted: &[u16],
+    serving: &[(Scheme, u16)],
+) -> Option<Vec<u16>> {
+    let mut claimed = vec![false; serving.len()];
+    let mut ports = Vec::with_capacity(listeners.len());
+    for (scheme, want) in listeners.iter().zip(wanted) {
+        let i = (0..serving.len()).find(|&i| {
+            !claimed[i] && serving[i].0 == *scheme && (*want == 0 || serving[i].1 == *want)
+        })?;
+        claimed[i] = true;
+        ports.push(serving[i].1);
+    }
+    Some(ports)
+}
+
+/// How a start that had to fail ended.
+pub struct FailedStart {
+    pub status: std::process::ExitStatus,
+    /// The whole server log (stdout and stderr).
+    pub log: String,
+}
+
+impl FailedStart {
+    /// The log's JSON lines at level `error` or `fatal`, each as its `msg`
+    /// and `error` fields joined (`listener failed: open ...`), and every
+    /// non-JSON line as it is: what a person reads to learn why it stopped.
+    pub fn errors(&self) -> Vec<String> {
+        self.log
+            .lines()
+            .filter(|line| !line.starts_with("===== launch "))
+            .filter_map(|line| match serde_json::from_str::<Value>(line) {
+                Ok(json) => {
+                    let level = json["level"].as_str().unwrap_or_default();
+                    matches!(level, "error" | "fatal" | "panic").then(|| {
+                        format!(
+                            "{}: {}",
+                            json["msg"].as_str().unwrap_or_default(),
+                            json["error"].as_str().unwrap_or_default()
+                        )
+                    })
+                }
+                Err(_) => Some(line.to_string()),
+            })
+            .collect()
+    }
+}
+
+/// etcd-client options: the timeouts, and TLS when `tls` is given (the
+/// endpoints are then dialled as `https://`).
+pub fn connect_options(
+    tls: Option<&ClientTls>,
+    connect: Duration,
+    call: Duration,
+) -> ConnectOptions {
+    let options = ConnectOptions::new()
+        .with_connect_timeout(connect)
+        .with_timeout(call);
+    match tls {
+        Some(tls) => options.with_tls(tls.tls_options()),
+        None => options,
     }
 }
 
@@ -610,9 +998,42 @@ pub fn etcdctl_command(endpoint: &str) -> tokio::process::Command {
     command
 }
 
-/// Runs `etcdctl` with `stdin` as its standard input (for `txn`).
+/// Debian's etcdctl (v3) against the node's first listener, with the TLS
+/// flags of the node's [`ClientTls`] when that listener is `https`: for
+/// long-running commands (`watch`) a test reads as they go.
+pub fn node_etcdctl_command(node: &Node) -> tokio::process::Command {
+    let mut command = etcdctl_command(&node.client_url());
+    if let Some(tls) = node.first_listener_tls() {
+        command.args(tls.etcdctl_args());
+    }
+    command
+}
+
+/// Runs `etcdctl` with `stdin` as its standard input (for `txn`); over
+/// TLS with the node's [`ClientTls`] when its first listener is `https`.
 pub async fn etcdctl_stdin(node: &Node, args: &[&str], stdin: &str) -> Output {
-    let mut child = etcdctl_command(&node.client_url())
+    etcdctl_run(&node.client_url(), node.first_listener_tls(), args, stdin).await
+}
+
+/// Runs `etcdctl` against `url` with the TLS flags of `tls` (none: plain),
+/// whatever the node's own settings: for a listener other than the first,
+/// or for credentials other than the node's (clients that must be refused).
+pub async fn etcdctl_at(url: &str, tls: Option<&ClientTls>, args: &[&str]) -> Output {
+    etcdctl_run(url, tls, args, "").await
+}
+
+/// Like [`etcdctl_at`], asserting success; stdout.
+pub async fn etcdctl_at_ok(url: &str, tls: Option<&ClientTls>, args: &[&str]) -> String {
+    let output = etcdctl_at(url, tls, args).await;
+    assert_output_ok(args, &output);
+    String::from_utf8(output.stdout).expect("etcdctl stdout is UTF-8")
+}
+
+async fn etcdctl_run(url: &str, tls: Option<&ClientTls>, args: &[&str], stdin: &str) -> Output {
+    let tls_args = tls.map(ClientTls::etcdctl_args).unwrap_or_default();
+    // A test's own `--command-timeout` comes later and wins.
+    let mut child = etcdctl_command(url)
+        .args(tls_args)
         .arg("--command-timeout=10s")
         .args(args)
         .stdin(Stdio::piped())

@@ -1,0 +1,234 @@
+//! Peer TLS of three-member clusters, against ours and Debian's etcd 3.4.23:
+//! `https://` peer URLs with `--peer-auto-tls`, and with certificates of the
+//! test CA (`--peer-cert-file/--peer-key-file/--peer-trusted-ca-file`,
+//! `--peer-client-cert-auth`, `--peer-cert-allowed-cn`).
+//!
+//! What must hold: a cluster whose members talk over TLS elects a leader and
+//! serves writes and reads on every member; a member whose peer certificate
+//! has the wrong Common Name is kept out (the others keep serving, log
+//! "rejected connection" for its attempts, and it never becomes ready); and
+//! killing the leader (SIGKILL) of a cluster that uses TLS for peers and
+//! clients under concurrent writes loses no acknowledged write (the checks of
+//! `cluster_failover.rs`, through the same [`Writers`] and
+//! [`Cluster::assert_acks_everywhere`]).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::certs::Certs;
+use common::cluster::{Cluster, ClusterOptions, Writers, ELECTION_MS};
+use common::{etcdctl_json, etcdctl_ok, NodeOptions, Scheme, REJECTED_MSG};
+use serde_json::json;
+
+/// The Common Name every good member's peer certificate carries.
+const PEER_CN: &str = "etcd-peer";
+
+/// Cluster options for `size` members that use the test CA for both
+/// clients (`https`, `--client-cert-auth`, reached as client `root`) and
+/// peers (each member its own peer certificate with CN `cn(i)`, and
+/// `--peer-cert-allowed-cn=etcd-peer`).
+fn tls_everywhere(
+    certs: &Certs,
+    size: usize,
+    cn: impl Fn(usize) -> &'static str,
+) -> ClusterOptions {
+    let root = certs.client("root");
+    let node = NodeOptions::https(certs.client_tls(&root))
+        .peer_scheme(Scheme::Https)
+        .args(&certs.server_flags())
+        .args(&[
+            "--client-cert-auth".to_string(),
+            format!("--peer-trusted-ca-file={}", certs.ca.display()),
+            "--peer-client-cert-auth".to_string(),
+            format!("--peer-cert-allowed-cn={PEER_CN}"),
+        ]);
+    let mut options = ClusterOptions::new(node);
+    for i in 0..size {
+        let peer = certs.peer(&format!("peer-{i}"), cn(i));
+        options = options.member_args(
+            i,
+            &[
+                format!("--peer-cert-file={}", peer.cert.display()),
+                format!("--peer-key-file={}", peer.key.display()),
+            ],
+        );
+    }
+    options
+}
+
+/// Writes one key through each of `members` and reads every key back,
+/// linearizably, through each of them.
+async fn assert_serves_on(cluster: &Cluster, members: &[usize]) {
+    for &i in members {
+        let key = format!("written-via-{i}");
+        assert_eq!(
+            etcdctl_ok(cluster.member(i), &["put", &key, "v"]).await,
+            "OK\n"
+        );
+    }
+    for &i in members {
+        let got = etcdctl_json(cluster.member(i), &["get", "written-via-", "--prefix"]).await;
+        assert_eq!(
+            got["count"],
+            json!(members.len()),
+            "member {i} does not see every write: {got}"
+        );
+    }
+}
+
+both!(
+    peer_auto_tls_cluster_serves_everywhere,
+    |target| async move {
+        let options = ClusterOptions::new(
+            NodeOptions::new()
+                .peer_scheme(Scheme::Https)
+                .args(&["--peer-auto-tls"]),
+        );
+        let mut cluster = Cluster::start_with(target, 3, options).await;
+        cluster.wait_leader(Duration::from_secs(10)).await;
+        assert_serves_on(&cluster, &[0, 1, 2]).await;
+
+        for i in 0..3 {
+            let member = cluster.member(i);
+            assert!(member.peer_url().starts_with("https://"));
+            // etcd keeps the generated peer certificate in the data dir.
+            let fixtures = member.data_dir().join("fixtures/peer");
+            for file in ["cert.pem", "key.pem"] {
+                assert!(
+                    fixtures.join(file).is_file(),
+                    "member {i} has no {}",
+                    fixtures.join(file).display()
+                );
+            }
+        }
+        let list = etcdctl_json(cluster.member(0), &["member", "list"]).await;
+        let mut peer_urls: Vec<String> = list["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .map(|m| m["peerURLs"][0].as_str().unwrap_or_default().to_string())
+            .collect();
+        peer_urls.sort();
+        let mut expected: Vec<String> = (0..3).map(|i| cluster.member(i).peer_url()).collect();
+        expected.sort();
+        assert_eq!(peer_urls, expected);
+    }
+);
+
+both!(peer_certificates_with_allowed_cn, |target| async move {
+    let certs = Certs::new();
+    let options = tls_everywhere(&certs, 3, |_| PEER_CN);
+    let mut cluster = Cluster::start_with(target, 3, options).await;
+    cluster.wait_leader(Duration::from_secs(10)).await;
+    assert_serves_on(&cluster, &[0, 1, 2]).await;
+    // The etcd-client crate over TLS to all members at once.
+    let mut client = cluster.client().await;
+    let got = client
+        .get(
+            "written-via-",
+            Some(etcd_client::GetOptions::new().with_prefix()),
+        )
+        .await
+        .expect("get over TLS");
+    assert_eq!(got.kvs().len(), 3);
+});
+
+both!(peer_with_wrong_cn_is_kept_out, |target| async move {
+    let certs = Certs::new();
+    const INTRUDER: usize = 2;
+    let options = tls_everywhere(
+        &certs,
+        3,
+        |i| if i == INTRUDER { "intruder" } else { PEER_CN },
+    )
+    .kept_out(INTRUDER);
+    // The two good members are a quorum of three: they elect and serve.
+    let mut cluster = Cluster::start_with(target, 3, options).await;
+    cluster
+        .wait_leader_among(&[0, 1], Duration::from_secs(10))
+        .await;
+    assert_serves_on(&cluster, &[0, 1]).await;
+
+    // The intruder keeps dialling its peers; they refuse its certificate.
+    let rejected = common::eventually(
+        Duration::from_secs(15),
+        "a good member logs \"rejected connection\" for the intruder",
+        || async {
+            (0..2)
+                .flat_map(|i| cluster.member(i).log_entries(REJECTED_MSG))
+                .next()
+        },
+    )
+    .await;
+    assert_eq!(rejected["level"], "warn", "{rejected}");
+
+    // It cannot be proven that something never happens; the intruder has
+    // ten election timeouts after it was first refused to become ready
+    // (joining would take one or two), and it must not.
+    let window = Duration::from_millis(10 * ELECTION_MS);
+    let until = Instant::now() + window;
+    while Instant::now() < until {
+        let serving = cluster
+            .member(INTRUDER)
+            .log_entries("serving client traffic securely");
+        assert!(
+            serving.is_empty(),
+            "the intruder serves clients: {serving:?}"
+        );
+        // Polls the intruder's log (a condition) for the whole window.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        cluster.member_mut(INTRUDER).is_running(),
+        "the intruder exited instead of waiting to be let in"
+    );
+    // Meanwhile the good members still serve.
+    let got = etcdctl_json(cluster.member(1), &["get", "written-via-", "--prefix"]).await;
+    assert_eq!(got["count"], json!(2), "{got}");
+});
+
+both!(kill_leader_under_writes_over_tls, |target| async move {
+    let certs = Certs::new();
+    let options = tls_everywhere(&certs, 3, |_| PEER_CN);
+    let mut cluster = Cluster::start_with(target, 3, options).await;
+    let old_leader = cluster.wait_leader(Duration::from_secs(10)).await;
+
+    let tls = cluster.client_tls().cloned();
+    let writers = Writers::start_tls(cluster.endpoints(), 4, tls.as_ref()).await;
+    writers.wait_acked(50, "50 writes before the kill").await;
+
+    let killed_at = Instant::now();
+    cluster.member_mut(old_leader).kill9();
+    let acked_at_kill = writers.acked();
+    let survivors: Vec<usize> = (0..3).filter(|i| *i != old_leader).collect();
+    let new_leader = cluster
+        .wait_leader_among(&survivors, Duration::from_secs(15))
+        .await;
+    let failover = killed_at.elapsed();
+    eprintln!(
+        "[{target:?}] TLS fail-over: member {new_leader} leads {failover:?} after killing \
+         member {old_leader}"
+    );
+    assert!(
+        failover < Duration::from_millis(10 * ELECTION_MS),
+        "no new leader within 10 election timeouts ({failover:?})"
+    );
+    writers
+        .wait_acked(acked_at_kill + 50, "50 more writes after the fail-over")
+        .await;
+
+    // The killed member comes back over TLS and catches up under writes.
+    cluster.member_mut(old_leader).restart().await;
+    let acked_at_restart = writers.acked();
+    writers
+        .wait_acked(acked_at_restart + 20, "20 writes after the restart")
+        .await;
+    let (acks, failures) = writers.stop().await;
+    eprintln!(
+        "[{target:?}] {} writes acknowledged, {} failed attempts",
+        acks.len(),
+        failures.len()
+    );
+    cluster.assert_acks_everywhere(&acks).await;
+});
