@@ -259,10 +259,13 @@ fn plain(raw: Raw) -> Conn {
     )
 }
 
-/// Why a TLS connection was refused, with the SNI name it asked for.
+/// Why a TLS connection was refused, with the SNI name it asked for and,
+/// when it presented one, its certificate's SANs (etcd logs both).
 struct Rejection {
     server_name: String,
     error: String,
+    /// The presented certificate's (IP, DNS) SANs, once the handshake gave it.
+    sans: Option<(Vec<String>, Vec<String>)>,
 }
 
 /// The handshake and etcd's checks; `None` when refused (already logged).
@@ -293,12 +296,22 @@ async fn secure(raw: Raw, tls: &ServerTls, role: Role) -> Option<Conn> {
     match result {
         (_, Ok(conn)) => Some(conn),
         (remote, Err(rejected)) => {
-            tracing::warn!(
-                "remote-addr" = %remote,
-                "server-name" = %rejected.server_name,
-                error = %rejected.error,
-                "rejected connection"
-            );
+            match &rejected.sans {
+                Some((ips, dns)) => tracing::warn!(
+                    "remote-addr" = %remote,
+                    "server-name" = %rejected.server_name,
+                    "ip-addresses" = ?ips,
+                    "dns-names" = ?dns,
+                    error = %rejected.error,
+                    "rejected connection"
+                ),
+                None => tracing::warn!(
+                    "remote-addr" = %remote,
+                    "server-name" = %rejected.server_name,
+                    error = %rejected.error,
+                    "rejected connection"
+                ),
+            }
             None
         }
     }
@@ -316,6 +329,16 @@ fn rejection(server_name: &str, error: String) -> Rejection {
     Rejection {
         server_name: server_name.to_string(),
         error,
+        sans: None,
+    }
+}
+
+/// A refusal after the handshake, naming the certificate's SANs.
+fn rejection_of(server_name: &str, leaf: &[u8], error: String) -> Rejection {
+    let (dns, ips) = verify::subject_alt_names_of(leaf);
+    Rejection {
+        sans: Some((ips.iter().map(ToString::to_string).collect(), dns)),
+        ..rejection(server_name, error)
     }
 }
 
@@ -347,13 +370,13 @@ async fn handshake<IO: Io>(
     if let (Some(revocations), false) = (tls.revocations(), chain.is_empty()) {
         revocations
             .check(&chain)
-            .map_err(|e| rejection(&server_name, e))?;
+            .map_err(|e| rejection_of(&server_name, &chain[0], e))?;
     }
     if let (Role::Peer, Some(addr), Some(leaf)) = (role, remote_addr, chain.first()) {
         if !tls.info().skip_client_san_verify {
             verify::check_peer_san(leaf, addr.ip())
                 .await
-                .map_err(|e| rejection(&server_name, e))?;
+                .map_err(|e| rejection_of(&server_name, leaf, e))?;
         }
     }
     let common_name = if tls.verifies_clients() {

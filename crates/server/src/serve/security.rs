@@ -86,6 +86,7 @@ impl Security {
         } else {
             tracing::info!(
                 "tls-info" = %client_info.describe(),
+                "cipher-suites" = ?client_info.cipher_suites,
                 "starting with client TLS"
             );
             warn_plain_urls(

@@ -1,7 +1,7 @@
 //! [`ServerTls`]: the rustls config a TLS listener hands each handshake,
 //! built from a [`TlsInfo`] and rebuilt when one of its files changes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rustls::crypto::CryptoProvider;
@@ -96,11 +96,11 @@ pub(crate) fn provider_for(info: &TlsInfo) -> Result<Arc<CryptoProvider>, TlsErr
 }
 
 /// The roots of a CA bundle file.
-pub(crate) fn roots(path: &PathBuf) -> Result<RootCertStore, TlsError> {
+pub(crate) fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in files::read_certs(path)? {
         roots.add(cert).map_err(|e| TlsError::Parse {
-            path: path.clone(),
+            path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
     }
@@ -109,11 +109,11 @@ pub(crate) fn roots(path: &PathBuf) -> Result<RootCertStore, TlsError> {
 
 /// rustls' error for a key that does not belong to its certificate, as
 /// etcd's; anything else keeps its own words.
-pub(crate) fn pair_error(e: rustls::Error, cert: &PathBuf, key: &PathBuf) -> TlsError {
+pub(crate) fn pair_error(e: rustls::Error, cert: &Path, key: &Path) -> TlsError {
     match e {
         rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch {
-            cert: cert.clone(),
-            key: key.clone(),
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
         },
         other => TlsError::Config {
             what: format!("{} and {}", cert.display(), key.display()),

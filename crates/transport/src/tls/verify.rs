@@ -9,7 +9,7 @@
 //! SAN checks run on the finished handshake and close the connection.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::HandshakeSignatureValid;
@@ -202,12 +202,12 @@ impl Revocations {
         })
     }
 
-    fn read(path: &PathBuf) -> Result<Vec<Vec<u8>>, TlsError> {
+    fn read(path: &Path) -> Result<Vec<Vec<u8>>, TlsError> {
         let mut serials = Vec::new();
         for crl in files::read_crls(path)? {
             let (_, parsed) =
                 CertificateRevocationList::from_der(&crl).map_err(|e| TlsError::Parse {
-                    path: path.clone(),
+                    path: path.to_path_buf(),
                     reason: e.to_string(),
                 })?;
             serials.extend(
