@@ -159,7 +159,7 @@ pub async fn run(server: Arc<EtcdServer>, policy: AutoCompaction) {
 /// Proposes one compaction if this member leads; "already compacted" counts
 /// as success, as in etcd.
 async fn compact(server: &EtcdServer, revision: i64, mode: &str) -> bool {
-    if !server.node().is_leader() {
+    if !server.is_leader() {
         return false;
     }
     tracing::info!(revision, mode, "starting auto compaction");

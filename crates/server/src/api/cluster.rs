@@ -3,8 +3,9 @@
 //! errors.
 //!
 //! This file turns requests into [`MemberChange`]s (deriving a new member's
-//! id as etcd does) and answers; the checks and the Raft side, including
-//! handing a change to the leader, are `etcd_raft::membership`'s. MemberList
+//! id as etcd does) and answers; [`EtcdServer::member_change`] makes them
+//! (the checks and the Raft side, including handing a change to the
+//! leader, are `etcd_raft::membership`'s). MemberList
 //! is served from the membership this member knows to be committed (etcd
 //! answers from the one it applied, not one still being replicated): a
 //! member that was added but has not started yet shows with no name and no
@@ -36,17 +37,9 @@ impl ClusterService {
         ClusterService { server }
     }
 
-    /// Makes `change` through the leader within etcd's request timeout.
+    /// Makes `change`; the members after it.
     async fn change(&self, change: MemberChange) -> Result<Vec<Member>, Status> {
-        let deadline = tokio::time::Instant::now() + self.server.limits().request_timeout;
-        let members = self
-            .server
-            .node()
-            .membership()
-            .change(change, deadline)
-            .await
-            .map_err(EtcdError::from)?;
-        Ok(to_proto(members))
+        Ok(to_proto(self.server.member_change(change).await?))
     }
 }
 
@@ -148,17 +141,14 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
-        if request.into_inner().linearizable {
-            self.server
-                .node()
-                .read_index()
-                .await
-                .map_err(EtcdError::from)?;
-        }
+        let members = self
+            .server
+            .member_list(request.into_inner().linearizable)
+            .await?;
         // etcd leaves the revision out of membership responses.
         Ok(Response::new(MemberListResponse {
             header: Some(self.server.header(0)),
-            members: to_proto(self.server.node().membership().members()),
+            members: to_proto(members),
         }))
     }
 

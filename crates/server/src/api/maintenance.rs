@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 
 use etcd_proto::etcdserverpb::maintenance_server::Maintenance;
 use etcd_proto::etcdserverpb::{
-    alarm_request::AlarmAction, AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse,
-    DowngradeRequest, DowngradeResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse,
-    MoveLeaderRequest, MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest,
-    StatusResponse,
+    AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, DowngradeRequest,
+    DowngradeResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest,
+    MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
 };
 use futures::Stream;
 use tonic::{Request, Response, Status};
@@ -57,12 +56,7 @@ impl MaintenanceService {
             return;
         }
         *last = Instant::now();
-        let backend = self.server.node().backend().clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = backend.refresh_size_in_use() {
-                tracing::warn!(error = %e, "cannot measure the backend's size in use");
-            }
-        });
+        self.server.refresh_size_in_use();
     }
 }
 
@@ -76,67 +70,35 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<AlarmRequest>,
     ) -> Result<Response<AlarmResponse>, Status> {
-        let req = request.into_inner();
         // etcd 3.4 answers every action from its apply, with no header
-        // (`etcdctl alarm list -w json` prints `{}`): we do the same. GET
-        // changes nothing, so it is a linearizable read instead of an entry.
-        if req.action() == AlarmAction::Get {
-            let alarm = req.alarm;
-            let alarms = self
-                .server
-                .read(crate::server::Consistency::Linearizable, move |txn| {
-                    Ok(txn.alarms(alarm)?)
-                })
-                .await?;
-            return Ok(Response::new(AlarmResponse {
-                header: None,
-                alarms,
-            }));
-        }
-        match self
-            .server
-            .write(etcd_proto::raftpb::raft_request::Request::Alarm(req))
-            .await?
-        {
-            etcd_storage::ApplyResponse::Alarm(resp) => Ok(Response::new(resp)),
-            other => Err(EtcdError::Internal(format!("unexpected alarm result {other:?}")).into()),
-        }
+        // (`etcdctl alarm list -w json` prints `{}`): we do the same.
+        Ok(Response::new(
+            self.server.alarm(request.into_inner()).await?,
+        ))
     }
 
     async fn status(
         &self,
         _request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
-        let raft = self.server.node().status();
-        let backend = self.server.node().backend().clone();
-        let (revision, db_size, db_size_in_use) = tokio::task::spawn_blocking(move || {
-            let revision = backend.read()?.current_revision()?;
-            Ok::<_, EtcdError>((revision, backend.size()?, backend.size_in_use()))
-        })
-        .await
-        .map_err(|e| EtcdError::Internal(e.to_string()))??;
+        let status = self.server.member_status().await?;
         self.refresh_size_in_use_if_stale();
+        let raft = status.raft;
         let mut errors = Vec::new();
         if raft.leader.is_none() {
             errors.push(EtcdError::NoLeader.to_string());
         }
-        let alarms = self
-            .server
-            .read(crate::server::Consistency::Serializable, |txn| {
-                Ok(txn.alarms(etcd_proto::etcdserverpb::AlarmType::None as i32)?)
-            })
-            .await?;
-        errors.extend(alarms.iter().map(alarm_text));
+        errors.extend(status.alarms.iter().map(alarm_text));
         Ok(Response::new(StatusResponse {
-            header: Some(self.server.header(revision)),
+            header: Some(self.server.header(status.revision)),
             version: VERSION.to_string(),
-            db_size: db_size as i64,
+            db_size: status.db_size as i64,
             leader: raft.leader.unwrap_or(0),
             raft_index: raft.committed_index,
             raft_term: raft.term,
             raft_applied_index: raft.applied_index,
             errors,
-            db_size_in_use: db_size_in_use as i64,
+            db_size_in_use: status.db_size_in_use as i64,
             is_learner: raft.is_learner,
         }))
     }
@@ -152,14 +114,10 @@ impl Maintenance for MaintenanceService {
         // copy, say) the call fails with nothing changed, and may be
         // retried. Runs on the blocking pool: it sleeps and does file I/O.
         tracing::info!("starting defragment");
-        let backend = self.server.node().backend().clone();
-        tokio::task::spawn_blocking(move || backend.defragment(DEFRAG_WAIT))
-            .await
-            .map_err(|e| EtcdError::Internal(e.to_string()))?
-            .map_err(|e| {
-                tracing::warn!(error = %e, "failed to defragment");
-                EtcdError::from(e)
-            })?;
+        self.server.defragment(DEFRAG_WAIT).await.map_err(|e| {
+            tracing::warn!(error = %e, "failed to defragment");
+            e
+        })?;
         tracing::info!("finished defragment");
         // etcd 3.4 answers an empty response: no header.
         Ok(Response::new(DefragmentResponse { header: None }))
@@ -168,12 +126,7 @@ impl Maintenance for MaintenanceService {
     async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
         // Not comparable with etcd's (a hash of bbolt buckets): see
         // etcd_storage::hash. Served from this member's state, as etcd does.
-        let (hash, revision) = self
-            .server
-            .read(crate::server::Consistency::Serializable, |txn| {
-                Ok((etcd_storage::hash_all(txn)?, txn.current_revision()?))
-            })
-            .await?;
+        let (hash, revision) = self.server.hash().await?;
         Ok(Response::new(HashResponse {
             header: Some(self.server.header(revision)),
             hash,
@@ -185,12 +138,7 @@ impl Maintenance for MaintenanceService {
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
         let rev = request.into_inner().revision;
-        let h = self
-            .server
-            .read(crate::server::Consistency::Serializable, move |txn| {
-                Ok(etcd_storage::hash_kv(txn, rev)?)
-            })
-            .await?;
+        let h = self.server.hash_kv(rev).await?;
         Ok(Response::new(HashKvResponse {
             header: Some(self.server.header(h.current_revision)),
             hash: h.hash,
@@ -205,10 +153,7 @@ impl Maintenance for MaintenanceService {
         &self,
         _: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        let backend = self.server.node().backend().clone();
-        let (file, total) = tokio::task::spawn_blocking(move || snapshot_file(&backend))
-            .await
-            .map_err(|e| EtcdError::Internal(e.to_string()))??;
+        let (file, total) = self.server.snapshot().await?;
         let (tx, rx) = tokio::sync::mpsc::channel(SNAPSHOT_QUEUE);
         tokio::task::spawn_blocking(move || stream_snapshot(file, total, &tx));
         Ok(Response::new(Box::pin(
@@ -224,16 +169,9 @@ impl Maintenance for MaintenanceService {
         request: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
         let target = request.into_inner().target_id;
-        let node = self.server.node();
-        if !node.is_leader() {
-            return Err(EtcdError::NotLeader.into());
-        }
-        match node.transfer_leader(target).await {
-            // etcd 3.4 answers without a header.
-            Ok(()) => Ok(Response::new(MoveLeaderResponse { header: None })),
-            Err(etcd_raft::ProposeError::Timeout) => Err(EtcdError::LeaderTransferTimeout.into()),
-            Err(e) => Err(EtcdError::from(e).into()),
-        }
+        self.server.move_leader(target).await?;
+        // etcd 3.4 answers without a header.
+        Ok(Response::new(MoveLeaderResponse { header: None }))
     }
 
     async fn downgrade(
@@ -248,31 +186,6 @@ impl Maintenance for MaintenanceService {
 const SNAPSHOT_CHUNK: usize = 32 * 1024;
 /// Snapshot messages read ahead of a slow client.
 const SNAPSHOT_QUEUE: usize = 4;
-
-/// Writes a consistent copy of the backend to a scratch file beside the
-/// database (a copy can be as large as the store: `/tmp` is often a small
-/// tmpfs) and returns it open, with its size. The file is unlinked at once:
-/// the open handle keeps it readable, and nothing is left behind however the
-/// stream ends.
-fn snapshot_file(backend: &etcd_storage::Backend) -> Result<(std::fs::File, u64), EtcdError> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = backend
-        .dir()
-        .join(format!("stream-snapshot-{}-{n}.tmp", std::process::id()));
-    let view = backend.read()?;
-    backend.write_snapshot(&view, &path)?;
-    drop(view);
-    let opened = std::fs::File::open(&path);
-    let removed = std::fs::remove_file(&path);
-    let file = opened.map_err(|e| EtcdError::Internal(format!("snapshot file: {e}")))?;
-    removed.map_err(|e| EtcdError::Internal(format!("snapshot file: {e}")))?;
-    let total = file
-        .metadata()
-        .map_err(|e| EtcdError::Internal(format!("snapshot file: {e}")))?
-        .len();
-    Ok((file, total))
-}
 
 /// Sends `file` as etcd does: chunks with the bytes remaining after each,
 /// then one last message whose blob is the SHA-256 of everything sent

@@ -138,7 +138,7 @@ impl Watch for WatchService {
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let require_leader = requires_leader(request.metadata());
-        if require_leader && self.server.node().status().leader.is_none() {
+        if require_leader && self.server.leader().is_none() {
             return Err(EtcdError::NoLeader.into());
         }
         let inbound = request.into_inner();
@@ -244,7 +244,7 @@ impl Session {
                     Ok(())
                 }
                 _ = leader.tick(), if require_leader => {
-                    if self.server.node().status().leader.is_some() {
+                    if self.server.leader().is_some() {
                         leaderless_checks = 0;
                         Ok(())
                     } else {

@@ -10,14 +10,13 @@ use etcd_proto::etcdserverpb::{
     TxnResponse,
 };
 use etcd_proto::raftpb::raft_request::Request;
-use etcd_storage::ApplyResponse;
 use tokio::sync::watch;
 
 use super::ConcurrencyError;
 use crate::errors::EtcdError;
 use crate::lease::ttl::granted_ttl;
 use crate::lease::Lessor;
-use crate::server::{Consistency, EtcdServer};
+use crate::server::EtcdServer;
 use crate::watch::{Hub, Watch};
 
 /// etcd's default session TTL, in seconds: a Lock or Campaign with lease 0
@@ -62,17 +61,12 @@ impl Concurrency {
 
     /// A txn through Raft (the recipes' txns always may write).
     pub(super) async fn txn(&self, txn: TxnRequest) -> Result<TxnResponse, EtcdError> {
-        match self.server.write(Request::Txn(txn)).await? {
-            ApplyResponse::Txn(resp) => Ok(resp),
-            _ => Err(unexpected("txn")),
-        }
+        self.server.txn(txn).await
     }
 
     /// A linearizable range, as clientv3's Get.
     pub(super) async fn range(&self, range: RangeRequest) -> Result<RangeResponse, EtcdError> {
-        self.server
-            .read(Consistency::Linearizable, move |txn| Ok(txn.range(&range)?))
-            .await
+        self.server.range(range).await
     }
 
     /// Deletes `key`; the revision after it.
@@ -81,10 +75,8 @@ impl Concurrency {
             key,
             ..DeleteRangeRequest::default()
         };
-        match self.server.write(Request::DeleteRange(req)).await? {
-            ApplyResponse::DeleteRange(resp) => Ok(revision(&resp.header)),
-            _ => Err(unexpected("delete range")),
-        }
+        let resp = self.server.delete_range(req).await?;
+        Ok(revision(&resp.header))
     }
 
     /// The lease a recipe runs on: the caller's, or for 0 a new lease of

@@ -25,25 +25,22 @@ use crate::server::EtcdServer;
 /// A keep-alive for lease `id`, wherever this member stands: renewed here
 /// on the leader, by the leader otherwise. Returns the TTL restarted.
 pub async fn renew(server: &EtcdServer, lessor: &Lessor, id: i64) -> Result<i64, EtcdError> {
-    if server.node().is_leader() {
+    if server.is_leader() {
         match lessor.renew(server, id).await {
             // Lost the leadership meanwhile: ask the new leader.
             Err(EtcdError::NotLeader) => {}
             other => return other,
         }
     }
-    let deadline = tokio::time::Instant::now() + server.limits().request_timeout;
     let asked = server
-        .node()
-        .leader_client()
-        .call(deadline, |_, channel| async move {
+        .call_leader(|_, channel| async move {
             LeasePeerClient::new(channel)
                 .lease_renew(LeaseKeepAliveRequest { id })
                 .await
         })
         .await;
     match asked {
-        Ok(response) => Ok(response.into_inner().ttl),
+        Ok(response) => Ok(response.ttl),
         Err(CallError::Local) => lessor.renew(server, id).await,
         Err(e) => Err(call_error(e)),
     }
@@ -56,14 +53,11 @@ pub async fn remaining(
     lessor: &Lessor,
     id: i64,
 ) -> Result<Option<i64>, EtcdError> {
-    if server.node().is_leader() {
+    if server.is_leader() {
         return Ok(lessor.remaining(id));
     }
-    let deadline = tokio::time::Instant::now() + server.limits().request_timeout;
     let asked = server
-        .node()
-        .leader_client()
-        .call(deadline, |_, channel| async move {
+        .call_leader(|_, channel| async move {
             LeasePeerClient::new(channel)
                 .lease_remaining(LeaseTimeToLiveRequest { id, keys: false })
                 .await
@@ -71,7 +65,7 @@ pub async fn remaining(
         .await;
     match asked {
         Ok(response) => {
-            let ttl = response.into_inner().ttl;
+            let ttl = response.ttl;
             Ok((ttl >= 0).then_some(ttl))
         }
         Err(CallError::Local) => Ok(lessor.remaining(id)),
@@ -124,7 +118,7 @@ impl LeasePeerService {
             .ready
             .get()
             .ok_or_else(|| Status::unavailable("member is not ready"))?;
-        if !ready.server.node().is_leader() {
+        if !ready.server.is_leader() {
             return Err(Status::unavailable("etcdserver: not leader"));
         }
         Ok(ready)

@@ -233,7 +233,7 @@ impl Lessor {
                     continue;
                 }
                 Renewal::NotPrimary => {
-                    return Err(match server.node().status().leader {
+                    return Err(match server.leader() {
                         Some(_) => EtcdError::NotLeader,
                         None => EtcdError::NoLeader,
                     })
@@ -271,7 +271,7 @@ impl Lessor {
     /// member leads. A promotion reloads the leases from storage (the table
     /// may have missed a snapshot install) and starts every lease's clock.
     pub async fn follow_role(&self, server: &EtcdServer) -> Result<(), EtcdError> {
-        let status = server.node().status();
+        let status = server.raft_status();
         let leading = status.leader == Some(server.member_id());
         let up_to_date = |term: Option<u64>| match leading {
             true => term == Some(status.term),

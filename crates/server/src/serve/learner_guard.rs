@@ -63,7 +63,7 @@ where
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        if !self.server.node().membership().is_learner() {
+        if !self.server.is_learner() {
             return Box::pin(self.inner.call(request));
         }
         let path = request.uri().path();

@@ -1,5 +1,12 @@
 //! [`EtcdServer`]: one member's request pipeline, shared by every gRPC service.
 //!
+//! Services call its typed methods — [`kv`] (Range, Put, DeleteRange, Txn,
+//! Compact), [`cluster`] (membership), [`maintenance`] (status, alarms,
+//! hashes, snapshot, defragment, move-leader), [`raft_state`] (who leads,
+//! learner or not, calls to the leader) — and never Raft or storage
+//! themselves, so what every request must pass (auth next, quota, metrics)
+//! has one place: the two steps below.
+//!
 //! Every client write goes through [`EtcdServer::write`]: refuse when apply
 //! lags far behind → check size → space quota (a write that would take the
 //! backend past `--quota-backend-bytes` raises the NOSPACE alarm through Raft
@@ -23,6 +30,11 @@ use etcd_storage::{ApplyResponse, ReadTxn};
 use prost::Message;
 
 use crate::errors::EtcdError;
+
+pub mod cluster;
+pub mod kv;
+pub mod maintenance;
+pub mod raft_state;
 
 /// Limits from the flags that shape requests.
 #[derive(Debug, Clone, Copy)]
@@ -117,7 +129,9 @@ impl EtcdServer {
         })
     }
 
-    pub fn node(&self) -> &RaftNode {
+    /// Raft itself, for starting and stopping the member (`run.rs`);
+    /// requests go through the typed methods instead.
+    pub(crate) fn node(&self) -> &RaftNode {
         &self.node
     }
 

@@ -1,0 +1,25 @@
+//! Membership requests on [`EtcdServer`]: changes go to the leader through
+//! `etcd_raft::membership` within etcd's request timeout; the member list
+//! is the membership this member knows to be committed, after a ReadIndex
+//! when the caller asks for a linearizable list.
+
+use etcd_raft::membership::{MemberChange, MemberInfo};
+
+use super::EtcdServer;
+use crate::errors::EtcdError;
+
+impl EtcdServer {
+    /// Makes `change` (add, remove, update, promote) and returns the
+    /// members after it.
+    pub async fn member_change(&self, change: MemberChange) -> Result<Vec<MemberInfo>, EtcdError> {
+        let deadline = tokio::time::Instant::now() + self.limits.request_timeout;
+        Ok(self.node.membership().change(change, deadline).await?)
+    }
+
+    pub async fn member_list(&self, linearizable: bool) -> Result<Vec<MemberInfo>, EtcdError> {
+        if linearizable {
+            self.node.read_index().await?;
+        }
+        Ok(self.node.membership().members())
+    }
+}

@@ -1,0 +1,160 @@
+//! Maintenance on [`EtcdServer`]: what `Status` reports, alarms, hashes,
+//! a snapshot of the store, defragmentation and leadership transfer. The
+//! backend and Raft are reached here, so the Maintenance service only
+//! shapes answers.
+
+use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
+use etcd_proto::etcdserverpb::{AlarmMember, AlarmRequest, AlarmResponse, AlarmType};
+use etcd_proto::raftpb::raft_request::Request;
+use etcd_raft::RaftStatus;
+use etcd_storage::{ApplyResponse, Backend, KvHash};
+
+use super::{Consistency, EtcdServer};
+use crate::errors::EtcdError;
+
+/// What `Status` reports of this member.
+#[derive(Debug, Clone)]
+pub struct MemberStatus {
+    pub raft: RaftStatus,
+    pub revision: i64,
+    pub db_size: u64,
+    pub db_size_in_use: u64,
+    /// Every active alarm, of any member.
+    pub alarms: Vec<AlarmMember>,
+}
+
+impl EtcdServer {
+    /// This member's state for `Status`, served from what it has applied.
+    pub async fn member_status(&self) -> Result<MemberStatus, EtcdError> {
+        let raft = self.node.status();
+        let backend = self.node.backend().clone();
+        let (revision, db_size, db_size_in_use) = blocking(move || {
+            let revision = backend.read()?.current_revision()?;
+            Ok((revision, backend.size()?, backend.size_in_use()))
+        })
+        .await?;
+        let alarms = self
+            .read(Consistency::Serializable, |txn| {
+                Ok(txn.alarms(AlarmType::None as i32)?)
+            })
+            .await?;
+        Ok(MemberStatus {
+            raft,
+            revision,
+            db_size,
+            db_size_in_use,
+            alarms,
+        })
+    }
+
+    /// Measures the backend's size in use again, in the background (it
+    /// walks the whole database).
+    pub fn refresh_size_in_use(&self) {
+        let backend = self.node.backend().clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = backend.refresh_size_in_use() {
+                tracing::warn!(error = %e, "cannot measure the backend's size in use");
+            }
+        });
+    }
+
+    /// GET reads the alarms (linearizable: it changes nothing, so it is no
+    /// log entry); ACTIVATE and DEACTIVATE go through Raft.
+    pub async fn alarm(&self, request: AlarmRequest) -> Result<AlarmResponse, EtcdError> {
+        if request.action() == AlarmAction::Get {
+            let alarm = request.alarm;
+            let alarms = self
+                .read(Consistency::Linearizable, move |txn| Ok(txn.alarms(alarm)?))
+                .await?;
+            return Ok(AlarmResponse {
+                header: None,
+                alarms,
+            });
+        }
+        match self.write(Request::Alarm(request)).await? {
+            ApplyResponse::Alarm(resp) => Ok(resp),
+            _ => Err(super::kv::unexpected("alarm")),
+        }
+    }
+
+    /// Hash of the whole store and the revision it was taken at.
+    pub async fn hash(&self) -> Result<(u32, i64), EtcdError> {
+        self.read(Consistency::Serializable, |txn| {
+            Ok((etcd_storage::hash_all(txn)?, txn.current_revision()?))
+        })
+        .await
+    }
+
+    /// etcd's HashKV up to `revision` (0: the current one).
+    pub async fn hash_kv(&self, revision: i64) -> Result<KvHash, EtcdError> {
+        self.read(Consistency::Serializable, move |txn| {
+            Ok(etcd_storage::hash_kv(txn, revision)?)
+        })
+        .await
+    }
+
+    /// A consistent copy of the store in an unlinked scratch file, open,
+    /// with its size.
+    pub async fn snapshot(&self) -> Result<(File, u64), EtcdError> {
+        let backend = self.node.backend().clone();
+        blocking(move || snapshot_file(&backend)).await
+    }
+
+    /// Gives the backend's free pages back to the file system, waiting at
+    /// most `wait` for transactions begun before it.
+    pub async fn defragment(&self, wait: Duration) -> Result<(), EtcdError> {
+        let backend = self.node.backend().clone();
+        blocking(move || Ok(backend.defragment(wait)?)).await
+    }
+
+    /// Hands the leadership to `target` and returns once it leads; only the
+    /// leader accepts it.
+    pub async fn move_leader(&self, target: u64) -> Result<(), EtcdError> {
+        if !self.node.is_leader() {
+            return Err(EtcdError::NotLeader);
+        }
+        match self.node.transfer_leader(target).await {
+            Ok(()) => Ok(()),
+            Err(etcd_raft::ProposeError::Timeout) => Err(EtcdError::LeaderTransferTimeout),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Runs storage work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EtcdError> + Send + 'static,
+) -> Result<T, EtcdError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EtcdError::Internal(e.to_string()))?
+}
+
+/// Writes a consistent copy of the backend to a scratch file beside the
+/// database (a copy can be as large as the store: `/tmp` is often a small
+/// tmpfs) and returns it open, with its size. The file is unlinked at once:
+/// the open handle keeps it readable, and nothing is left behind however the
+/// stream ends.
+fn snapshot_file(backend: &Backend) -> Result<(File, u64), EtcdError> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let path = backend
+        .dir()
+        .join(format!("stream-snapshot-{}-{n}.tmp", std::process::id()));
+    let view = backend.read()?;
+    backend.write_snapshot(&view, &path)?;
+    drop(view);
+    let opened = File::open(&path);
+    let removed = std::fs::remove_file(&path);
+    let file = opened.map_err(|e| EtcdError::Internal(format!("snapshot file: {e}")))?;
+    removed.map_err(|e| EtcdError::Internal(format!("snapshot file: {e}")))?;
+    let total = file
+        .metadata()
+        .map_err(|e| EtcdError::Internal(format!("snapshot file: {e}")))?
+        .len();
+    Ok((file, total))
+}
