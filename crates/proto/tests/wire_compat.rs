@@ -439,6 +439,7 @@ fn raft_request_field_numbers_are_stable() {
         (6, "lease_revoke", "etcdserverpb.LeaseRevokeRequest"),
         (7, "alarm", "etcdserverpb.AlarmRequest"),
         (8, "lease_checkpoint", "etcdserverpb.LeaseCheckpointRequest"),
+        (9, "auth", "etcdrs.raftpb.AuthChange"),
     ]
     .map(|(n, name, ty)| (n, name.to_owned(), ty.to_owned()));
     assert_eq!(fields, expected);
@@ -446,4 +447,27 @@ fn raft_request_field_numbers_are_stable() {
         .fields()
         .filter(|f| f.name() != "id")
         .all(|f| f.containing_oneof().is_some_and(|o| o.name() == "request")));
+
+    let auth = pool
+        .get_message_by_name("etcdrs.raftpb.AuthChange")
+        .unwrap();
+    let changes: Vec<(u32, String)> = auth
+        .fields()
+        .map(|f| (f.number(), f.name().to_owned()))
+        .collect();
+    let expected = [
+        (1, "enable"),
+        (2, "disable"),
+        (3, "user_add"),
+        (4, "user_delete"),
+        (5, "user_change_password"),
+        (6, "user_grant_role"),
+        (7, "user_revoke_role"),
+        (8, "role_add"),
+        (9, "role_delete"),
+        (10, "role_grant_permission"),
+        (11, "role_revoke_permission"),
+    ]
+    .map(|(n, name)| (n, name.to_owned()));
+    assert_eq!(changes, expected);
 }

@@ -40,6 +40,7 @@ impl fmt::Display for Proposal {
             Some(Request::LeaseRevoke(_)) => "lease_revoke",
             Some(Request::Alarm(_)) => "alarm",
             Some(Request::LeaseCheckpoint(_)) => "lease_checkpoint",
+            Some(Request::Auth(_)) => "auth",
             None => "empty",
         };
         f.write_str(kind)

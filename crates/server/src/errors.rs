@@ -77,6 +77,36 @@ pub enum EtcdError {
     /// A learner serves only Status and serializable Ranges.
     #[error("etcdserver: rpc not supported for learner")]
     NotSupportedForLearner,
+    #[error("etcdserver: user name is empty")]
+    UserEmpty,
+    #[error("etcdserver: user name already exists")]
+    UserAlreadyExists,
+    #[error("etcdserver: user name not found")]
+    UserNotFound,
+    #[error("etcdserver: role name is empty")]
+    RoleEmpty,
+    #[error("etcdserver: role name already exists")]
+    RoleAlreadyExists,
+    #[error("etcdserver: role name not found")]
+    RoleNotFound,
+    #[error("etcdserver: role is not granted to the user")]
+    RoleNotGranted,
+    #[error("etcdserver: permission is not granted to the role")]
+    PermissionNotGranted,
+    #[error("etcdserver: root user does not exist")]
+    RootUserNotExist,
+    #[error("etcdserver: root user does not have root role")]
+    RootRoleNotExist,
+    #[error("etcdserver: invalid auth management")]
+    InvalidAuthMgmt,
+    #[error("etcdserver: authentication failed, invalid user ID or password")]
+    AuthFailed,
+    #[error("etcdserver: authentication is not enabled")]
+    AuthNotEnabled,
+    #[error("etcdserver: permission denied")]
+    PermissionDenied,
+    #[error("etcdserver: invalid auth token")]
+    InvalidAuthToken,
     /// A failure inside this server (storage, I/O): etcd reports these as
     /// `Unknown` with the underlying message.
     #[error("{0}")]
@@ -88,7 +118,10 @@ impl EtcdError {
         use EtcdError::*;
         match self {
             EmptyKey | KeyNotFound | ValueProvided | LeaseProvided | TooManyOps | DuplicateKey
-            | RequestTooLarge | MemberBadUrls => Code::InvalidArgument,
+            | RequestTooLarge | MemberBadUrls | UserEmpty | RoleEmpty | AuthFailed
+            | InvalidAuthMgmt => Code::InvalidArgument,
+            PermissionDenied => Code::PermissionDenied,
+            InvalidAuthToken => Code::Unauthenticated,
             Compacted | FutureRev | LeaseTtlTooLarge => Code::OutOfRange,
             TooManyRequests | NoSpace => Code::ResourceExhausted,
             LeaseNotFound | MemberNotFound => Code::NotFound,
@@ -96,7 +129,11 @@ impl EtcdError {
                 Code::Unavailable
             }
             NotLeader | LeaseExists | BadLeaderTransferee | MemberExists | PeerUrlExists
-            | MemberNotLearner | LearnerNotReady | TooManyLearners => Code::FailedPrecondition,
+            | MemberNotLearner | LearnerNotReady | TooManyLearners | UserAlreadyExists
+            | UserNotFound | RoleAlreadyExists | RoleNotFound | RoleNotGranted
+            | PermissionNotGranted | RootUserNotExist | RootRoleNotExist | AuthNotEnabled => {
+                Code::FailedPrecondition
+            }
             // etcd 3.4 maps "not enough started members" to a client-side
             // error value, not a gRPC status, so grpc-go sends it as Unknown.
             Internal(_) | LeaderTransferTimeout | MemberNotEnoughStarted => Code::Unknown,
@@ -120,6 +157,17 @@ impl From<ApplyError> for EtcdError {
             ApplyError::LeaseTtlTooLarge => EtcdError::LeaseTtlTooLarge,
             ApplyError::KeyNotFound => EtcdError::KeyNotFound,
             ApplyError::NoSpace => EtcdError::NoSpace,
+            ApplyError::UserEmpty => EtcdError::UserEmpty,
+            ApplyError::UserAlreadyExists => EtcdError::UserAlreadyExists,
+            ApplyError::UserNotFound => EtcdError::UserNotFound,
+            ApplyError::RoleEmpty => EtcdError::RoleEmpty,
+            ApplyError::RoleAlreadyExists => EtcdError::RoleAlreadyExists,
+            ApplyError::RoleNotFound => EtcdError::RoleNotFound,
+            ApplyError::RoleNotGranted => EtcdError::RoleNotGranted,
+            ApplyError::PermissionNotGranted => EtcdError::PermissionNotGranted,
+            ApplyError::RootUserNotExist => EtcdError::RootUserNotExist,
+            ApplyError::RootRoleNotExist => EtcdError::RootRoleNotExist,
+            ApplyError::InvalidAuthMgmt => EtcdError::InvalidAuthMgmt,
             other => EtcdError::Internal(other.to_string()),
         }
     }

@@ -60,6 +60,8 @@ pub struct ServeOptions {
     /// Client and peer TLS (`--cert-file`, `--peer-cert-file`, ...).
     pub tls: TlsOptions,
     pub auto_compaction: crate::config::AutoCompaction,
+    /// `--bcrypt-cost`.
+    pub bcrypt_cost: u32,
     /// `--experimental-watch-progress-notify-interval` (0: etcd's default).
     pub watch_progress_notify_interval: Duration,
 }
@@ -101,6 +103,7 @@ impl ServeOptions {
             },
             auto_compaction: cfg.auto_compaction(),
             watch_progress_notify_interval: cfg.experimental_watch_progress_notify_interval,
+            bcrypt_cost: cfg.bcrypt_cost as u32,
         })
     }
 }
@@ -431,6 +434,7 @@ pub async fn run(
             hub,
             http2: opts.http2,
             tls: security.client.clone(),
+            bcrypt_cost: opts.bcrypt_cost,
         },
         listeners,
         stop_rx,

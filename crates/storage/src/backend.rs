@@ -451,6 +451,9 @@ impl Backend {
             copy_table(src, &dst, LEASES)?;
             copy_table(src, &dst, LEASE_KEYS)?;
             copy_table(src, &dst, ALARMS)?;
+            copy_table(src, &dst, crate::auth::AUTH_USERS)?;
+            copy_table(src, &dst, crate::auth::AUTH_ROLES)?;
+            copy_table(src, &dst, crate::auth::AUTH_STATE)?;
             dst.commit()?;
         }
         fs::rename(&tmp, path)?;
@@ -607,6 +610,9 @@ fn init_tables(txn: &WriteTransaction) -> Result<(), StorageError> {
     txn.open_table(LEASES)?;
     txn.open_table(LEASE_KEYS)?;
     txn.open_table(ALARMS)?;
+    txn.open_table(crate::auth::AUTH_USERS)?;
+    txn.open_table(crate::auth::AUTH_ROLES)?;
+    txn.open_table(crate::auth::AUTH_STATE)?;
     let mut meta = txn.open_table(META)?;
     let schema = meta
         .get(META_SCHEMA_VERSION)?

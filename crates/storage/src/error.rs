@@ -75,6 +75,35 @@ pub enum ApplyError {
     /// A put with `ignore_value` or `ignore_lease` targets a missing key.
     #[error("etcdserver: key not found")]
     KeyNotFound,
+    /// An auth change names no user.
+    #[error("etcdserver: user name is empty")]
+    UserEmpty,
+    #[error("etcdserver: user name already exists")]
+    UserAlreadyExists,
+    #[error("etcdserver: user name not found")]
+    UserNotFound,
+    /// An auth change names no role.
+    #[error("etcdserver: role name is empty")]
+    RoleEmpty,
+    #[error("etcdserver: role name already exists")]
+    RoleAlreadyExists,
+    #[error("etcdserver: role name not found")]
+    RoleNotFound,
+    /// A revoke names a role the user does not hold.
+    #[error("etcdserver: role is not granted to the user")]
+    RoleNotGranted,
+    /// A revoke names a permission the role does not hold.
+    #[error("etcdserver: permission is not granted to the role")]
+    PermissionNotGranted,
+    /// AuthEnable without a `root` user.
+    #[error("etcdserver: root user does not exist")]
+    RootUserNotExist,
+    /// AuthEnable while `root` lacks the `root` role.
+    #[error("etcdserver: root user does not have root role")]
+    RootRoleNotExist,
+    /// With auth on: deleting `root`, its role, or revoking it from `root`.
+    #[error("etcdserver: invalid auth management")]
+    InvalidAuthMgmt,
     /// The NOSPACE alarm is active and the request may grow the store
     /// (etcd's capped applier).
     #[error("etcdserver: mvcc: database space exceeded")]

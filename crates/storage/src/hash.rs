@@ -116,6 +116,10 @@ pub fn hash_all(view: &ReadTxn) -> Result<u32, StorageError> {
     hash_table(txn, LEASES, &mut crc, |_| true)?;
     hash_table(txn, LEASE_KEYS, &mut crc, |_| true)?;
     hash_table(txn, ALARMS, &mut crc, |_| true)?;
+    // etcd's Hash covers its auth buckets too.
+    hash_table(txn, crate::auth::AUTH_USERS, &mut crc, |_| true)?;
+    hash_table(txn, crate::auth::AUTH_ROLES, &mut crc, |_| true)?;
+    hash_table(txn, crate::auth::AUTH_STATE, &mut crc, |_| true)?;
     Ok(crc.finish())
 }
 

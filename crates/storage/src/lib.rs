@@ -15,16 +15,19 @@
 //! - [`mvcc`]: revisions, key ranges, the key index, range semantics,
 //!   writes, compaction and the history read back as watch events
 //!   ([`ReadTxn::events`]).
+//! - [`auth`]: users, roles and permissions in their own tables, changed
+//!   by committed auth requests with etcd's rules; looked up on [`ReadTxn`].
 //! - [`hash`]: HashKV (etcd's algorithm) and Hash over a read view.
 //! - [`error`]: [`StorageError`] (fatal) and [`ApplyError`] (etcd's
 //!   client-visible refusals).
 //!
 //! Not here: raft (the raft crate stores its applied log id and membership
 //! as opaque meta blobs), leases' timers and expiry (the server's lessor),
-//! watchers, auth, and the mapping of
+//! watchers, tokens and permission checks, and the mapping of
 //! errors to gRPC status codes (the server's).
 
 pub mod apply;
+pub mod auth;
 pub mod backend;
 pub mod error;
 pub mod hash;

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use etcd_proto::etcdserverpb::auth_server::AuthServer;
 use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
 use etcd_proto::etcdserverpb::kv_server::KvServer;
 use etcd_proto::etcdserverpb::lease_server::LeaseServer;
@@ -27,6 +28,7 @@ use super::dispatch::Dispatch;
 use super::grpc_compat::GrpcCompat;
 use super::learner_guard::LearnerGuard;
 use super::Http2Settings;
+use crate::api::auth::AuthService;
 use crate::api::election::ElectionService;
 use crate::api::lease::LeaseService;
 use crate::api::lock::LockService;
@@ -51,6 +53,8 @@ pub struct ClientPort {
     pub http2: Http2Settings,
     /// TLS of the `https`/`unixs` listeners.
     pub tls: Option<Arc<ServerTls>>,
+    /// `--bcrypt-cost`, for the Auth service's password hashes.
+    pub bcrypt_cost: u32,
 }
 
 /// The gRPC router with every service, as each listener serves it.
@@ -85,6 +89,10 @@ async fn routes(port: &ClientPort, shutdown: &watch::Receiver<bool>) -> Routes {
             server.clone()
         ))))
         .add_service(limited!(LeaseServer::new(lease)))
+        .add_service(limited!(AuthServer::new(AuthService::new(
+            server.clone(),
+            port.bcrypt_cost
+        ))))
         .add_service(limited!(WatchServer::from_arc(port.watch_service.clone())))
         .add_service(limited!(LockServer::new(LockService::new(
             concurrency.clone()

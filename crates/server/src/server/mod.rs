@@ -1,7 +1,7 @@
 //! [`EtcdServer`]: one member's request pipeline, shared by every gRPC service.
 //!
 //! Services call its typed methods — [`kv`] (Range, Put, DeleteRange, Txn,
-//! Compact), [`cluster`] (membership), [`maintenance`] (status, alarms,
+//! Compact), [`auth`] (users, roles, permissions), [`cluster`] (membership), [`maintenance`] (status, alarms,
 //! hashes, snapshot, defragment, move-leader), [`raft_state`] (who leads,
 //! learner or not, calls to the leader) — and never Raft or storage
 //! themselves, so what every request must pass (auth next, quota, metrics)
@@ -31,6 +31,7 @@ use prost::Message;
 
 use crate::errors::EtcdError;
 
+pub mod auth;
 pub mod cluster;
 pub mod kv;
 pub mod maintenance;

@@ -91,7 +91,8 @@ pub(crate) fn refused_under_nospace(req: &Request) -> bool {
         | Request::Compaction(_)
         | Request::LeaseRevoke(_)
         | Request::LeaseCheckpoint(_)
-        | Request::Alarm(_) => false,
+        | Request::Alarm(_)
+        | Request::Auth(_) => false,
     }
 }
 

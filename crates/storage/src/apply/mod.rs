@@ -52,6 +52,8 @@ pub enum ApplyResponse {
     LeaseRevoke(LeaseRevokeResponse),
     LeaseCheckpoint(LeaseCheckpointResponse),
     Alarm(AlarmResponse),
+    /// An auth change applied; the auth revision after it.
+    Auth(u64),
 }
 
 /// One redb write transaction applying a batch of committed entries.
@@ -158,6 +160,12 @@ impl<'a> ApplyBatch<'a> {
                 lease_changes = changes;
                 ApplyResponse::LeaseCheckpoint(resp)
             }),
+            Request::Auth(a) => match &a.change {
+                Some(change) => {
+                    crate::auth::apply::apply(&self.txn, change).map(ApplyResponse::Auth)
+                }
+                None => Err(ApplyError::Unsupported("an empty auth change")),
+            },
             Request::Alarm(a) => match self.txn.open_table(ALARMS) {
                 Ok(mut table) => alarm::apply(&mut table, a)
                     .map(ApplyResponse::Alarm)
