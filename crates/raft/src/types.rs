@@ -30,17 +30,8 @@ pub struct Proposal(pub RaftRequest);
 
 impl fmt::Display for Proposal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use etcd_proto::raftpb::raft_request::Request;
         let kind = match &self.0.request {
-            Some(Request::Put(_)) => "put",
-            Some(Request::DeleteRange(_)) => "delete_range",
-            Some(Request::Txn(_)) => "txn",
-            Some(Request::Compaction(_)) => "compaction",
-            Some(Request::LeaseGrant(_)) => "lease_grant",
-            Some(Request::LeaseRevoke(_)) => "lease_revoke",
-            Some(Request::Alarm(_)) => "alarm",
-            Some(Request::LeaseCheckpoint(_)) => "lease_checkpoint",
-            Some(Request::Auth(_)) => "auth",
+            Some(request) => etcd_storage::request::kind(request),
             None => "empty",
         };
         f.write_str(kind)

@@ -17,6 +17,8 @@
 //!   ([`ReadTxn::events`]).
 //! - [`auth`]: users, roles and permissions in their own tables, changed
 //!   by committed auth requests with etcd's rules; looked up on [`ReadTxn`].
+//! - [`request`]: what each kind of request is (name, quota cost, whether
+//!   it may grow the store), in one place.
 //! - [`hash`]: HashKV (etcd's algorithm) and Hash over a read view.
 //! - [`error`]: [`StorageError`] (fatal) and [`ApplyError`] (etcd's
 //!   client-visible refusals).
@@ -34,6 +36,7 @@ pub mod hash;
 pub mod lease;
 pub mod mvcc;
 pub mod read;
+pub mod request;
 
 pub use apply::txn::is_read_only;
 pub use apply::{ApplyBatch, ApplyResponse, Committed, LeaseChange};

@@ -21,11 +21,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
-use etcd_proto::etcdserverpb::request_op::Request as Op;
-use etcd_proto::etcdserverpb::{AlarmRequest, AlarmType, PutRequest, ResponseHeader};
+use etcd_proto::etcdserverpb::{AlarmRequest, AlarmType, ResponseHeader};
 use etcd_proto::raftpb::raft_request::Request;
 use etcd_proto::raftpb::RaftRequest;
 use etcd_raft::RaftNode;
+use etcd_storage::request::quota_cost;
 use etcd_storage::{ApplyResponse, ReadTxn};
 use prost::Message;
 
@@ -62,35 +62,6 @@ pub fn quota_bytes(flag: i64) -> Option<u64> {
         f if f < 0 => None,
         0 => Some(DEFAULT_QUOTA_BYTES),
         f => Some(f as u64),
-    }
-}
-
-/// etcd's estimate of a key's metadata in the backend.
-const KV_OVERHEAD: u64 = 256;
-/// etcd's estimate of a lease record in the backend.
-const LEASE_OVERHEAD: u64 = 64;
-
-/// What `request` is charged against the quota, as etcd estimates it: a put
-/// costs its key and value plus metadata, a Txn its costlier branch (puts at
-/// its top level only), a lease grant a fixed record; anything else is free
-/// (it cannot grow the store, or is needed to shrink it).
-pub fn quota_cost(request: &Request) -> u64 {
-    fn put(p: &PutRequest) -> u64 {
-        KV_OVERHEAD + p.key.len() as u64 + p.value.len() as u64
-    }
-    fn branch(ops: &[etcd_proto::etcdserverpb::RequestOp]) -> u64 {
-        ops.iter()
-            .map(|op| match &op.request {
-                Some(Op::RequestPut(p)) => put(p),
-                _ => 0,
-            })
-            .sum()
-    }
-    match request {
-        Request::Put(p) => put(p),
-        Request::Txn(t) => branch(&t.success).max(branch(&t.failure)),
-        Request::LeaseGrant(_) => LEASE_OVERHEAD,
-        _ => 0,
     }
 }
 
@@ -267,60 +238,12 @@ impl EtcdServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use etcd_proto::etcdserverpb::{
-        DeleteRangeRequest, LeaseGrantRequest, RangeRequest, RequestOp, TxnRequest,
-    };
-
-    fn put(k: &str, v: &str) -> PutRequest {
-        PutRequest {
-            key: k.into(),
-            value: v.into(),
-            ..Default::default()
-        }
-    }
-
-    fn op(r: Op) -> RequestOp {
-        RequestOp { request: Some(r) }
-    }
 
     #[test]
     fn quota_flag_follows_etcd() {
         assert_eq!(quota_bytes(0), Some(2 * 1024 * 1024 * 1024));
         assert_eq!(quota_bytes(-1), None);
         assert_eq!(quota_bytes(4096), Some(4096));
-    }
-
-    #[test]
-    fn costs_are_etcds_estimates() {
-        assert_eq!(quota_cost(&Request::Put(put("ab", "cde"))), 256 + 5);
-        assert_eq!(
-            quota_cost(&Request::LeaseGrant(LeaseGrantRequest::default())),
-            64
-        );
-        assert_eq!(
-            quota_cost(&Request::DeleteRange(DeleteRangeRequest::default())),
-            0
-        );
-        let txn = TxnRequest {
-            success: vec![
-                op(Op::RequestPut(put("a", "1"))),
-                op(Op::RequestRange(RangeRequest::default())),
-            ],
-            failure: vec![
-                op(Op::RequestPut(put("b", "22"))),
-                op(Op::RequestPut(put("c", ""))),
-            ],
-            ..Default::default()
-        };
-        assert_eq!(quota_cost(&Request::Txn(txn)), (256 + 3) + (256 + 1));
-        let nested = TxnRequest {
-            success: vec![op(Op::RequestTxn(TxnRequest {
-                success: vec![op(Op::RequestPut(put("a", "1")))],
-                ..Default::default()
-            }))],
-            ..Default::default()
-        };
-        assert_eq!(quota_cost(&Request::Txn(nested)), 0);
     }
 
     #[test]

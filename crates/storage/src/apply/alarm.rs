@@ -73,32 +73,10 @@ pub(crate) fn nospace_active(
     Ok(table.range((t, 0)..=(t, u64::MAX))?.next().is_some())
 }
 
-/// Whether `req` is refused while NOSPACE is active: requests that may grow
-/// the store. etcd refuses every Put and LeaseGrant, and a Txn whose
-/// top-level success or failure branch holds a put (its quota cost is
-/// non-zero; puts nested in an inner Txn are not counted, as in etcd).
-/// Range, DeleteRange, Compaction, LeaseRevoke, checkpoints and alarms pass.
-pub(crate) fn refused_under_nospace(req: &Request) -> bool {
-    use etcd_proto::etcdserverpb::request_op::Request as Op;
-    match req {
-        Request::Put(_) | Request::LeaseGrant(_) => true,
-        Request::Txn(t) => t
-            .success
-            .iter()
-            .chain(&t.failure)
-            .any(|op| matches!(op.request, Some(Op::RequestPut(_)))),
-        Request::DeleteRange(_)
-        | Request::Compaction(_)
-        | Request::LeaseRevoke(_)
-        | Request::LeaseCheckpoint(_)
-        | Request::Alarm(_)
-        | Request::Auth(_) => false,
-    }
-}
-
-/// The refusal of [`refused_under_nospace`] requests.
+/// The refusal of requests that may grow the store while NOSPACE is
+/// active ([`crate::request::may_grow_store`]).
 pub(crate) fn check_capped(req: &Request, nospace: bool) -> Result<(), ApplyError> {
-    match nospace && refused_under_nospace(req) {
+    match nospace && crate::request::may_grow_store(req) {
         true => Err(ApplyError::NoSpace),
         false => Ok(()),
     }
@@ -107,50 +85,10 @@ pub(crate) fn check_capped(req: &Request, nospace: bool) -> Result<(), ApplyErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use etcd_proto::etcdserverpb::request_op::Request as Op;
-    use etcd_proto::etcdserverpb::{
-        CompactionRequest, DeleteRangeRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest,
-        RangeRequest, RequestOp, TxnRequest,
-    };
-
-    fn op(r: Op) -> RequestOp {
-        RequestOp { request: Some(r) }
-    }
+    use etcd_proto::etcdserverpb::PutRequest;
 
     #[test]
-    fn capped_rule_matches_etcd() {
-        assert!(refused_under_nospace(&Request::Put(PutRequest::default())));
-        assert!(refused_under_nospace(&Request::LeaseGrant(
-            LeaseGrantRequest::default()
-        )));
-        for r in [
-            Request::DeleteRange(DeleteRangeRequest::default()),
-            Request::Compaction(CompactionRequest::default()),
-            Request::LeaseRevoke(LeaseRevokeRequest::default()),
-            Request::Alarm(AlarmRequest::default()),
-        ] {
-            assert!(!refused_under_nospace(&r), "{r:?}");
-        }
-        let read_only = TxnRequest {
-            success: vec![op(Op::RequestRange(RangeRequest::default()))],
-            failure: vec![op(Op::RequestDeleteRange(DeleteRangeRequest::default()))],
-            ..Default::default()
-        };
-        assert!(!refused_under_nospace(&Request::Txn(read_only)));
-        let put_on_failure = TxnRequest {
-            failure: vec![op(Op::RequestPut(PutRequest::default()))],
-            ..Default::default()
-        };
-        assert!(refused_under_nospace(&Request::Txn(put_on_failure)));
-        // etcd's cost counts only top-level puts.
-        let nested = TxnRequest {
-            success: vec![op(Op::RequestTxn(TxnRequest {
-                success: vec![op(Op::RequestPut(PutRequest::default()))],
-                ..Default::default()
-            }))],
-            ..Default::default()
-        };
-        assert!(!refused_under_nospace(&Request::Txn(nested)));
+    fn capped_refuses_only_under_nospace() {
         assert!(check_capped(&Request::Put(PutRequest::default()), false).is_ok());
         assert!(matches!(
             check_capped(&Request::Put(PutRequest::default()), true),

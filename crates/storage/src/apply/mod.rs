@@ -121,7 +121,7 @@ impl<'a> ApplyBatch<'a> {
         };
         // etcd's capped applier: under NOSPACE, refuse what may grow the
         // store before anything else (even a Put's lease check).
-        if alarm::refused_under_nospace(request) {
+        if crate::request::may_grow_store(request) {
             let table = self.txn.open_table(ALARMS).map_err(StorageError::from)?;
             let nospace = alarm::nospace_active(&table)?;
             alarm::check_capped(request, nospace)?;
