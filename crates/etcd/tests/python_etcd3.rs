@@ -9,6 +9,8 @@
 //! `tests/python/setup.sh` under `target/tmp/python-etcd3/` from the exact
 //! pins of `tests/python/requirements.txt`; setup.sh keeps a venv made from
 //! the same requirements, so only the first run (or a changed pin) installs.
+//! The venv helper lives in `common::python`, shared with `tls_clients.rs`
+//! (the same client over TLS).
 //!
 //! The transcript of a fresh reference etcd is the expectation. Each variant
 //! runs the script against a fresh server of its target and must print the
@@ -30,11 +32,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::Duration;
 
+use common::python;
 use common::transcript::{self, Headers, Script, Transcript};
 use common::{Node, Target};
 use serde_json::Value;
@@ -42,47 +43,6 @@ use tokio::sync::OnceCell;
 
 /// What the reference etcd reports as its version.
 const REFERENCE_VERSION: &str = "3.4.23";
-const INSTALL_HINT: &str = "python3 with the venv module and access to PyPI are needed: run the \
-     project's test command (scripts/test.sh), which installs python3-venv, or \
-     `apt-get install -y python3-venv`";
-
-/// Makes (or reuses) the venv once per test process; every test waits for
-/// the same setup and sees the same failure if it failed. Returns the venv's
-/// python.
-fn venv_python() -> &'static Path {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match PYTHON.get_or_init(setup_venv) {
-        Ok(path) => path,
-        Err(message) => panic!("{message}"),
-    }
-}
-
-fn setup_venv() -> Result<PathBuf, String> {
-    let script = python_dir().join("setup.sh");
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("python-etcd3")
-        .join("venv");
-    let output = std::process::Command::new("bash")
-        .arg(&script)
-        .arg(&venv)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("could not run {}: {e}\n{INSTALL_HINT}", script.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "setting up the etcd3 venv with {} failed ({}):\n{}{}\n{INSTALL_HINT}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-        ));
-    }
-    Ok(venv.join("bin").join("python"))
-}
-
-fn python_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python")
-}
 
 /// The etcd3 script: header ids, URLs and the `status()`/`members` fields
 /// of the module doc are normalised.
@@ -96,20 +56,12 @@ impl Script for Etcd3Check {
     const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
     fn program() -> &'static Path {
-        venv_python()
+        python::venv_python()
     }
 
     fn command(python: &Path, node: &Node) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(python);
-        command
-            // Isolated mode: no user site-packages, no PYTHON* variables.
-            .arg("-I")
-            .arg(python_dir().join("etcd3_check.py"))
-            .arg(format!("--endpoint={}", node.endpoint()))
-            // The pinned protobuf 3.20.3 is pure Python on 3.11 anyway; this
-            // keeps etcd3's old generated modules loading if the pin moves to
-            // a protobuf >= 4.
-            .env("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python");
+        let mut command = python::script_command(python, "etcd3_check.py");
+        command.arg(format!("--endpoint={}", node.endpoint()));
         command
     }
 

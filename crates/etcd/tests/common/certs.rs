@@ -5,8 +5,10 @@
 //! certificate as a server and as a client); client certificates with a
 //! chosen Common Name; peer certificates with a chosen CN (for
 //! `--peer-cert-allowed-cn`); a second, unrelated CA with a client
-//! certificate it signed (untrusted by the servers); and a client
-//! certificate revoked in a CRL the CA signed.
+//! certificate it signed (untrusted by the servers); a client
+//! certificate revoked in a CRL the CA signed; and, on demand, more CRLs
+//! revoking chosen certificates ([`Certs::crl_revoking`], e.g. a member's
+//! peer certificate for `--peer-crl-file`).
 //!
 //! Keys are EC P-256 (prime256v1): generating one takes a few milliseconds,
 //! so a whole set costs well under a second. Every certificate has its own
@@ -94,7 +96,7 @@ impl Certs {
         );
         let revoked_client = sign(d, 0x1002, "revoked", "revoked", Usage::Client, &ca, &ca_key);
         let crl = d.join("crl.pem");
-        make_crl(d, &ca, &ca_key, &revoked_client, &crl);
+        make_crl(d, "crl", &ca, &ca_key, &[&revoked_client], &crl);
         Certs {
             dir,
             ca,
@@ -129,6 +131,15 @@ impl Certs {
     /// CN) with a new key and serial, stored under `file`: for rotation.
     pub fn another_server(&self, file: &str) -> KeyPair {
         self.leaf(file, SERVER_CN, Usage::Member)
+    }
+
+    /// A CRL signed by the CA that revokes exactly `revoked`, stored as
+    /// `file.pem` (with its own CA database, so CRLs do not share
+    /// revocations): for `--client-crl-file` or `--peer-crl-file`.
+    pub fn crl_revoking(&self, file: &str, revoked: &[&KeyPair]) -> PathBuf {
+        let crl = self.dir.path().join(format!("{file}.pem"));
+        make_crl(self.dir.path(), file, &self.ca, &self.ca_key, revoked, &crl);
+        crl
     }
 
     /// `--cert-file`, `--key-file` and `--trusted-ca-file` for the server
@@ -226,14 +237,16 @@ fn sign(
     }
 }
 
-/// Revokes `revoked` in a fresh CA database and writes the CA's CRL to
-/// `crl`, with the minimal `openssl ca` configuration that needs.
-fn make_crl(dir: &Path, ca: &Path, ca_key: &Path, revoked: &KeyPair, crl: &Path) {
-    let database = dir.join("index.txt");
-    let crlnumber = dir.join("crlnumber");
+/// Revokes every certificate of `revoked` in a fresh CA database and
+/// writes the CA's CRL to `crl`, with the minimal `openssl ca`
+/// configuration that needs; the database files are named after `name`
+/// (`name.index.txt`, `name.crlnumber`, `name.cnf`).
+fn make_crl(dir: &Path, name: &str, ca: &Path, ca_key: &Path, revoked: &[&KeyPair], crl: &Path) {
+    let database = dir.join(format!("{name}.index.txt"));
+    let crlnumber = dir.join(format!("{name}.crlnumber"));
     std::fs::write(&database, "").expect("write CA database");
     std::fs::write(&crlnumber, "01\n").expect("write CRL number");
-    let config = dir.join("ca.cnf");
+    let config = dir.join(format!("{name}.cnf"));
     std::fs::write(
         &config,
         format!(
@@ -247,8 +260,10 @@ fn make_crl(dir: &Path, ca: &Path, ca_key: &Path, revoked: &KeyPair, crl: &Path)
     .expect("write CA config");
     let (config, ca_key, ca) = (p(&config), p(ca_key), p(ca));
     let ca_args = ["ca", "-config", &config, "-keyfile", &ca_key, "-cert", &ca];
-    let cert = p(&revoked.cert);
-    openssl(&[&ca_args[..], &["-revoke", &cert]].concat());
+    for cert in revoked {
+        let cert = p(&cert.cert);
+        openssl(&[&ca_args[..], &["-revoke", &cert]].concat());
+    }
     let crl = p(crl);
     openssl(&[&ca_args[..], &["-gencrl", "-out", &crl]].concat());
 }

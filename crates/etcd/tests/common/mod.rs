@@ -11,7 +11,9 @@
 //! (SIGKILL under concurrent writes; `ETCD_RS_CRASH_ROUNDS`, `ETCD_RS_SEED`),
 //! `tls.rs` and `tls_cluster.rs` (client and peer TLS; certificates from
 //! [`certs`]; a node's listeners, peer scheme and client TLS come from
-//! [`NodeOptions`]).
+//! [`NodeOptions`]), `tls_clients.rs` (more TLS clients: Python etcd3 from
+//! the venv of [`python`], etcdctl 3.5.1 from [`etcd351`], and `unixs://`
+//! listeners, see [`NodeOptions::unix_listener`]).
 //! Run one half with `cargo test -p etcd reference` or `cargo test -p etcd
 //! etcd_rs`, or one file with `cargo test -p etcd --test grpc_txn`.
 //!
@@ -25,6 +27,8 @@
 
 pub mod certs;
 pub mod cluster;
+pub mod etcd351;
+pub mod python;
 pub mod raw_codec;
 pub mod transcript;
 
@@ -220,6 +224,12 @@ pub struct NodeOptions {
     /// What the harness's clients (etcdctl, etcd-client, Go) use on an
     /// `https` listener; required when the first listener is `https`.
     pub client_tls: Option<ClientTls>,
+    /// Client listeners on unix sockets, by scheme (`Http`: `unix://`,
+    /// `Https`: `unixs://`) and socket name; see
+    /// [`NodeOptions::unix_listener`].
+    pub unix_listeners: Vec<(Scheme, String)>,
+    /// The server's working directory; `None`: the test's own.
+    pub current_dir: Option<PathBuf>,
 }
 
 impl Default for NodeOptions {
@@ -229,6 +239,8 @@ impl Default for NodeOptions {
             listeners: vec![Scheme::Http],
             peer_scheme: Scheme::Http,
             client_tls: None,
+            unix_listeners: Vec::new(),
+            current_dir: None,
         }
     }
 }
@@ -261,6 +273,30 @@ impl NodeOptions {
 
     pub fn peer_scheme(mut self, scheme: Scheme) -> NodeOptions {
         self.peer_scheme = scheme;
+        self
+    }
+
+    /// Also listens for clients on the unix socket `localhost:NAME`
+    /// (`unix://localhost:NAME`, or `unixs://` for `Scheme::Https`), after
+    /// the tcp listeners in `--listen-client-urls`, not advertised. Both
+    /// servers create the socket file `localhost:NAME` relative to their
+    /// working directory (give one of the test's own with
+    /// [`NodeOptions::current_dir`]) and log the listener's serving line
+    /// with that name as `address`: the harness waits for that line too.
+    /// `NAME` must be digits, since etcd parses the URL with Go's net/url,
+    /// which requires a numeric port.
+    pub fn unix_listener(mut self, scheme: Scheme, name: &str) -> NodeOptions {
+        assert!(
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()),
+            "a unix listener's name must be digits (Go's net/url wants a port), not {name:?}"
+        );
+        self.unix_listeners.push((scheme, name.to_string()));
+        self
+    }
+
+    /// Runs the server in `dir` (where unix sockets are created).
+    pub fn current_dir(mut self, dir: &Path) -> NodeOptions {
+        self.current_dir = Some(dir.to_path_buf());
         self
     }
 }
@@ -306,6 +342,10 @@ pub struct Node {
     client_ports: Vec<u16>,
     /// How the harness's clients speak TLS to the `https` listeners.
     client_tls: Option<ClientTls>,
+    /// The unix socket listeners (scheme, name), after the tcp ones.
+    unix_listeners: Vec<(Scheme, String)>,
+    /// The server's working directory, if not the test's.
+    current_dir: Option<PathBuf>,
     /// The peer port; kept across restarts so the member keeps its URL.
     peer_port: u16,
     /// The peer URL's scheme.
@@ -364,7 +404,7 @@ impl Node {
         node.choose_client_ports();
         let (rx, child) = node.spawn();
         node.child = Some(child);
-        match wait_ready(target, rx, &node.listeners, &node.wanted_ports()).await {
+        match wait_ready(target, rx, &node.wanted_listeners()).await {
             Startup::Exited => {}
             Startup::Ready { client_ports } => {
                 panic!(
@@ -432,6 +472,8 @@ impl Node {
             client_ports: vec![0; options.listeners.len()],
             listeners: options.listeners,
             client_tls: options.client_tls,
+            unix_listeners: options.unix_listeners,
+            current_dir: options.current_dir,
             peer_port,
             peer_scheme: options.peer_scheme,
             launches: 0,
@@ -457,6 +499,33 @@ impl Node {
     /// The URL of client listener `i` (in [`NodeOptions::listeners`] order).
     pub fn client_url_at(&self, i: usize) -> String {
         format!("{}://127.0.0.1:{}", self.listeners[i], self.client_ports[i])
+    }
+
+    /// The URL of unix listener `i` (in [`NodeOptions::unix_listener`]
+    /// order): `unix://localhost:NAME` or `unixs://localhost:NAME`. A client
+    /// resolves it relative to its own working directory, so it must run in
+    /// the server's ([`Node::current_dir`]).
+    pub fn unix_url(&self, i: usize) -> String {
+        let (scheme, name) = &self.unix_listeners[i];
+        let scheme = match scheme {
+            Scheme::Http => "unix",
+            Scheme::Https => "unixs",
+        };
+        format!("{scheme}://localhost:{name}")
+    }
+
+    /// The socket file of unix listener `i`.
+    pub fn unix_socket(&self, i: usize) -> PathBuf {
+        let dir = self
+            .current_dir
+            .clone()
+            .unwrap_or_else(|| std::env::current_dir().expect("the test's working directory"));
+        dir.join(format!("localhost:{}", self.unix_listeners[i].1))
+    }
+
+    /// The server's working directory, if the test chose one.
+    pub fn current_dir(&self) -> Option<&Path> {
+        self.current_dir.as_deref()
     }
 
     /// `127.0.0.1:PORT`, the (first) client endpoint for gRPC clients; the
@@ -594,7 +663,7 @@ impl Node {
             self.choose_client_ports();
             let (rx, child) = self.spawn();
             self.child = Some(child);
-            match wait_ready(self.target, rx, &self.listeners, &self.wanted_ports()).await {
+            match wait_ready(self.target, rx, &self.wanted_listeners()).await {
                 Startup::Ready { client_ports } => {
                     self.client_ports = client_ports;
                     return;
@@ -664,6 +733,24 @@ impl Node {
         }
     }
 
+    /// What [`wait_ready`] waits for: each tcp listener (scheme, wanted
+    /// port), then each unix listener (scheme, socket name).
+    fn wanted_listeners(&self) -> Wanted {
+        Wanted {
+            tcp: self
+                .listeners
+                .iter()
+                .copied()
+                .zip(self.wanted_ports())
+                .collect(),
+            unix: self
+                .unix_listeners
+                .iter()
+                .map(|(scheme, name)| (*scheme, format!("localhost:{name}")))
+                .collect(),
+        }
+    }
+
     /// The lines of the latest launch's log that report a port in use.
     fn busy_port_lines(&self) -> Vec<String> {
         let log = self.log();
@@ -685,10 +772,14 @@ impl Node {
             .map(|(scheme, port)| format!("{scheme}://127.0.0.1:{port}"))
             .collect::<Vec<_>>()
             .join(",");
+        let listen = std::iter::once(client.clone())
+            .chain((0..self.unix_listeners.len()).map(|i| self.unix_url(i)))
+            .collect::<Vec<_>>()
+            .join(",");
         let mut args = vec![
             format!("--name={}", self.name),
             format!("--data-dir={}", self.data_dir().display()),
-            format!("--listen-client-urls={client}"),
+            format!("--listen-client-urls={listen}"),
             format!("--advertise-client-urls={client}"),
             format!("--listen-peer-urls={peer}"),
             format!("--initial-advertise-peer-urls={peer}"),
@@ -751,6 +842,9 @@ impl Node {
             }
         }
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(dir) = &self.current_dir {
+            command.current_dir(dir);
+        }
         let mut child = command
             .args(&args)
             .stdin(Stdio::null())
@@ -833,21 +927,33 @@ fn pump_lines(stream: impl Read + Send + 'static, log: PathBuf, tx: mpsc::Unboun
     });
 }
 
+/// The client listeners a launch waits for.
+struct Wanted {
+    /// Each tcp listener's scheme and the port it is told to bind (0: any).
+    tcp: Vec<(Scheme, u16)>,
+    /// Each unix listener's scheme and the `address` its serving line
+    /// carries (the socket name, `localhost:NAME`).
+    unix: Vec<(Scheme, String)>,
+}
+
 /// Reads log lines until the server is ready, exits, or the timeout passes.
-/// Ready means: every listener (`listeners[i]`, told to bind `wanted[i]`,
-/// 0 for any port) was reported serving by the line of its scheme, and for
-/// ours also the readiness milestone. A listener with a fixed port needs the
-/// line with that port; one on port 0 takes the first unclaimed line of its
-/// scheme (listeners of one scheme are interchangeable).
+/// Ready means: every tcp listener (`wanted.tcp[i]`, a scheme and the port
+/// it was told to bind, 0 for any) was reported serving by the line of its
+/// scheme, every unix listener by the line of its scheme naming its socket,
+/// and for ours the readiness milestone was logged too. A tcp listener with
+/// a fixed port needs the line with that port; one on port 0 takes the
+/// first unclaimed line of its scheme (listeners of one scheme are
+/// interchangeable).
 async fn wait_ready(
     target: Target,
     mut rx: mpsc::UnboundedReceiver<String>,
-    listeners: &[Scheme],
-    wanted: &[u16],
+    wanted: &Wanted,
 ) -> Startup {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     let mut serving: Vec<(Scheme, u16)> = Vec::new();
+    let mut unix_serving = vec![false; wanted.unix.len()];
     let mut ready_line = target == Target::Reference;
+    let (listeners, ports): (Vec<Scheme>, Vec<u16>) = wanted.tcp.iter().copied().unzip();
     loop {
         let line = match tokio::time::timeout_at(deadline, rx.recv()).await {
             Err(_) => return Startup::TimedOut,
@@ -866,17 +972,25 @@ async fn wait_ready(
             .find(|s| msg == Some(s.serving_msg()))
         {
             let address = json["address"].as_str().unwrap_or_default();
-            let port = address
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.parse::<u16>().ok())
-                .unwrap_or_else(|| panic!("no port in serving address {line}"));
-            serving.push((scheme, port));
+            if let Some(i) = wanted
+                .unix
+                .iter()
+                .position(|(s, socket)| *s == scheme && socket == address)
+            {
+                unix_serving[i] = true;
+            } else {
+                let port = address
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .unwrap_or_else(|| panic!("no port in serving address {line}"));
+                serving.push((scheme, port));
+            }
         }
-        if !ready_line {
+        if !ready_line || unix_serving.contains(&false) {
             continue;
         }
-        if let Some(client_ports) = assign_ports(listeners, wanted, &serving) {
+        if let Some(client_ports) = assign_ports(&listeners, &ports, &serving) {
             return Startup::Ready { client_ports };
         }
     }
@@ -986,7 +1100,13 @@ pub async fn etcdctl(node: &Node, args: &[&str]) -> Output {
 /// variables of the caller's environment (they would act as flags).
 pub fn etcdctl_command(endpoint: &str) -> tokio::process::Command {
     require_file(ETCDCTL);
-    let mut command = tokio::process::Command::new(ETCDCTL);
+    etcdctl_command_with(Path::new(ETCDCTL), endpoint)
+}
+
+/// Like [`etcdctl_command`] with another etcdctl binary (etcdctl 3.5.1 of
+/// [`etcd351`]).
+pub fn etcdctl_command_with(binary: &Path, endpoint: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(binary);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("ETCDCTL_") {
             command.env_remove(name);
@@ -1030,9 +1150,22 @@ pub async fn etcdctl_at_ok(url: &str, tls: Option<&ClientTls>, args: &[&str]) ->
 }
 
 async fn etcdctl_run(url: &str, tls: Option<&ClientTls>, args: &[&str], stdin: &str) -> Output {
+    etcdctl_run_command(etcdctl_command(url), tls, args, stdin).await
+}
+
+/// Runs a prepared etcdctl `command` ([`etcdctl_command`] or
+/// [`etcdctl_command_with`], perhaps given a working directory) with the
+/// TLS flags of `tls` (none: plain), `--command-timeout=10s`, then `args`,
+/// and `stdin` as its standard input; bounded to 30 s.
+pub async fn etcdctl_run_command(
+    mut command: tokio::process::Command,
+    tls: Option<&ClientTls>,
+    args: &[&str],
+    stdin: &str,
+) -> Output {
     let tls_args = tls.map(ClientTls::etcdctl_args).unwrap_or_default();
     // A test's own `--command-timeout` comes later and wins.
-    let mut child = etcdctl_command(url)
+    let mut child = command
         .args(tls_args)
         .arg("--command-timeout=10s")
         .args(args)
@@ -1054,6 +1187,17 @@ async fn etcdctl_run(url: &str, tls: Option<&ClientTls>, args: &[&str], stdin: &
         .expect("wait for etcdctl");
     let _ = writer.await;
     output
+}
+
+/// Like [`etcdctl_run_command`] without stdin, asserting success; stdout.
+pub async fn etcdctl_run_command_ok(
+    command: tokio::process::Command,
+    tls: Option<&ClientTls>,
+    args: &[&str],
+) -> String {
+    let output = etcdctl_run_command(command, tls, args, "").await;
+    assert_output_ok(args, &output);
+    String::from_utf8(output.stdout).expect("etcdctl stdout is UTF-8")
 }
 
 /// Runs `etcdctl`, asserts it succeeded, returns its stdout.
