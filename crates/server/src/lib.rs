@@ -13,6 +13,7 @@
 //!   through (write: propose via Raft; read: ReadIndex then a backend
 //!   snapshot) and the one place response headers are built.
 //! - [`api`]: one file per gRPC service, plus request validation.
+//! - [`auth`]: authorization rules (a user's merged key permissions).
 //! - [`serve`]: the front door — what the client and peer listeners serve,
 //!   the middleware (grpc-go's transport error wording, what a learner
 //!   refuses), TLS from etcd's flags and the one peer dialer (connections
@@ -37,6 +38,7 @@
 //! the event to every watcher of that key.
 
 pub mod api;
+pub mod auth;
 pub mod compactor;
 pub mod concurrency;
 pub mod config;
