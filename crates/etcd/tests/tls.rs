@@ -417,6 +417,18 @@ both!(
     }
 );
 
+// etcd's self-signed setup replaces the whole TLS configuration: with
+// `--auto-tls`, `--client-cert-auth` asks nothing of clients.
+both!(auto_tls_ignores_client_cert_auth, |target| async move {
+    let node = Node::start_with(
+        target,
+        NodeOptions::https(ClientTls::skip_verify()).args(&["--auto-tls", "--client-cert-auth"]),
+    )
+    .await;
+    assert_eq!(etcdctl_ok(&node, &["put", "auto", "open"]).await, "OK\n");
+    assert_eq!(etcdctl_ok(&node, &["get", "auto"]).await, "auto\nopen\n");
+});
+
 both!(plain_and_tls_listeners_side_by_side, |target| async move {
     let certs = Certs::new();
     let root = certs.client("root");

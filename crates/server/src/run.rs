@@ -176,6 +176,7 @@ pub async fn run(
     let peer_listeners = serve::bind(&opts.listen_peer_urls).await?;
     tracing::info!("listen-client-urls" = ?opts.listen_client_urls, "configuring client listeners");
     let listeners = serve::bind(&opts.listen_client_urls).await?;
+    security.check_listeners(&listeners, &peer_listeners)?;
     // Advertise what was actually bound where the flag asked for port 0.
     let bound: Vec<String> = listeners
         .iter()
@@ -471,7 +472,7 @@ pub async fn run(
             Ok(Err(e)) => tracing::warn!(error = %e, "client listener task failed"),
             Err(_) => {
                 tracing::warn!(
-                    "client connections still open after the grace period; closing them"
+                    "client connections still open after the grace period; no longer waiting for them"
                 );
                 handle.abort();
             }

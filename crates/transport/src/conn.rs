@@ -22,9 +22,9 @@ pub struct ConnInfo {
     pub remote: String,
     /// Whether the connection is TLS.
     pub tls: bool,
-    /// The Common Name of the verified client certificate, when the
-    /// listener verifies clients and the certificate has one: the caller's
-    /// user name under `--client-cert-auth`.
+    /// The Common Name of the verified client certificate, on listeners
+    /// with `--client-cert-auth` (etcd's user name for a caller without a
+    /// token).
     pub common_name: Option<String>,
 }
 

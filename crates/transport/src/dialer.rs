@@ -75,11 +75,9 @@ impl PeerDialer {
                 })
             }
         };
-        let host = if unix {
-            "localhost".to_string()
-        } else {
-            host_of(&addr).to_string()
-        };
+        // The name the certificate must be valid for: the URL's host, for
+        // a unix socket too (Go's transport takes it from `host:port`).
+        let host = host_of(&addr).to_string();
         // The connector dials the target itself; tonic only needs an
         // authority for the HTTP/2 requests, so it always gets an http URI
         // (an https one would make tonic look for its own TLS).

@@ -28,6 +28,9 @@ use crate::tls::{verify, ServerTls};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Accepted connections waiting for the server to take them.
 const ACCEPT_BACKLOG: usize = 128;
+/// The first and the longest pause after a failed accept.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// A TLS record carrying a handshake starts with this byte.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
@@ -80,9 +83,11 @@ impl ListenUrl {
             return Err(bad("expected scheme://host:port"));
         }
         // "localhost" may resolve to ::1 first; clients dialling localhost
-        // (etcdctl's default endpoint is 127.0.0.1:2379) expect IPv4.
-        let addr = match addr.strip_prefix("localhost:") {
-            Some(port) if tcp => format!("127.0.0.1:{port}"),
+        // (etcdctl's default endpoint is 127.0.0.1:2379) expect IPv4. No
+        // host (`http://:2379`) is every interface, as in Go.
+        let addr = match (addr.strip_prefix("localhost:"), tcp) {
+            (Some(port), true) => format!("127.0.0.1:{port}"),
+            _ if tcp && addr.starts_with(':') => format!("0.0.0.0{addr}"),
             _ => addr.to_string(),
         };
         Ok(ListenUrl { scheme, addr })
@@ -175,17 +180,27 @@ enum Raw {
 }
 
 /// The connections accepted on `listener`, each ready to serve. TLS is
-/// terminated with `tls` when the listener's scheme asks for it. The
-/// accept loop stops once the stream is dropped.
+/// terminated with `tls` when the listener's scheme asks for it; a TLS
+/// URL without it is refused rather than served in plain text. The accept
+/// loop stops once the stream is dropped.
 pub fn incoming(
     listener: Listener,
     tls: Option<Arc<ServerTls>>,
     role: Role,
-) -> ReceiverStream<io::Result<Conn>> {
+) -> Result<ReceiverStream<io::Result<Conn>>, ListenError> {
+    let tls = match (listener.url.is_tls(), tls) {
+        (false, _) => None,
+        (true, Some(tls)) => Some(tls),
+        (true, None) => {
+            return Err(ListenError::BadUrl {
+                url: listener.bound_url(),
+                reason: "a TLS listener needs a certificate and key".to_string(),
+            })
+        }
+    };
     let (tx, rx) = mpsc::channel(ACCEPT_BACKLOG);
-    let tls = if listener.url.is_tls() { tls } else { None };
     tokio::spawn(accept_loop(listener, tls, role, tx));
-    ReceiverStream::new(rx)
+    Ok(ReceiverStream::new(rx))
 }
 
 async fn accept_loop(
@@ -194,18 +209,24 @@ async fn accept_loop(
     role: Role,
     tx: mpsc::Sender<io::Result<Conn>>,
 ) {
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         let accepted = tokio::select! {
             _ = tx.closed() => return,
             accepted = accept(&listener.socket) => accepted,
         };
         let raw = match accepted {
-            Ok(raw) => raw,
+            Ok(raw) => {
+                backoff = ACCEPT_BACKOFF_MIN;
+                raw
+            }
             Err(e) => {
                 // Out of file descriptors and the like: the listener itself
-                // is fine, so wait a moment and accept again.
-                tracing::warn!(address = %listener.address(), error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                // is fine, so wait and accept again, longer each time (Go's
+                // http.Server backs off the same way, up to a second).
+                tracing::warn!(address = %listener.address(), error = %e, "accept failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 continue;
             }
         };
@@ -233,8 +254,11 @@ async fn accept(socket: &Socket) -> io::Result<Raw> {
         Socket::Tcp(l) => {
             let (stream, remote) = l.accept().await?;
             // Small gRPC frames must not wait for Nagle's algorithm (40 ms
-            // stalls against delayed ACKs).
-            stream.set_nodelay(true)?;
+            // stalls against delayed ACKs). A socket that refuses the option
+            // still serves.
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
             Ok(Raw::Tcp(stream, remote))
         }
         Socket::Unix(l, path) => {
@@ -379,7 +403,8 @@ async fn handshake<IO: Io>(
                 .map_err(|e| rejection_of(&server_name, leaf, e))?;
         }
     }
-    let common_name = if tls.verifies_clients() {
+    // etcd takes the CN as the caller's name only under client-cert-auth.
+    let common_name = if tls.info().client_cert_auth {
         chain.first().and_then(|leaf| verify::common_name(leaf))
     } else {
         None
@@ -415,7 +440,7 @@ fn go_wording(e: &io::Error) -> String {
                 .to_string()
         }
         Error::InvalidCertificate(CertificateError::Other(other)) => other.to_string(),
-        Error::PeerIncompatible(_) => {
+        Error::PeerIncompatible(rustls::PeerIncompatible::NoCipherSuitesInCommon) => {
             "tls: no cipher suite supported by both client and server".to_string()
         }
         other => format!("tls: {other}"),
@@ -445,6 +470,10 @@ mod tests {
         let unix = ListenUrl::parse("unixs://localhost:1234").unwrap();
         assert_eq!(unix.addr, "localhost:1234");
         assert!(unix.is_tls() && unix.is_unix());
+        assert_eq!(
+            ListenUrl::parse("http://:2379").unwrap().addr,
+            "0.0.0.0:2379"
+        );
         assert!(ListenUrl::parse("127.0.0.1:2379").is_err());
         assert!(ListenUrl::parse("http://localhost").is_err());
         assert!(ListenUrl::parse("ftp://a:1").is_err());

@@ -128,7 +128,15 @@ pub async fn serve(
                 "serving client traffic insecurely; this is strongly discouraged!"
             );
         }
-        let incoming = etcd_transport::incoming(listener, port.tls.clone(), Role::Client);
+        // `Security::check_listeners` ran at startup; a TLS listener
+        // without TLS is refused here all the same.
+        let incoming = match etcd_transport::incoming(listener, port.tls.clone(), Role::Client) {
+            Ok(incoming) => incoming,
+            Err(e) => {
+                tracing::error!(error = %e, "not serving a client listener");
+                continue;
+            }
+        };
         let mut stop = shutdown.clone();
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;

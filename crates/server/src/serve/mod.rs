@@ -19,8 +19,8 @@
 //! start at once, but requests are served only once the member is ready.
 //! Shutdown stops accepting connections and lets in-flight requests finish.
 //!
-//! The caller's identity: with `--client-cert-auth`, the accept loop puts
-//! the verified certificate's Common Name on the connection
+//! The caller's identity: on a listener with `--client-cert-auth`, the
+//! accept loop puts the verified certificate's Common Name on the connection
 //! ([`etcd_transport::ConnInfo`]), and tonic copies it onto every request;
 //! [`caller_common_name`] reads it back.
 

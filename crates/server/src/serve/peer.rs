@@ -24,7 +24,15 @@ pub fn serve_peers(
     let mut handles = Vec::new();
     for listener in listeners {
         tracing::info!(address = %listener.address(), "serving peer traffic");
-        let incoming = etcd_transport::incoming(listener, tls.clone(), Role::Peer);
+        // `Security::check_listeners` ran at startup; a TLS listener
+        // without TLS is refused here all the same.
+        let incoming = match etcd_transport::incoming(listener, tls.clone(), Role::Peer) {
+            Ok(incoming) => incoming,
+            Err(e) => {
+                tracing::error!(error = %e, "not serving a peer listener");
+                continue;
+            }
+        };
         let router = Server::builder()
             .add_service(service.clone())
             .add_service(lease.clone());

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use etcd_transport::tls::self_signed;
-use etcd_transport::{ClientTls, PeerDialer, ServerTls, TlsError, TlsInfo};
+use etcd_transport::{ClientTls, ListenError, Listener, PeerDialer, ServerTls, TlsError, TlsInfo};
 
 /// The TLS flags of both sides.
 #[derive(Debug, Clone, Default)]
@@ -110,6 +110,27 @@ impl Security {
     }
 }
 
+impl Security {
+    /// Every TLS listener has its side's TLS (the configuration checks
+    /// promise it; this keeps a listener from ever serving plain text).
+    pub fn check_listeners(
+        &self,
+        client: &[Listener],
+        peer: &[Listener],
+    ) -> Result<(), ListenError> {
+        let sides = [(client, self.client.is_some()), (peer, self.peer.is_some())];
+        for (listeners, has_tls) in sides {
+            if let Some(listener) = listeners.iter().find(|l| l.url().is_tls() && !has_tls) {
+                return Err(ListenError::BadUrl {
+                    url: listener.bound_url(),
+                    reason: "a TLS listener needs a certificate and key".to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `info`, or a self-signed pair in `dir` when auto-TLS is on and no
 /// certificate files were given (etcd's `ClientSelfCert`/`PeerSelfCert`).
 fn with_self_signed(
@@ -137,11 +158,18 @@ fn with_self_signed(
         })
         .collect();
     let pair = self_signed::ensure(dir, &hosts, validity_years, side == "peer")?;
+    // etcd's SelfCert replaces the whole TLS info: client-certificate auth,
+    // the CA, the CRL and the allowed names do not apply to a self-signed
+    // setup; cipher suites and versions still do.
     Ok(TlsInfo {
         cert_file: pair.cert_file,
         key_file: pair.key_file,
         self_signed: true,
-        ..info.clone()
+        cipher_suites: info.cipher_suites.clone(),
+        min_version: info.min_version.clone(),
+        max_version: info.max_version.clone(),
+        skip_client_san_verify: info.skip_client_san_verify,
+        ..TlsInfo::default()
     })
 }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
@@ -16,7 +17,7 @@ use tokio_rustls::TlsConnector;
 
 use super::files::{self, Stamps};
 use super::server::{pair_error, provider_for, roots};
-use super::{ciphers, TlsError, TlsInfo};
+use super::{ciphers, verify, TlsError, TlsInfo};
 
 /// The dialing side of one [`TlsInfo`].
 #[derive(Debug)]
@@ -93,11 +94,30 @@ fn build(info: &TlsInfo) -> Result<ClientConfig, TlsError> {
     } else {
         let roots = match &info.trusted_ca_file {
             Some(ca) => roots(ca)?,
-            // Without a CA file Go would use the system's roots; a member
-            // certificate from a private CA verifies against neither.
-            None => RootCertStore::empty(),
+            // Without a CA file, the system's roots, as Go uses.
+            None => system_roots(),
         };
-        builder.with_root_certificates(roots)
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| TlsError::Config {
+                what: "the trusted CA".to_string(),
+                reason: e.to_string(),
+            })?;
+        // etcd applies the allowed CN / hostname to the members it dials
+        // too (its client config shares the check).
+        let verifier: Arc<dyn ServerCertVerifier> =
+            if info.allowed_cns.is_empty() && info.allowed_hostnames.is_empty() {
+                verifier
+            } else {
+                Arc::new(AllowedServerNames {
+                    inner: verifier,
+                    cns: info.allowed_cns.clone(),
+                    hostnames: info.allowed_hostnames.clone(),
+                })
+            };
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
     };
     let mut config = match identity_files(info) {
         (Some(cert), Some(key)) => {
@@ -111,6 +131,64 @@ fn build(info: &TlsInfo) -> Result<ClientConfig, TlsError> {
     };
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
+}
+
+/// The system's trusted roots; the ones that cannot be read are skipped.
+fn system_roots() -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    for error in &found.errors {
+        tracing::warn!(error = %error, "cannot read a system root certificate");
+    }
+    roots.add_parsable_certificates(found.certs);
+    roots
+}
+
+/// A server-certificate verifier that also applies the allowed names.
+#[derive(Debug)]
+struct AllowedServerNames {
+    inner: Arc<WebPkiServerVerifier>,
+    cns: Vec<String>,
+    hostnames: Vec<String>,
+}
+
+impl ServerCertVerifier for AllowedServerNames {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verified =
+            self.inner
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)?;
+        verify::check_allowed(end_entity, &self.cns, &self.hostnames)?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// etcd's `InsecureSkipVerify` for self-signed member certificates: the

@@ -64,21 +64,38 @@ pub fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static
     if !bytes.starts_with(b"-----BEGIN") {
         return Ok(vec![CertificateRevocationListDer::from(bytes)]);
     }
-    CertificateRevocationListDer::pem_slice_iter(&bytes)
+    let crls = CertificateRevocationListDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::Parse {
             path: path.to_path_buf(),
             reason: e.to_string(),
-        })
+        })?;
+    // A file with no list in it is a mistake, not "nothing revoked".
+    if crls.is_empty() {
+        return Err(TlsError::Parse {
+            path: path.to_path_buf(),
+            reason: "no X509 CRL in the file".to_string(),
+        });
+    }
+    Ok(crls)
 }
 
 /// What a file looked like when it was read: a changed stamp means read it
-/// again. A file that cannot be examined has no stamp.
-pub type Stamp = Option<(SystemTime, u64)>;
+/// again. The inode and change time catch a file replaced by a rename or
+/// copied with its old modification time kept. A file that cannot be
+/// examined has no stamp.
+pub type Stamp = Option<(SystemTime, u64, u64, i64, i64)>;
 
 pub fn stamp(path: &Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
+    Some((
+        meta.modified().ok()?,
+        meta.len(),
+        meta.ino(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    ))
 }
 
 /// The stamps of a set of files, compared as a whole.
@@ -111,6 +128,14 @@ mod tests {
             Err(TlsError::NoCertificate { .. })
         ));
         assert!(matches!(read_key(&empty), Err(TlsError::NoKey { .. })));
+        // A PEM file holding no CRL (a certificate, say) is refused, not
+        // taken for "nothing revoked".
+        std::fs::write(
+            &empty,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert!(matches!(read_crls(&empty), Err(TlsError::Parse { .. })));
     }
 
     #[test]

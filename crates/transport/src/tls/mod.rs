@@ -72,7 +72,7 @@ pub struct TlsInfo {
 }
 
 impl TlsInfo {
-    /// Whether certificate files were given (etcd's `TLSInfo.Empty`).
+    /// Whether no certificate file was given (etcd's `TLSInfo.Empty`).
     pub fn is_empty(&self) -> bool {
         self.cert_file.as_os_str().is_empty() && self.key_file.as_os_str().is_empty()
     }

@@ -65,7 +65,15 @@ pub fn ensure(
     params.serial_number = Some(SerialNumber::from_slice(&serial));
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now;
-    params.not_after = now + time::Duration::days(365 * validity_years.max(1) as i64);
+    let too_long = || fail(format!("a validity of {validity_years} years is too long"));
+    let days = i64::try_from(validity_years.max(1))
+        .ok()
+        .and_then(|years| years.checked_mul(365))
+        .ok_or_else(too_long)?;
+    params.not_after = now
+        .checked_add(time::Duration::days(days))
+        .filter(|end| end.year() <= 9999)
+        .ok_or_else(too_long)?;
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![
         KeyUsagePurpose::KeyEncipherment,

@@ -74,6 +74,12 @@ impl ServerTls {
                     );
                     *current = (now, Arc::new(config));
                 }
+                Err(e @ TlsError::Read { .. }) => tracing::warn!(
+                    "cert-file" = %self.info.cert_file.display(),
+                    "key-file" = %self.info.key_file.display(),
+                    error = %e,
+                    "failed to find peer cert files"
+                ),
                 Err(e) => tracing::warn!(
                     "cert-file" = %self.info.cert_file.display(),
                     "key-file" = %self.info.key_file.display(),

@@ -30,7 +30,8 @@ pub const NOT_ALLOWED: &str = "client certificate authentication failed";
 /// The Common Name of a DER certificate's subject, if it has one.
 pub fn common_name(cert: &[u8]) -> Option<String> {
     let (_, cert) = X509Certificate::from_der(cert).ok()?;
-    let cn = cert.subject().iter_common_name().next()?;
+    // Go's `Subject.CommonName` is the last CN attribute.
+    let cn = cert.subject().iter_common_name().last()?;
     cn.as_str().ok().map(str::to_string)
 }
 
@@ -96,12 +97,27 @@ fn allowed(cert: &[u8], cns: &[String], hostnames: &[String]) -> bool {
         let cn = parsed
             .subject()
             .iter_common_name()
-            .next()
+            .last()
             .and_then(|cn| cn.as_str().ok());
         return cn.is_some_and(|cn| cns.iter().any(|allowed| allowed == cn));
     }
     let (dns, ips) = subject_alt_names(&parsed);
     hostnames.iter().any(|h| valid_for_host(&dns, &ips, h))
+}
+
+/// The allowed-name rule as a handshake error ([`NOT_ALLOWED`]), for the
+/// verifiers of both sides.
+pub(crate) fn check_allowed(
+    cert: &[u8],
+    cns: &[String],
+    hostnames: &[String],
+) -> Result<(), rustls::Error> {
+    if allowed(cert, cns, hostnames) {
+        return Ok(());
+    }
+    Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+        rustls::OtherError(Arc::new(NotAllowed)),
+    )))
 }
 
 /// The refusal for a certificate outside the allowed names, worded as etcd.
@@ -146,11 +162,7 @@ impl ClientCertVerifier for AllowedNames {
         let verified = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
-        if !allowed(end_entity, &self.cns, &self.hostnames) {
-            return Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                rustls::OtherError(Arc::new(NotAllowed)),
-            )));
-        }
+        check_allowed(end_entity, &self.cns, &self.hostnames)?;
         Ok(verified)
     }
 
@@ -195,9 +207,11 @@ pub struct Revocations {
 impl Revocations {
     /// Reads the list once, so an unreadable file stops startup.
     pub fn open(path: PathBuf) -> Result<Revocations, TlsError> {
+        // Stamped before reading: a change meanwhile is read again.
+        let stamp = files::stamp(&path);
         let serials = Self::read(&path)?;
         Ok(Revocations {
-            cached: Mutex::new((files::stamp(&path), Arc::new(serials))),
+            cached: Mutex::new((stamp, Arc::new(serials))),
             path,
         })
     }
@@ -248,7 +262,8 @@ impl Revocations {
 }
 
 /// etcd's peer-listener check: a peer certificate with SANs must name the
-/// address it connects from, by IP or by a DNS name resolving to it.
+/// address it connects from: by IP, by a name (or `*.` wildcard) the
+/// address resolves back to, or by a DNS name resolving to it.
 pub async fn check_peer_san(cert: &[u8], remote: IpAddr) -> Result<(), String> {
     let Ok((_, parsed)) = X509Certificate::from_der(cert) else {
         return Err("x509: cannot parse the peer certificate".to_string());
@@ -257,7 +272,9 @@ pub async fn check_peer_san(cert: &[u8], remote: IpAddr) -> Result<(), String> {
     if dns.is_empty() && ips.is_empty() {
         return Ok(());
     }
-    if ips.contains(&remote) {
+    // An IPv4 peer reaching a dual-stack listener shows as ::ffff:a.b.c.d.
+    let remote = remote.to_canonical();
+    if ips.iter().any(|ip| ip.to_canonical() == remote) {
         return Ok(());
     }
     if dns.is_empty() {
@@ -267,17 +284,43 @@ pub async fn check_peer_san(cert: &[u8], remote: IpAddr) -> Result<(), String> {
             valid.join(", ")
         ));
     }
-    for name in dns.iter().filter(|n| !n.starts_with("*.")) {
-        if let Ok(addrs) = tokio::net::lookup_host((name.as_str(), 0)).await {
-            if addrs.into_iter().any(|a| a.ip() == remote) {
+    let mut lookup_error = None;
+    // The reverse lookup first, its name matched as Go matches it.
+    match tokio::task::spawn_blocking(move || dns_lookup::lookup_addr(&remote)).await {
+        Ok(Ok(name)) => {
+            if reverse_name_matches(&name, &dns) {
                 return Ok(());
             }
         }
+        Ok(Err(e)) => lookup_error = Some(e.to_string()),
+        Err(e) => lookup_error = Some(e.to_string()),
     }
+    // Then forward lookups of the plain names.
+    for name in dns.iter().filter(|n| !n.starts_with("*.")) {
+        match tokio::net::lookup_host((name.as_str(), 0)).await {
+            Ok(addrs) => {
+                if addrs.into_iter().any(|a| a.ip().to_canonical() == remote) {
+                    return Ok(());
+                }
+            }
+            Err(e) => lookup_error = Some(e.to_string()),
+        }
+    }
+    let suffix = lookup_error.map(|e| format!(" ({e})")).unwrap_or_default();
     Err(format!(
-        "tls: {:?} does not match any of DNSNames {dns:?}",
+        "tls: {:?} does not match any of DNSNames {dns:?}{suffix}",
         remote.to_string()
     ))
+}
+
+/// Whether the PTR name of a peer matches a DNS SAN: exactly, or by the
+/// suffix of a `*.` wildcard (etcd's `isHostInDNS`).
+fn reverse_name_matches(ptr: &str, dns: &[String]) -> bool {
+    let name = ptr.trim_end_matches('.');
+    dns.iter().any(|pattern| match pattern.strip_prefix('*') {
+        Some(suffix) if suffix.starts_with('.') => name.ends_with(suffix),
+        _ => pattern == name,
+    })
 }
 
 #[cfg(test)]
@@ -294,6 +337,15 @@ mod tests {
         assert!(valid_for_host(&dns, &ips, "a.example.com"));
         assert!(!valid_for_host(&dns, &ips, "a.b.example.com"));
         assert!(!valid_for_host(&dns, &ips, "example.com"));
+    }
+
+    #[test]
+    fn reverse_names_match_like_etcd() {
+        let dns = vec!["m1.local".to_string(), "*.peers.svc".to_string()];
+        assert!(reverse_name_matches("m1.local.", &dns));
+        assert!(reverse_name_matches("etcd-0.peers.svc", &dns));
+        assert!(!reverse_name_matches("peers.svc", &dns));
+        assert!(!reverse_name_matches("m2.local", &dns));
     }
 
     #[test]
