@@ -6,7 +6,8 @@
 //! yields them ready to serve: a TLS connection only after its handshake
 //! and etcd's checks on it (revocation; on peer listeners, that the
 //! certificate names the peer's address), each handshake on its own task
-//! so a slow client never holds up the others. A refused connection is
+//! so a slow client never holds up the others (at most [`MAX_HANDSHAKES`]
+//! at once, each within a timeout). A refused connection is
 //! logged as etcd logs it ("rejected connection") and closed.
 
 use std::io;
@@ -28,6 +29,8 @@ use crate::tls::{verify, ServerTls};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Accepted connections waiting for the server to take them.
 const ACCEPT_BACKLOG: usize = 128;
+/// TLS handshakes in progress at once on one listener.
+const MAX_HANDSHAKES: usize = 1024;
 /// The first and the longest pause after a failed accept.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
@@ -210,6 +213,7 @@ async fn accept_loop(
     tx: mpsc::Sender<io::Result<Conn>>,
 ) {
     let mut backoff = ACCEPT_BACKOFF_MIN;
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     loop {
         let accepted = tokio::select! {
             _ = tx.closed() => return,
@@ -238,9 +242,22 @@ async fn accept_loop(
                 }
             }
             Some(tls) => {
+                // At most MAX_HANDSHAKES at once: past that, accepting waits
+                // (the kernel's backlog holds the rest), so a flood of
+                // clients that never finish their handshake cannot take
+                // unbounded tasks and memory.
+                let permit = tokio::select! {
+                    _ = tx.closed() => return,
+                    permit = handshakes.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => return,
+                    },
+                };
                 let (tls, tx) = (tls.clone(), tx.clone());
                 tokio::spawn(async move {
-                    if let Some(conn) = secure(raw, &tls, role).await {
+                    let conn = secure(raw, &tls, role).await;
+                    drop(permit);
+                    if let Some(conn) = conn {
                         let _ = tx.send(Ok(conn)).await;
                     }
                 });
