@@ -6,7 +6,7 @@
 //! yields them ready to serve: a TLS connection only after its handshake
 //! and etcd's checks on it (revocation; on peer listeners, that the
 //! certificate names the peer's address), each handshake on its own task
-//! so a slow client never holds up the others (at most [`MAX_HANDSHAKES`]
+//! so a slow client never holds up the others (at most 1,024
 //! at once, each within a timeout). A refused connection is
 //! logged as etcd logs it ("rejected connection") and closed.
 
