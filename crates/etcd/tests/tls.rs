@@ -197,10 +197,15 @@ both!(etcdctl_over_tls, |target| async move {
     drop(watcher);
 
     let granted = etcdctl_json(&node, &["lease", "grant", "60"]).await;
-    let id = format!("{:x}", granted["ID"].as_i64().expect("lease ID"));
+    let id = granted["ID"].as_i64().expect("lease ID");
+    // etcdctl prints the id zero-padded to 16 hex digits (%016x).
     assert_eq!(
-        etcdctl_ok(&node, &["lease", "keep-alive", "--once", &id]).await,
-        format!("lease {id} keepalived with TTL(60)\n")
+        etcdctl_ok(
+            &node,
+            &["lease", "keep-alive", "--once", &format!("{id:x}")]
+        )
+        .await,
+        format!("lease {id:016x} keepalived with TTL(60)\n")
     );
 
     let list = etcdctl_json(&node, &["member", "list"]).await;
