@@ -13,16 +13,15 @@
 //! connections the others open to it (it checks CRLs only when accepting),
 //! etcd-rs keeps it out (a known divergence, on purpose); and
 //! killing the leader (SIGKILL) of a cluster that uses TLS for peers and
-//! clients under concurrent writes loses no acknowledged write (the checks of
-//! `cluster_failover.rs`, through the same [`Writers`] and
-//! [`Cluster::assert_acks_everywhere`]).
+//! clients under concurrent writes loses no acknowledged write (the body of
+//! `cluster_failover.rs`, `common::cluster::kill_leader_under_writes`).
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::certs::{Certs, KeyPair};
-use common::cluster::{Cluster, ClusterOptions, Writers, ELECTION_MS};
+use common::cluster::{Cluster, ClusterOptions, ELECTION_MS};
 use common::{etcdctl_json, etcdctl_ok, NodeOptions, Scheme, Target, REJECTED_MSG};
 use serde_json::json;
 
@@ -260,44 +259,6 @@ both!(revoked_peer_is_refused, |target| async move {
 both!(kill_leader_under_writes_over_tls, |target| async move {
     let certs = Certs::new();
     let options = tls_everywhere(&certs, 3, |_| PEER_CN);
-    let mut cluster = Cluster::start_with(target, 3, options).await;
-    let old_leader = cluster.wait_leader(Duration::from_secs(10)).await;
-
-    let tls = cluster.client_tls().cloned();
-    let writers = Writers::start_tls(cluster.endpoints(), 4, tls.as_ref()).await;
-    writers.wait_acked(50, "50 writes before the kill").await;
-
-    let killed_at = Instant::now();
-    cluster.member_mut(old_leader).kill9();
-    let acked_at_kill = writers.acked();
-    let survivors: Vec<usize> = (0..3).filter(|i| *i != old_leader).collect();
-    let new_leader = cluster
-        .wait_leader_among(&survivors, Duration::from_secs(15))
-        .await;
-    let failover = killed_at.elapsed();
-    eprintln!(
-        "[{target:?}] TLS fail-over: member {new_leader} leads {failover:?} after killing \
-         member {old_leader}"
-    );
-    assert!(
-        failover < Duration::from_millis(10 * ELECTION_MS),
-        "no new leader within 10 election timeouts ({failover:?})"
-    );
-    writers
-        .wait_acked(acked_at_kill + 50, "50 more writes after the fail-over")
-        .await;
-
-    // The killed member comes back over TLS and catches up under writes.
-    cluster.member_mut(old_leader).restart().await;
-    let acked_at_restart = writers.acked();
-    writers
-        .wait_acked(acked_at_restart + 20, "20 writes after the restart")
-        .await;
-    let (acks, failures) = writers.stop().await;
-    eprintln!(
-        "[{target:?}] {} writes acknowledged, {} failed attempts",
-        acks.len(),
-        failures.len()
-    );
-    cluster.assert_acks_everywhere(&acks).await;
+    let cluster = Cluster::start_with(target, 3, options).await;
+    common::cluster::kill_leader_under_writes(target, cluster).await;
 });
