@@ -13,7 +13,7 @@ use std::sync::Arc;
 use etcd_proto::etcdserverpb::auth_server::Auth;
 use etcd_proto::etcdserverpb::*;
 use etcd_proto::raftpb::auth_change::Change;
-use etcd_storage::auth::{ROOT_ROLE, ROOT_USER};
+use etcd_storage::auth::{check_enable, ROOT_USER};
 use tonic::{Request, Response, Status};
 
 use crate::errors::EtcdError;
@@ -63,13 +63,11 @@ impl Auth for AuthService {
         // etcd's preconditions, answered as etcd answers them; past them,
         // enabling waits for the permission checks.
         let root = match self.server.user(ROOT_USER.to_string()).await {
-            Ok((root, _)) => root,
-            Err(EtcdError::UserNotFound) => return Err(EtcdError::RootUserNotExist.into()),
+            Ok((root, _)) => Some(root),
+            Err(EtcdError::UserNotFound) => None,
             Err(e) => return Err(e.into()),
         };
-        if !root.roles.iter().any(|r| r == ROOT_ROLE) {
-            return Err(EtcdError::RootRoleNotExist.into());
-        }
+        check_enable(root.as_ref()).map_err(EtcdError::from)?;
         Err(super::not_yet("Auth", "AuthEnable (permission checks)"))
     }
 

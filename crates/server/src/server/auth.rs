@@ -27,7 +27,7 @@ impl EtcdServer {
             change: Some(change),
         });
         match self.write(request).await? {
-            ApplyResponse::Auth(_) => self.current_revision().await,
+            ApplyResponse::Auth(revision) => Ok(revision),
             _ => Err(super::kv::unexpected("auth change")),
         }
     }

@@ -52,8 +52,9 @@ pub enum ApplyResponse {
     LeaseRevoke(LeaseRevokeResponse),
     LeaseCheckpoint(LeaseCheckpointResponse),
     Alarm(AlarmResponse),
-    /// An auth change applied; the auth revision after it.
-    Auth(u64),
+    /// An auth change applied; the store revision it leaves (auth changes
+    /// do not raise it), which etcd reports in their response headers.
+    Auth(i64),
 }
 
 /// One redb write transaction applying a batch of committed entries.
@@ -161,9 +162,8 @@ impl<'a> ApplyBatch<'a> {
                 ApplyResponse::LeaseCheckpoint(resp)
             }),
             Request::Auth(a) => match &a.change {
-                Some(change) => {
-                    crate::auth::apply::apply(&self.txn, change).map(ApplyResponse::Auth)
-                }
+                Some(change) => crate::auth::apply::apply(&self.txn, change)
+                    .map(|()| ApplyResponse::Auth(self.current)),
                 None => Err(ApplyError::Unsupported("an empty auth change")),
             },
             Request::Alarm(a) => match self.txn.open_table(ALARMS) {

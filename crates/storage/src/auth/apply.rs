@@ -7,7 +7,10 @@ use etcd_proto::raftpb::auth_change::Change;
 use prost::Message;
 use redb::{ReadableTable, Table, WriteTransaction};
 
-use super::{AUTH_ROLES, AUTH_STATE, AUTH_USERS, ENABLED, REVISION, ROOT_ROLE, ROOT_USER};
+use super::{
+    check_enable, record, AUTH_ROLES, AUTH_STATE, AUTH_USERS, ENABLED, REVISION, ROOT_ROLE,
+    ROOT_USER,
+};
 use crate::error::{ApplyError, StorageError};
 
 /// The auth tables of one write transaction.
@@ -17,8 +20,8 @@ struct Tables<'t> {
     state: Table<'t, &'static str, u64>,
 }
 
-/// Applies `change`; the auth revision after it.
-pub(crate) fn apply(txn: &WriteTransaction, change: &Change) -> Result<u64, ApplyError> {
+/// Applies `change`, raising the auth revision when etcd does.
+pub(crate) fn apply(txn: &WriteTransaction, change: &Change) -> Result<(), ApplyError> {
     let mut t = Tables {
         users: txn.open_table(AUTH_USERS).map_err(StorageError::from)?,
         roles: txn.open_table(AUTH_ROLES).map_err(StorageError::from)?,
@@ -158,14 +161,13 @@ pub(crate) fn apply(txn: &WriteTransaction, change: &Change) -> Result<u64, Appl
             true
         }
     };
-    let mut revision = current_revision(&t)?;
     if raised {
-        revision += 1;
+        let revision = current_revision(&t)? + 1;
         t.state
             .insert(REVISION, revision)
             .map_err(StorageError::from)?;
     }
-    Ok(revision)
+    Ok(())
 }
 
 /// Grants `perm`: a permission over the same key and range end changes its
@@ -188,10 +190,7 @@ fn enable(t: &mut Tables<'_>) -> Result<bool, ApplyError> {
     if enabled(t)? {
         return Ok(false);
     }
-    let root = get_user(t, ROOT_USER)?.ok_or(ApplyError::RootUserNotExist)?;
-    if !root.roles.iter().any(|r| r == ROOT_ROLE) {
-        return Err(ApplyError::RootRoleNotExist);
-    }
+    check_enable(get_user(t, ROOT_USER)?.as_ref())?;
     t.state.insert(ENABLED, 1).map_err(StorageError::from)?;
     Ok(false)
 }
@@ -214,17 +213,11 @@ fn current_revision(t: &Tables<'_>) -> Result<u64, StorageError> {
 }
 
 fn get_user(t: &Tables<'_>, name: &str) -> Result<Option<User>, StorageError> {
-    match t.users.get(name)? {
-        Some(bytes) => Ok(Some(User::decode(bytes.value())?)),
-        None => Ok(None),
-    }
+    record(&t.users, name)
 }
 
 fn get_role(t: &Tables<'_>, name: &str) -> Result<Option<Role>, StorageError> {
-    match t.roles.get(name)? {
-        Some(bytes) => Ok(Some(Role::decode(bytes.value())?)),
-        None => Ok(None),
-    }
+    record(&t.roles, name)
 }
 
 fn put_user(t: &mut Tables<'_>, user: &User) -> Result<(), StorageError> {

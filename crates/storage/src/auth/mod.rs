@@ -11,7 +11,11 @@
 pub(crate) mod apply;
 pub(crate) mod read;
 
-use redb::TableDefinition;
+use etcd_proto::authpb::User;
+use prost::Message;
+use redb::{ReadableTable, TableDefinition};
+
+use crate::error::{ApplyError, StorageError};
 
 /// User name → `authpb.User`.
 pub(crate) const AUTH_USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("auth_users");
@@ -29,3 +33,35 @@ pub(crate) const REVISION: &str = "revision";
 /// etcd's names for the superuser and its role.
 pub const ROOT_USER: &str = "root";
 pub const ROOT_ROLE: &str = "root";
+
+/// etcd's preconditions for turning auth on, given the `root` user if it
+/// exists: it must, and it must hold the `root` role.
+pub fn check_enable(root: Option<&User>) -> Result<(), ApplyError> {
+    let root = root.ok_or(ApplyError::RootUserNotExist)?;
+    match root.roles.iter().any(|r| r == ROOT_ROLE) {
+        true => Ok(()),
+        false => Err(ApplyError::RootRoleNotExist),
+    }
+}
+
+/// The record stored under `name` in a users or roles table.
+pub(crate) fn record<M: Message + Default>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    name: &str,
+) -> Result<Option<M>, StorageError> {
+    match table.get(name)? {
+        Some(bytes) => Ok(Some(M::decode(bytes.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// Every name in a users or roles table, sorted (the table's order).
+pub(crate) fn names(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<Vec<String>, StorageError> {
+    let mut names = Vec::new();
+    for entry in table.iter()? {
+        names.push(entry?.0.value().to_string());
+    }
+    Ok(names)
+}

@@ -2,50 +2,30 @@
 //! enabled flag and the auth revision.
 
 use etcd_proto::authpb::{Role, User};
-use prost::Message;
-use redb::ReadableTable;
 
-use super::{AUTH_ROLES, AUTH_STATE, AUTH_USERS, ENABLED, REVISION};
+use super::{names, record, AUTH_ROLES, AUTH_STATE, AUTH_USERS, ENABLED, REVISION};
 use crate::error::StorageError;
 use crate::read::ReadTxn;
 
 impl ReadTxn {
     /// The user called `name`, if any.
     pub fn user(&self, name: &str) -> Result<Option<User>, StorageError> {
-        let table = self.redb().open_table(AUTH_USERS)?;
-        match table.get(name)? {
-            Some(bytes) => Ok(Some(User::decode(bytes.value())?)),
-            None => Ok(None),
-        }
+        record(&self.redb().open_table(AUTH_USERS)?, name)
     }
 
     /// Every user name, sorted.
     pub fn user_names(&self) -> Result<Vec<String>, StorageError> {
-        let table = self.redb().open_table(AUTH_USERS)?;
-        let mut names = Vec::new();
-        for entry in table.iter()? {
-            names.push(entry?.0.value().to_string());
-        }
-        Ok(names)
+        names(&self.redb().open_table(AUTH_USERS)?)
     }
 
     /// The role called `name`, if any.
     pub fn role(&self, name: &str) -> Result<Option<Role>, StorageError> {
-        let table = self.redb().open_table(AUTH_ROLES)?;
-        match table.get(name)? {
-            Some(bytes) => Ok(Some(Role::decode(bytes.value())?)),
-            None => Ok(None),
-        }
+        record(&self.redb().open_table(AUTH_ROLES)?, name)
     }
 
     /// Every role name, sorted.
     pub fn role_names(&self) -> Result<Vec<String>, StorageError> {
-        let table = self.redb().open_table(AUTH_ROLES)?;
-        let mut names = Vec::new();
-        for entry in table.iter()? {
-            names.push(entry?.0.value().to_string());
-        }
-        Ok(names)
+        names(&self.redb().open_table(AUTH_ROLES)?)
     }
 
     /// Whether auth is enabled.
