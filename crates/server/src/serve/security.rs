@@ -46,67 +46,109 @@ impl Security {
         listen_client_urls: &[String],
         listen_peer_urls: &[String],
     ) -> Result<Security, TlsError> {
-        let peer_info = with_self_signed(
-            &opts.peer,
-            opts.peer_auto_tls,
-            "peer",
-            &data_dir.join("fixtures").join("peer"),
-            listen_peer_urls,
-            opts.self_signed_validity_years,
-        )?;
-        let (peer, dialer) = if peer_info.is_empty() {
-            (None, PeerDialer::plaintext())
-        } else {
-            tracing::info!(
-                "tls-info" = %peer_info.describe(),
-                "cipher-suites" = ?peer_info.cipher_suites,
-                "starting with peer TLS"
-            );
-            warn_plain_urls(
-                &peer_info,
-                listen_peer_urls,
-                "peer-url",
-                "--peer-client-cert-auth",
-            );
-            let server = Arc::new(ServerTls::new(peer_info.clone())?);
-            let client = Arc::new(ClientTls::new(peer_info)?);
-            (Some(server), PeerDialer::new(Some(client)))
-        };
-
-        let client_info = with_self_signed(
-            &opts.client,
-            opts.client_auto_tls,
-            "client",
-            &data_dir.join("fixtures").join("client"),
-            listen_client_urls,
-            opts.self_signed_validity_years,
-        )?;
-        let client = if client_info.is_empty() {
-            None
-        } else {
-            tracing::info!(
-                "tls-info" = %client_info.describe(),
-                "cipher-suites" = ?client_info.cipher_suites,
-                "starting with client TLS"
-            );
-            warn_plain_urls(
-                &client_info,
-                listen_client_urls,
-                "client-url",
-                "--client-cert-auth",
-            );
-            if client_info.client_cert_file.is_some() {
-                // Nothing dials a client URL yet (the HTTP gateway will);
-                // the files are still checked so a bad pair fails now.
-                ClientTls::new(client_info.clone())?;
+        let peer_info = Side::Peer.settings(opts, data_dir, listen_peer_urls)?;
+        let (peer, dialer) = match peer_info {
+            None => (None, PeerDialer::plaintext()),
+            Some(info) => {
+                let server = Arc::new(ServerTls::new(info.clone())?);
+                let client = Arc::new(ClientTls::new(info)?);
+                (Some(server), PeerDialer::new(Some(client)))
             }
-            Some(Arc::new(ServerTls::new(client_info)?))
+        };
+        let client = match Side::Client.settings(opts, data_dir, listen_client_urls)? {
+            None => None,
+            Some(info) => {
+                if info.client_cert_file.is_some() {
+                    // Nothing dials a client URL yet (the HTTP gateway
+                    // will); the files are still checked so a bad pair
+                    // fails now.
+                    ClientTls::new(info.clone())?;
+                }
+                Some(Arc::new(ServerTls::new(info)?))
+            }
         };
         Ok(Security {
             client,
             peer,
             dialer,
         })
+    }
+}
+
+/// The client or the peer side, which differ only in their flags, their
+/// fixtures directory and their log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Client,
+    Peer,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Peer => "peer",
+        }
+    }
+
+    /// The side's TLS settings, `None` without certificates, in etcd's
+    /// steps: the self-signed pair for auto-TLS, "starting with … TLS",
+    /// the warnings for plain listeners beside certificate files.
+    fn settings(
+        self,
+        opts: &TlsOptions,
+        data_dir: &Path,
+        listen_urls: &[String],
+    ) -> Result<Option<TlsInfo>, TlsError> {
+        let (given, auto_tls) = match self {
+            Side::Client => (&opts.client, opts.client_auto_tls),
+            Side::Peer => (&opts.peer, opts.peer_auto_tls),
+        };
+        let dir = data_dir.join("fixtures").join(self.name());
+        let validity = opts.self_signed_validity_years;
+        let info = with_self_signed(given, auto_tls, self, &dir, listen_urls, validity)?;
+        if info.is_empty() {
+            return Ok(None);
+        }
+        tracing::info!(
+            "tls-info" = %info.describe(),
+            "cipher-suites" = ?info.cipher_suites,
+            "starting with {} TLS",
+            self.name()
+        );
+        for url in listen_urls.iter().filter(|u| self.is_plain(u)) {
+            self.warn(
+                url,
+                "scheme is HTTP while key and cert files are present; ignoring key and cert files",
+            );
+            if info.client_cert_auth {
+                let flag = match self {
+                    Side::Client => "--client-cert-auth",
+                    Side::Peer => "--peer-client-cert-auth",
+                };
+                self.warn(
+                    url,
+                    &format!(
+                        "scheme is HTTP while {flag} is enabled; ignoring client cert auth for this URL"
+                    ),
+                );
+            }
+        }
+        Ok(Some(info))
+    }
+
+    /// The listen URLs etcd warns about beside certificate files: `http`
+    /// for peers; `http` and `unix` for clients.
+    fn is_plain(self, url: &str) -> bool {
+        url.starts_with("http://") || (self == Side::Client && url.starts_with("unix://"))
+    }
+
+    /// A warning about `url`, under etcd's field name for the side's URLs.
+    fn warn(self, url: &str, message: &str) {
+        match self {
+            Side::Client => tracing::warn!("client-url" = %url, "{message}"),
+            Side::Peer => tracing::warn!("peer-url" = %url, "{message}"),
+        }
     }
 }
 
@@ -136,7 +178,7 @@ impl Security {
 fn with_self_signed(
     info: &TlsInfo,
     auto_tls: bool,
-    side: &str,
+    side: Side,
     dir: &Path,
     listen_urls: &[String],
     validity_years: u64,
@@ -145,7 +187,7 @@ fn with_self_signed(
         return Ok(info.clone());
     }
     if !info.is_empty() {
-        tracing::warn!("ignoring {side} auto TLS since certs given");
+        tracing::warn!("ignoring {} auto TLS since certs given", side.name());
         return Ok(info.clone());
     }
     let hosts: Vec<String> = listen_urls
@@ -157,7 +199,7 @@ fn with_self_signed(
                 .to_string()
         })
         .collect();
-    let pair = self_signed::ensure(dir, &hosts, validity_years, side == "peer")?;
+    let pair = self_signed::ensure(dir, &hosts, validity_years, side == Side::Peer)?;
     // etcd's SelfCert replaces the whole TLS info: client-certificate auth,
     // the CA, the CRL and the allowed names do not apply to a self-signed
     // setup; cipher suites and versions still do.
@@ -171,31 +213,4 @@ fn with_self_signed(
         skip_client_san_verify: info.skip_client_san_verify,
         ..TlsInfo::default()
     })
-}
-
-/// etcd's warnings for plain listeners beside TLS files.
-fn warn_plain_urls(info: &TlsInfo, urls: &[String], field: &str, auth_flag: &str) {
-    for url in urls
-        .iter()
-        .filter(|u| u.starts_with("http://") || u.starts_with("unix://"))
-    {
-        if field == "peer-url" {
-            tracing::warn!(
-                "peer-url" = %url,
-                "scheme is HTTP while key and cert files are present; ignoring key and cert files"
-            );
-        } else {
-            tracing::warn!(
-                "client-url" = %url,
-                "scheme is HTTP while key and cert files are present; ignoring key and cert files"
-            );
-        }
-        if info.client_cert_auth {
-            if field == "peer-url" {
-                tracing::warn!("peer-url" = %url, "scheme is HTTP while {auth_flag} is enabled; ignoring client cert auth for this URL");
-            } else {
-                tracing::warn!("client-url" = %url, "scheme is HTTP while {auth_flag} is enabled; ignoring client cert auth for this URL");
-            }
-        }
-    }
 }
