@@ -12,7 +12,6 @@
 //! hint.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::OnceLock;
 
 use super::python;
@@ -42,21 +41,11 @@ fn fetch() -> Result<PathBuf, String> {
     let python = python::venv_python();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/etcd351/fetch.sh");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("etcd-3.5.1");
-    let output = std::process::Command::new("bash")
-        .arg(&script)
-        .arg(&out)
-        .arg(python)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("could not run {}: {e}\n{HINT}", script.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "fetching etcdctl 3.5.1 with {} failed ({}):\n{}{}\n{HINT}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-        ));
-    }
+    super::run_setup_script(
+        "fetching etcdctl 3.5.1",
+        &script,
+        &[out.as_os_str(), python.as_os_str()],
+        HINT,
+    )?;
     Ok(out.join("etcdctl"))
 }

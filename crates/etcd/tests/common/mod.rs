@@ -1467,3 +1467,30 @@ pub fn min_ttl(target: Target) -> i64 {
         Target::Reference => 1,
     }
 }
+
+/// Runs a setup script of the suite (`bash SCRIPT ARGS...`: a venv, a
+/// download, a Go build) to completion; on failure, what it printed and
+/// `hint`, for the test's panic message.
+pub fn run_setup_script(
+    what: &str,
+    script: &Path,
+    args: &[&std::ffi::OsStr],
+    hint: &str,
+) -> Result<(), String> {
+    let output = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run {}: {e}\n{hint}", script.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{what} with {} failed ({}):\n{}{}\n{hint}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+        ));
+    }
+    Ok(())
+}

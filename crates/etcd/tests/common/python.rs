@@ -11,7 +11,6 @@
 //! PyPI fails the test with [`INSTALL_HINT`].
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::OnceLock;
 
 /// What the venv needs, for its failure message.
@@ -43,21 +42,12 @@ fn setup_venv() -> Result<PathBuf, String> {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("python-etcd3")
         .join("venv");
-    let output = std::process::Command::new("bash")
-        .arg(&script)
-        .arg(&venv)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("could not run {}: {e}\n{INSTALL_HINT}", script.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "setting up the etcd3 venv with {} failed ({}):\n{}{}\n{INSTALL_HINT}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-        ));
-    }
+    super::run_setup_script(
+        "setting up the etcd3 venv",
+        &script,
+        &[venv.as_os_str()],
+        INSTALL_HINT,
+    )?;
     Ok(venv.join("bin").join("python"))
 }
 

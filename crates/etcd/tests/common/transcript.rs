@@ -32,22 +32,12 @@ pub const GO_INSTALL_HINT: &str =
 pub fn build_go_program(name: &str) -> Result<PathBuf, String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/build.sh");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go").join(name);
-    let output = std::process::Command::new("bash")
-        .arg(&script)
-        .arg(&out)
-        .arg(name)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("could not run {}: {e}", script.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "building the Go program {name} with {} failed ({}):\n{}{}\n{GO_INSTALL_HINT}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-        ));
-    }
+    super::run_setup_script(
+        &format!("building the Go program {name}"),
+        &script,
+        &[out.as_os_str(), std::ffi::OsStr::new(name)],
+        GO_INSTALL_HINT,
+    )?;
     Ok(out)
 }
 
