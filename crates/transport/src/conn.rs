@@ -1,10 +1,12 @@
 //! An accepted connection, plain or TLS, over tcp or a unix socket, and
 //! [`ConnInfo`], what the front door knows about it. tonic puts the
-//! `ConnInfo` on every request that arrives on the connection, so a handler
+//! `ConnInfo` (an `Arc`: a reference count per request, no copy of its
+//! strings) on every request that arrives on the connection, so a handler
 //! reads the caller's certificate name without parsing anything.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -31,14 +33,14 @@ pub struct ConnInfo {
 /// One accepted connection.
 pub struct Conn {
     io: Box<dyn Io>,
-    info: ConnInfo,
+    info: Arc<ConnInfo>,
 }
 
 impl Conn {
     pub fn new(io: impl Io, info: ConnInfo) -> Conn {
         Conn {
             io: Box::new(io),
-            info,
+            info: Arc::new(info),
         }
     }
 
@@ -48,9 +50,9 @@ impl Conn {
 }
 
 impl Connected for Conn {
-    type ConnectInfo = ConnInfo;
+    type ConnectInfo = Arc<ConnInfo>;
 
-    fn connect_info(&self) -> ConnInfo {
+    fn connect_info(&self) -> Arc<ConnInfo> {
         self.info.clone()
     }
 }

@@ -65,6 +65,31 @@ pub async fn bind(urls: &[String]) -> Result<Vec<Listener>, ListenError> {
 /// caller when the request carries no auth token.
 pub fn caller_common_name(extensions: &tonic::Extensions) -> Option<&str> {
     extensions
-        .get::<ConnInfo>()
+        .get::<std::sync::Arc<ConnInfo>>()
         .and_then(|info| info.common_name.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::transport::server::Connected;
+
+    /// The CN is read back from exactly what tonic puts on each request:
+    /// the connection's `connect_info()`.
+    #[tokio::test]
+    async fn the_callers_common_name_comes_from_the_connection() {
+        let (io, _other) = tokio::io::duplex(64);
+        let conn = etcd_transport::Conn::new(
+            io,
+            ConnInfo {
+                remote: "127.0.0.1:1".to_string(),
+                tls: true,
+                common_name: Some("alice".to_string()),
+            },
+        );
+        let mut extensions = tonic::Extensions::new();
+        extensions.insert(conn.connect_info());
+        assert_eq!(caller_common_name(&extensions), Some("alice"));
+        assert_eq!(caller_common_name(&tonic::Extensions::new()), None);
+    }
 }
