@@ -128,8 +128,8 @@ pub async fn serve(
                 "serving client traffic insecurely; this is strongly discouraged!"
             );
         }
-        // `Security::check_listeners` ran at startup; a TLS listener
-        // without TLS is refused here all the same.
+        // The configuration checks give every TLS URL its certificates;
+        // were one missing, the listener is refused, never served plain.
         let incoming = match etcd_transport::incoming(listener, port.tls.clone(), Role::Client) {
             Ok(incoming) => incoming,
             Err(e) => {

@@ -24,8 +24,8 @@ pub fn serve_peers(
     let mut handles = Vec::new();
     for listener in listeners {
         tracing::info!(address = %listener.address(), "serving peer traffic");
-        // `Security::check_listeners` ran at startup; a TLS listener
-        // without TLS is refused here all the same.
+        // The configuration checks give every TLS URL its certificates;
+        // were one missing, the listener is refused, never served plain.
         let incoming = match etcd_transport::incoming(listener, tls.clone(), Role::Peer) {
             Ok(incoming) => incoming,
             Err(e) => {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use etcd_transport::tls::self_signed;
-use etcd_transport::{ClientTls, ListenError, Listener, PeerDialer, ServerTls, TlsError, TlsInfo};
+use etcd_transport::{ClientTls, PeerDialer, ServerTls, TlsError, TlsInfo};
 
 /// The TLS flags of both sides.
 #[derive(Debug, Clone, Default)]
@@ -149,27 +149,6 @@ impl Side {
             Side::Client => tracing::warn!("client-url" = %url, "{message}"),
             Side::Peer => tracing::warn!("peer-url" = %url, "{message}"),
         }
-    }
-}
-
-impl Security {
-    /// Every TLS listener has its side's TLS (the configuration checks
-    /// promise it; this keeps a listener from ever serving plain text).
-    pub fn check_listeners(
-        &self,
-        client: &[Listener],
-        peer: &[Listener],
-    ) -> Result<(), ListenError> {
-        let sides = [(client, self.client.is_some()), (peer, self.peer.is_some())];
-        for (listeners, has_tls) in sides {
-            if let Some(listener) = listeners.iter().find(|l| l.url().is_tls() && !has_tls) {
-                return Err(ListenError::BadUrl {
-                    url: listener.bound_url(),
-                    reason: "a TLS listener needs a certificate and key".to_string(),
-                });
-            }
-        }
-        Ok(())
     }
 }
 
