@@ -24,7 +24,6 @@
 //! test cases itself, and it never skips: a missing reference binary fails
 //! the reference variant with an install hint.
 
-
 pub mod certs;
 pub mod cluster;
 pub mod etcd351;
