@@ -346,6 +346,7 @@ mod tests {
     #[test]
     fn append_requests_roundtrip() {
         let put = RaftRequest {
+            caller: None,
             id: 0,
             request: Some(Request::Put(PutRequest {
                 key: b"k".to_vec(),

@@ -228,7 +228,7 @@ fn apply_batch(
             EntryPayload::Blank => Applied(None),
             EntryPayload::Normal(Proposal(request)) => {
                 request_id = request.id;
-                Applied(Some(batch.apply(request)))
+                Applied(Some(batch.apply_at(entry.log_id.index, request)))
             }
             EntryPayload::Membership(membership) => {
                 let mut bytes = WalLogId::from_raft(&entry.log_id).to_bytes().to_vec();
@@ -658,6 +658,7 @@ mod tests {
         let mut batch = b.begin_apply().unwrap();
         batch
             .apply(&etcd_proto::raftpb::RaftRequest {
+                caller: None,
                 id: 0,
                 request: Some(etcd_proto::raftpb::raft_request::Request::Put(
                     etcd_proto::etcdserverpb::PutRequest {

@@ -363,6 +363,7 @@ mod tests {
     #[test]
     fn payloads_roundtrip() {
         let put = RaftRequest {
+            caller: None,
             id: 0,
             request: Some(Request::Put(PutRequest {
                 key: b"k".to_vec(),

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_proto::etcdserverpb::CompactionRequest;
-use etcd_proto::raftpb::raft_request::Request;
 use tokio::time::Instant;
 
 use crate::config::AutoCompaction;
@@ -164,11 +163,11 @@ async fn compact(server: &EtcdServer, revision: i64, mode: &str) -> bool {
     }
     tracing::info!(revision, mode, "starting auto compaction");
     let started = std::time::Instant::now();
-    let request = Request::Compaction(CompactionRequest {
+    let request = CompactionRequest {
         revision,
         physical: false,
-    });
-    match server.write(request).await {
+    };
+    match server.compact(&crate::auth::member(), request).await {
         Ok(_) | Err(EtcdError::Compacted) => {
             tracing::info!(revision, mode, took = ?started.elapsed(), "completed auto compaction");
             true

@@ -107,6 +107,12 @@ pub enum EtcdError {
     PermissionDenied,
     #[error("etcdserver: invalid auth token")]
     InvalidAuthToken,
+    #[error("etcdserver: revision of auth store is old")]
+    AuthOldRevision,
+    /// Authenticate for a user added with `--no-password`: etcd 3.4 has
+    /// no gRPC status for it, so it reaches clients as `Unknown`.
+    #[error("auth: authentication failed, password was given for no password user")]
+    NoPasswordUser,
     /// A failure inside this server (storage, I/O): etcd reports these as
     /// `Unknown` with the underlying message.
     #[error("{0}")]
@@ -119,7 +125,7 @@ impl EtcdError {
         match self {
             EmptyKey | KeyNotFound | ValueProvided | LeaseProvided | TooManyOps | DuplicateKey
             | RequestTooLarge | MemberBadUrls | UserEmpty | RoleEmpty | AuthFailed
-            | InvalidAuthMgmt => Code::InvalidArgument,
+            | InvalidAuthMgmt | AuthOldRevision => Code::InvalidArgument,
             PermissionDenied => Code::PermissionDenied,
             InvalidAuthToken => Code::Unauthenticated,
             Compacted | FutureRev | LeaseTtlTooLarge => Code::OutOfRange,
@@ -136,9 +142,40 @@ impl EtcdError {
             }
             // etcd 3.4 maps "not enough started members" to a client-side
             // error value, not a gRPC status, so grpc-go sends it as Unknown.
-            Internal(_) | LeaderTransferTimeout | MemberNotEnoughStarted => Code::Unknown,
+            Internal(_) | LeaderTransferTimeout | MemberNotEnoughStarted | NoPasswordUser => {
+                Code::Unknown
+            }
         }
     }
+}
+
+/// grpc-go's name of `code`, as its errors print it
+/// (`rpc error: code = PermissionDenied desc = ...`).
+pub fn go_code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "Canceled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
+    }
+}
+
+/// What grpc-go's `status.Err().Error()` prints for `e`.
+pub fn go_status_text(e: &EtcdError) -> String {
+    format!("rpc error: code = {} desc = {e}", go_code_name(e.code()))
 }
 
 impl From<EtcdError> for Status {
@@ -168,6 +205,10 @@ impl From<ApplyError> for EtcdError {
             ApplyError::RootUserNotExist => EtcdError::RootUserNotExist,
             ApplyError::RootRoleNotExist => EtcdError::RootRoleNotExist,
             ApplyError::InvalidAuthMgmt => EtcdError::InvalidAuthMgmt,
+            ApplyError::PermissionDenied => EtcdError::PermissionDenied,
+            ApplyError::AuthOldRevision => EtcdError::AuthOldRevision,
+            ApplyError::AuthNotEnabled => EtcdError::AuthNotEnabled,
+            ApplyError::AuthFailed => EtcdError::AuthFailed,
             other => EtcdError::Internal(other.to_string()),
         }
     }

@@ -218,6 +218,7 @@ mod tests {
         let mut batch = backend.begin_apply().unwrap();
         batch
             .apply(&RaftRequest {
+                caller: None,
                 id: 0,
                 request: Some(Request::Put(PutRequest {
                     key: b"k".to_vec(),

@@ -14,6 +14,7 @@ use etcd_storage::{Backend, Committed, ReadTxn};
 use tokio::sync::watch;
 
 use crate::api::watch::{WatchConfig, WatchService};
+use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
 use crate::lease::{self, Lessor, LessorConfig};
 use crate::member::{self, Bootstrap};
@@ -62,6 +63,8 @@ pub struct ServeOptions {
     pub auto_compaction: crate::config::AutoCompaction,
     /// `--bcrypt-cost`.
     pub bcrypt_cost: u32,
+    /// `--auth-token-ttl`: how long an unused simple token lives.
+    pub auth_token_ttl: Duration,
     /// `--experimental-watch-progress-notify-interval` (0: etcd's default).
     pub watch_progress_notify_interval: Duration,
 }
@@ -104,6 +107,7 @@ impl ServeOptions {
             auto_compaction: cfg.auto_compaction(),
             watch_progress_notify_interval: cfg.experimental_watch_progress_notify_interval,
             bcrypt_cost: cfg.bcrypt_cost as u32,
+            auth_token_ttl: Duration::from_secs(cfg.auth_token_ttl),
         })
     }
 }
@@ -241,13 +245,20 @@ pub async fn run(
             path: db_path.clone(),
             source,
         })?;
+    let authn = Arc::new(Authenticator::new(
+        opts.auth_token_ttl,
+        opts.tls.client.client_cert_auth,
+        opts.bcrypt_cost,
+    ));
     // Told about every applied batch, on the apply thread; must not block.
     let on_commit: CommitObserver = {
         let lessor = lessor.clone();
         let hub = hub.clone();
+        let authn = authn.clone();
         Arc::new(move |committed: &Committed| {
             hub.publish(committed);
             lessor.on_commit(committed);
+            authn.on_commit(committed);
         })
     };
 
@@ -411,6 +422,7 @@ pub async fn run(
             request_timeout,
             quota_backend_bytes: crate::server::quota_bytes(opts.quota_backend_bytes),
         },
+        authn,
     );
     // Start the leases' clocks (this member leads once ready) before any
     // client can grant or renew.
@@ -434,7 +446,6 @@ pub async fn run(
             hub,
             http2: opts.http2,
             tls: security.client.clone(),
-            bcrypt_cost: opts.bcrypt_cost,
         },
         listeners,
         stop_rx,

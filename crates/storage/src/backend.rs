@@ -75,6 +75,7 @@ use redb::{
 };
 
 use crate::apply::ApplyBatch;
+use crate::auth::cache::AuthCache;
 use crate::error::StorageError;
 use crate::mvcc::revision::{decode_i64, encode_i64};
 use crate::read::ReadTxn;
@@ -117,6 +118,9 @@ pub struct Backend {
     path: PathBuf,
     /// Cached Status.dbSizeInUse (see [`Backend::refresh_size_in_use`]).
     size_in_use: AtomicU64,
+    /// What permission checks keep between requests; shared with views
+    /// and batches.
+    auth: Arc<AuthCache>,
 }
 
 impl Backend {
@@ -137,6 +141,7 @@ impl Backend {
             writer: WriteGate::default(),
             path: path.to_path_buf(),
             size_in_use: AtomicU64::new(0),
+            auth: Arc::default(),
         };
         // A copy an interrupted `install` left behind.
         let staged = backend.staged_install_path();
@@ -144,14 +149,35 @@ impl Backend {
             fs::remove_file(&staged)?;
         }
         backend.refresh_size_in_use()?;
+        backend.refresh_auth()?;
         Ok(backend)
+    }
+
+    /// Reads the enabled flag and auth revision into the cache (at open,
+    /// after an install).
+    fn refresh_auth(&self) -> Result<(), StorageError> {
+        let view = self.read()?;
+        self.auth.set_revision(view.auth_revision()?);
+        self.auth.set_maybe_enabled(view.auth_enabled()?);
+        Ok(())
+    }
+
+    /// The committed auth revision: what a request arriving now is judged
+    /// at.
+    pub fn auth_revision(&self) -> u64 {
+        self.auth.revision()
+    }
+
+    /// False when no view can see auth enabled: no request needs a check.
+    pub fn auth_maybe_enabled(&self) -> bool {
+        self.auth.maybe_enabled()
     }
 
     /// A consistent snapshot for reads; it does not block the apply batch.
     pub fn read(&self) -> Result<ReadTxn, StorageError> {
         let db = Arc::clone(&self.handle());
         let txn = db.begin_read()?;
-        ReadTxn::new(txn, db)
+        ReadTxn::new(txn, db, Some(self.auth.clone()))
     }
 
     /// A view of another store's file (a snapshot, received from a peer or
@@ -163,13 +189,13 @@ impl Backend {
         match ReadOnlyDatabase::open(path) {
             Ok(db) => {
                 let txn = db.begin_read()?;
-                ReadTxn::new(txn, Arc::new(db))
+                ReadTxn::new(txn, Arc::new(db), None)
             }
             Err(redb::DatabaseError::RepairAborted) => {
                 tracing::warn!(path = %path.display(), "repairing a file not closed cleanly");
                 let db = Database::open(path)?;
                 let txn = db.begin_read()?;
-                ReadTxn::new(txn, Arc::new(db))
+                ReadTxn::new(txn, Arc::new(db), None)
             }
             Err(e) => Err(e.into()),
         }
@@ -181,7 +207,7 @@ impl Backend {
         // The permit first, then the lock: see `write_gate`.
         let permit = self.writer.enter();
         let txn = self.handle().begin_write()?;
-        ApplyBatch::new(txn, permit)
+        ApplyBatch::new(txn, permit, self.auth.clone())
     }
 
     /// [`Backend::begin_apply`] if it would not wait: `None` while another
@@ -198,7 +224,7 @@ impl Backend {
         };
         let txn = db.begin_write()?;
         drop(db);
-        ApplyBatch::new(txn, permit).map(Some)
+        ApplyBatch::new(txn, permit, self.auth.clone()).map(Some)
     }
 
     /// The database, shared, for beginning one transaction. Hold it no
@@ -355,7 +381,7 @@ impl Backend {
         let new_db = Arc::new(create_database(staged).map_err(|e| declined(e.into()))?);
         {
             let txn = new_db.begin_read().map_err(|e| declined(e.into()))?;
-            let view = ReadTxn::new(txn, new_db.clone()).map_err(declined)?;
+            let view = ReadTxn::new(txn, new_db.clone(), None).map_err(declined)?;
             check(&view).map_err(InstallError::Declined)?;
         }
         // This member's meta, read now to do most of the writing outside
@@ -384,6 +410,7 @@ impl Backend {
         retire(old);
         sync_parent_dir(&self.path).map_err(StorageError::from)?;
         self.refresh_size_in_use()?;
+        self.refresh_auth()?;
         Ok(())
     }
 

@@ -104,6 +104,18 @@ pub enum ApplyError {
     /// With auth on: deleting `root`, its role, or revoking it from `root`.
     #[error("etcdserver: invalid auth management")]
     InvalidAuthMgmt,
+    /// The caller lacks a permission the request needs.
+    #[error("etcdserver: permission denied")]
+    PermissionDenied,
+    /// The caller's identity predates the latest change to users or roles.
+    #[error("etcdserver: revision of auth store is old")]
+    AuthOldRevision,
+    /// Authenticate while auth is off.
+    #[error("etcdserver: authentication is not enabled")]
+    AuthNotEnabled,
+    /// Authenticate for a user that is gone or has no password.
+    #[error("etcdserver: authentication failed, invalid user ID or password")]
+    AuthFailed,
     /// The NOSPACE alarm is active and the request may grow the store
     /// (etcd's capped applier).
     #[error("etcdserver: mvcc: database space exceeded")]

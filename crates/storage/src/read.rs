@@ -12,6 +12,7 @@ use std::sync::Arc;
 use redb::{ReadOnlyTable, ReadTransaction};
 
 use crate::apply::{alarm, ops, txn};
+use crate::auth::cache::AuthCache;
 use crate::backend::{
     read_meta_i64, ALARMS, KEY_INDEX, KV, LATEST, LEASES, LEASE_KEYS, META,
     META_COMPACTED_REVISION, META_CURRENT_REVISION,
@@ -36,6 +37,8 @@ pub struct ReadTxn {
     /// `txn`, so dropped after it.
     /// (A `Database`, or a `ReadOnlyDatabase` for a file only looked at.)
     _db: Arc<dyn Send + Sync>,
+    /// The backend's auth cache; `None` for a file only looked at.
+    pub(crate) auth: Option<Arc<AuthCache>>,
 }
 
 impl ReadTxn {
@@ -47,6 +50,7 @@ impl ReadTxn {
     pub(crate) fn new(
         txn: ReadTransaction,
         db: Arc<dyn Send + Sync>,
+        auth: Option<Arc<AuthCache>>,
     ) -> Result<ReadTxn, StorageError> {
         let meta = txn.open_table(META)?;
         let current = read_meta_i64(&meta, META_CURRENT_REVISION)?;
@@ -57,6 +61,7 @@ impl ReadTxn {
             current,
             compacted,
             _db: db,
+            auth,
         })
     }
 

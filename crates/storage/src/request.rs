@@ -1,13 +1,18 @@
 //! What each kind of committed request is, in one place: its name (for
-//! logs), what etcd charges it against the space quota, and so whether it
-//! may grow the store (what the NOSPACE alarm refuses, etcd's capped
-//! applier). The server's quota check, this crate's apply and the raft
-//! layer's logs all ask here. Who may send a request (its permission)
-//! joins these facts once auth checks permissions.
+//! logs), what etcd charges it against the space quota, whether it may
+//! grow the store (what the NOSPACE alarm refuses, etcd's capped applier),
+//! and the permissions its sender needs ([`Needs`], etcd's
+//! `authApplierV3`). The server's quota and permission checks, this
+//! crate's apply and the raft layer's logs all ask here.
 
 use etcd_proto::etcdserverpb::request_op::Request as Op;
-use etcd_proto::etcdserverpb::{PutRequest, RequestOp};
+use etcd_proto::etcdserverpb::{
+    DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
+};
+use etcd_proto::raftpb::auth_change::Change;
 use etcd_proto::raftpb::raft_request::Request;
+
+pub use crate::auth::perms::Access;
 
 /// etcd's estimate of a key's metadata in the backend.
 const KV_OVERHEAD: u64 = 256;
@@ -63,6 +68,128 @@ pub fn quota_cost(request: &Request) -> u64 {
 /// LeaseRevoke, checkpoints, alarms and auth changes pass, as in etcd.
 pub fn may_grow_store(request: &Request) -> bool {
     quota_cost(request) > 0
+}
+
+/// Access to one key (`range_end` empty) or range, as a request names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyAccess<'a> {
+    pub access: Access,
+    pub key: &'a [u8],
+    pub range_end: &'a [u8],
+}
+
+/// What a request's sender must be allowed, with auth on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Needs<'a> {
+    /// The root role (auth management, maintenance, membership).
+    pub admin: bool,
+    /// Each key or range the request reads or writes.
+    pub keys: Vec<KeyAccess<'a>>,
+    /// Write on every key attached to this lease, as applied (a Put that
+    /// attaches a lease, a LeaseRevoke).
+    pub lease_keys: Option<i64>,
+}
+
+impl<'a> Needs<'a> {
+    /// Nothing: anyone may send it.
+    pub fn is_empty(&self) -> bool {
+        !self.admin && self.keys.is_empty() && self.lease_keys.is_none()
+    }
+
+    /// The root role and nothing else.
+    pub fn admin() -> Needs<'static> {
+        Needs {
+            admin: true,
+            ..Needs::default()
+        }
+    }
+
+    pub fn range(r: &'a RangeRequest) -> Needs<'a> {
+        let mut needs = Needs::default();
+        needs.read(&r.key, &r.range_end);
+        needs
+    }
+
+    /// Read on every compare, and each op's needs in both branches, nested
+    /// txns included (etcd 3.5).
+    pub fn txn(t: &'a TxnRequest) -> Needs<'a> {
+        let mut needs = Needs::default();
+        needs.add_txn(t);
+        needs
+    }
+
+    /// What a committed request needs. Auth changes need root but for
+    /// Authenticate (checked by its password); compaction, lease grants,
+    /// checkpoints and alarms need nothing, as in etcd.
+    pub fn of(request: &'a Request) -> Needs<'a> {
+        let mut needs = Needs::default();
+        match request {
+            Request::Put(p) => needs.add_put(p),
+            Request::DeleteRange(d) => needs.add_delete(d),
+            Request::Txn(t) => needs.add_txn(t),
+            Request::LeaseRevoke(r) => needs.lease_keys = Some(r.id),
+            Request::Auth(a) => {
+                needs.admin = !matches!(a.change, Some(Change::Authenticate(_)) | None)
+            }
+            Request::Compaction(_)
+            | Request::LeaseGrant(_)
+            | Request::LeaseCheckpoint(_)
+            | Request::Alarm(_) => {}
+        }
+        needs
+    }
+
+    fn read(&mut self, key: &'a [u8], range_end: &'a [u8]) {
+        self.keys.push(KeyAccess {
+            access: Access::Read,
+            key,
+            range_end,
+        });
+    }
+
+    fn write(&mut self, key: &'a [u8], range_end: &'a [u8]) {
+        self.keys.push(KeyAccess {
+            access: Access::Write,
+            key,
+            range_end,
+        });
+    }
+
+    /// Write on the key; write on the lease's keys when it attaches one;
+    /// read on the key for `prev_kv`.
+    fn add_put(&mut self, p: &'a PutRequest) {
+        self.write(&p.key, b"");
+        if p.lease != 0 {
+            self.lease_keys = Some(p.lease);
+        }
+        if p.prev_kv {
+            self.read(&p.key, b"");
+        }
+    }
+
+    fn add_delete(&mut self, d: &'a DeleteRangeRequest) {
+        self.write(&d.key, &d.range_end);
+        if d.prev_kv {
+            self.read(&d.key, &d.range_end);
+        }
+    }
+
+    fn add_txn(&mut self, t: &'a TxnRequest) {
+        for compare in &t.compare {
+            self.read(&compare.key, &compare.range_end);
+        }
+        for op in t.success.iter().chain(&t.failure) {
+            match &op.request {
+                Some(Op::RequestRange(r)) => self.read(&r.key, &r.range_end),
+                // A txn's puts are checked for their keys only: etcd does
+                // not look at the lease of a put inside a txn.
+                Some(Op::RequestPut(p)) => self.write(&p.key, b""),
+                Some(Op::RequestDeleteRange(d)) => self.add_delete(d),
+                Some(Op::RequestTxn(nested)) => self.add_txn(nested),
+                None => {}
+            }
+        }
+    }
 }
 
 #[cfg(test)]

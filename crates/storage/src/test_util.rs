@@ -35,6 +35,7 @@ impl Store {
     pub fn apply_committed(&self, req: Request) -> (Result<ApplyResponse, ApplyError>, Committed) {
         let mut batch = self.backend.begin_apply().unwrap();
         let r = batch.apply(&RaftRequest {
+            caller: None,
             id: 0,
             request: Some(req),
         });

@@ -983,6 +983,7 @@ fn run(seed: u64, steps: usize) {
 
 fn raft(request: Request) -> RaftRequest {
     RaftRequest {
+        caller: None,
         id: 0,
         request: Some(request),
     }

@@ -1,56 +1,47 @@
-//! The Auth service (`etcdserverpb.Auth`): users, roles and permissions as
-//! etcd manages them (`etcdctl user ...`, `etcdctl role ...`), AuthStatus
-//! and AuthDisable. Passwords are bcrypt-hashed here, with `--bcrypt-cost`,
-//! before the change enters the log, so every member stores the same hash.
-//!
-//! Not yet: turning auth on. Until every request is checked against the
-//! caller's permissions, AuthEnable answers `Unimplemented` rather than
-//! report a protection that is not there; Authenticate answers etcd's
-//! "authentication is not enabled", which is the truth while it is off.
+//! The Auth service (`etcdserverpb.Auth`): Authenticate, AuthEnable,
+//! AuthDisable, AuthStatus, and users, roles and permissions as etcd
+//! manages them (`etcdctl user ...`, `etcdctl role ...`). Passwords are
+//! bcrypt-hashed here, with `--bcrypt-cost`, before the change enters the
+//! log, so every member stores the same hash. Who may do what is
+//! `EtcdServer`'s to judge (root for changes and lists; a user may read
+//! itself, a holder its role).
 
 use std::sync::Arc;
 
 use etcd_proto::etcdserverpb::auth_server::Auth;
 use etcd_proto::etcdserverpb::*;
 use etcd_proto::raftpb::auth_change::Change;
-use etcd_storage::auth::{check_enable, ROOT_USER};
+use etcd_proto::raftpb::Caller;
 use tonic::{Request, Response, Status};
 
-use crate::errors::EtcdError;
 use crate::server::EtcdServer;
 
 pub struct AuthService {
     server: Arc<EtcdServer>,
-    /// `--bcrypt-cost`.
-    bcrypt_cost: u32,
 }
 
 impl AuthService {
-    pub fn new(server: Arc<EtcdServer>, bcrypt_cost: u32) -> AuthService {
-        AuthService {
-            server,
-            bcrypt_cost,
-        }
+    pub fn new(server: Arc<EtcdServer>) -> AuthService {
+        AuthService { server }
     }
 
-    /// Applies `change`; the header for its response.
-    async fn change(&self, change: Change) -> Result<Option<ResponseHeader>, Status> {
-        let revision = self.server.auth_change(change).await?;
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        Ok(self
+            .server
+            .caller(request.metadata(), request.extensions())
+            .await?)
+    }
+
+    /// Applies the change `request` asks for; the header for its response.
+    async fn change<T>(
+        &self,
+        request: Request<T>,
+        change: impl FnOnce(T) -> Change,
+    ) -> Result<Option<ResponseHeader>, Status> {
+        let caller = self.caller(&request).await?;
+        let change = change(request.into_inner());
+        let revision = self.server.auth_change(&caller, change).await?;
         Ok(Some(self.server.header(revision)))
-    }
-
-    /// bcrypt of `password` in Go's `$2a$` form (etcd's), off the async
-    /// threads: a hash takes tens of milliseconds at the default cost.
-    async fn hash(&self, password: String) -> Result<String, Status> {
-        let cost = self.bcrypt_cost;
-        let hashed = tokio::task::spawn_blocking(move || {
-            bcrypt::hash_with_result(password, cost)
-                .map(|h| h.format_for_version(bcrypt::Version::TwoA))
-        })
-        .await
-        .map_err(|e| EtcdError::Internal(e.to_string()))?
-        .map_err(|e| EtcdError::Internal(format!("failed to bcrypt hash password: {e}")))?;
-        Ok(hashed)
     }
 }
 
@@ -58,24 +49,17 @@ impl AuthService {
 impl Auth for AuthService {
     async fn auth_enable(
         &self,
-        _: Request<AuthEnableRequest>,
+        request: Request<AuthEnableRequest>,
     ) -> Result<Response<AuthEnableResponse>, Status> {
-        // etcd's preconditions, answered as etcd answers them; past them,
-        // enabling waits for the permission checks.
-        let root = match self.server.user(ROOT_USER.to_string()).await {
-            Ok((root, _)) => Some(root),
-            Err(EtcdError::UserNotFound) => None,
-            Err(e) => return Err(e.into()),
-        };
-        check_enable(root.as_ref()).map_err(EtcdError::from)?;
-        Err(super::not_yet("Auth", "AuthEnable (permission checks)"))
+        let header = self.change(request, Change::Enable).await?;
+        Ok(Response::new(AuthEnableResponse { header }))
     }
 
     async fn auth_disable(
         &self,
         request: Request<AuthDisableRequest>,
     ) -> Result<Response<AuthDisableResponse>, Status> {
-        let header = self.change(Change::Disable(request.into_inner())).await?;
+        let header = self.change(request, Change::Disable).await?;
         Ok(Response::new(AuthDisableResponse { header }))
     }
 
@@ -93,35 +77,48 @@ impl Auth for AuthService {
 
     async fn authenticate(
         &self,
-        _: Request<AuthenticateRequest>,
+        request: Request<AuthenticateRequest>,
     ) -> Result<Response<AuthenticateResponse>, Status> {
-        let (state, _) = self.server.auth_state().await?;
-        if !state.enabled {
-            return Err(EtcdError::AuthNotEnabled.into());
-        }
-        Err(super::not_yet("Auth", "Authenticate"))
+        let req = request.into_inner();
+        let (token, revision) = self.server.authenticate(req.name, req.password).await?;
+        Ok(Response::new(AuthenticateResponse {
+            header: Some(self.server.header(revision)),
+            token,
+        }))
     }
 
     async fn user_add(
         &self,
         request: Request<AuthUserAddRequest>,
     ) -> Result<Response<AuthUserAddResponse>, Status> {
+        let caller = self.caller(&request).await?;
         let mut req = request.into_inner();
         let no_password = req.options.as_ref().is_some_and(|o| o.no_password);
         req.hashed_password = match no_password {
             true => String::new(),
-            false => self.hash(std::mem::take(&mut req.password)).await?,
+            false => {
+                self.server
+                    .hash_password(std::mem::take(&mut req.password))
+                    .await?
+            }
         };
         req.password.clear();
-        let header = self.change(Change::UserAdd(req)).await?;
-        Ok(Response::new(AuthUserAddResponse { header }))
+        let revision = self
+            .server
+            .auth_change(&caller, Change::UserAdd(req))
+            .await?;
+        Ok(Response::new(AuthUserAddResponse {
+            header: Some(self.server.header(revision)),
+        }))
     }
 
     async fn user_get(
         &self,
         request: Request<AuthUserGetRequest>,
     ) -> Result<Response<AuthUserGetResponse>, Status> {
-        let (user, revision) = self.server.user(request.into_inner().name).await?;
+        let caller = self.caller(&request).await?;
+        let name = request.into_inner().name;
+        let (user, revision) = self.server.user(&caller, name).await?;
         Ok(Response::new(AuthUserGetResponse {
             header: Some(self.server.header(revision)),
             roles: user.roles,
@@ -130,9 +127,10 @@ impl Auth for AuthService {
 
     async fn user_list(
         &self,
-        _: Request<AuthUserListRequest>,
+        request: Request<AuthUserListRequest>,
     ) -> Result<Response<AuthUserListResponse>, Status> {
-        let (users, revision) = self.server.user_names().await?;
+        let caller = self.caller(&request).await?;
+        let (users, revision) = self.server.user_names(&caller).await?;
         Ok(Response::new(AuthUserListResponse {
             header: Some(self.server.header(revision)),
             users,
@@ -143,9 +141,7 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthUserDeleteRequest>,
     ) -> Result<Response<AuthUserDeleteResponse>, Status> {
-        let header = self
-            .change(Change::UserDelete(request.into_inner()))
-            .await?;
+        let header = self.change(request, Change::UserDelete).await?;
         Ok(Response::new(AuthUserDeleteResponse { header }))
     }
 
@@ -153,19 +149,26 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthUserChangePasswordRequest>,
     ) -> Result<Response<AuthUserChangePasswordResponse>, Status> {
+        let caller = self.caller(&request).await?;
         let mut req = request.into_inner();
-        req.hashed_password = self.hash(std::mem::take(&mut req.password)).await?;
-        let header = self.change(Change::UserChangePassword(req)).await?;
-        Ok(Response::new(AuthUserChangePasswordResponse { header }))
+        req.hashed_password = self
+            .server
+            .hash_password(std::mem::take(&mut req.password))
+            .await?;
+        let revision = self
+            .server
+            .auth_change(&caller, Change::UserChangePassword(req))
+            .await?;
+        Ok(Response::new(AuthUserChangePasswordResponse {
+            header: Some(self.server.header(revision)),
+        }))
     }
 
     async fn user_grant_role(
         &self,
         request: Request<AuthUserGrantRoleRequest>,
     ) -> Result<Response<AuthUserGrantRoleResponse>, Status> {
-        let header = self
-            .change(Change::UserGrantRole(request.into_inner()))
-            .await?;
+        let header = self.change(request, Change::UserGrantRole).await?;
         Ok(Response::new(AuthUserGrantRoleResponse { header }))
     }
 
@@ -173,9 +176,7 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthUserRevokeRoleRequest>,
     ) -> Result<Response<AuthUserRevokeRoleResponse>, Status> {
-        let header = self
-            .change(Change::UserRevokeRole(request.into_inner()))
-            .await?;
+        let header = self.change(request, Change::UserRevokeRole).await?;
         Ok(Response::new(AuthUserRevokeRoleResponse { header }))
     }
 
@@ -183,7 +184,7 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthRoleAddRequest>,
     ) -> Result<Response<AuthRoleAddResponse>, Status> {
-        let header = self.change(Change::RoleAdd(request.into_inner())).await?;
+        let header = self.change(request, Change::RoleAdd).await?;
         Ok(Response::new(AuthRoleAddResponse { header }))
     }
 
@@ -191,7 +192,9 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthRoleGetRequest>,
     ) -> Result<Response<AuthRoleGetResponse>, Status> {
-        let (perm, revision) = self.server.role(request.into_inner().role).await?;
+        let caller = self.caller(&request).await?;
+        let name = request.into_inner().role;
+        let (perm, revision) = self.server.role(&caller, name).await?;
         Ok(Response::new(AuthRoleGetResponse {
             header: Some(self.server.header(revision)),
             perm,
@@ -200,9 +203,10 @@ impl Auth for AuthService {
 
     async fn role_list(
         &self,
-        _: Request<AuthRoleListRequest>,
+        request: Request<AuthRoleListRequest>,
     ) -> Result<Response<AuthRoleListResponse>, Status> {
-        let (roles, revision) = self.server.role_names().await?;
+        let caller = self.caller(&request).await?;
+        let (roles, revision) = self.server.role_names(&caller).await?;
         Ok(Response::new(AuthRoleListResponse {
             header: Some(self.server.header(revision)),
             roles,
@@ -213,9 +217,7 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthRoleDeleteRequest>,
     ) -> Result<Response<AuthRoleDeleteResponse>, Status> {
-        let header = self
-            .change(Change::RoleDelete(request.into_inner()))
-            .await?;
+        let header = self.change(request, Change::RoleDelete).await?;
         Ok(Response::new(AuthRoleDeleteResponse { header }))
     }
 
@@ -223,9 +225,7 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthRoleGrantPermissionRequest>,
     ) -> Result<Response<AuthRoleGrantPermissionResponse>, Status> {
-        let header = self
-            .change(Change::RoleGrantPermission(request.into_inner()))
-            .await?;
+        let header = self.change(request, Change::RoleGrantPermission).await?;
         Ok(Response::new(AuthRoleGrantPermissionResponse { header }))
     }
 
@@ -233,9 +233,7 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthRoleRevokePermissionRequest>,
     ) -> Result<Response<AuthRoleRevokePermissionResponse>, Status> {
-        let header = self
-            .change(Change::RoleRevokePermission(request.into_inner()))
-            .await?;
+        let header = self.change(request, Change::RoleRevokePermission).await?;
         Ok(Response::new(AuthRoleRevokePermissionResponse { header }))
     }
 }

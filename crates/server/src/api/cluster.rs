@@ -23,6 +23,8 @@ use etcd_proto::etcdserverpb::{
 use etcd_raft::membership::{MemberChange, MemberInfo};
 use tonic::{Request, Response, Status};
 
+use etcd_proto::raftpb::Caller;
+
 use crate::config::Url;
 use crate::errors::EtcdError;
 use crate::ids;
@@ -37,9 +39,16 @@ impl ClusterService {
         ClusterService { server }
     }
 
-    /// Makes `change`; the members after it.
-    async fn change(&self, change: MemberChange) -> Result<Vec<Member>, Status> {
-        Ok(to_proto(self.server.member_change(change).await?))
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        Ok(self
+            .server
+            .caller(request.metadata(), request.extensions())
+            .await?)
+    }
+
+    /// Makes `change` for `caller`; the members after it.
+    async fn change(&self, caller: &Caller, change: MemberChange) -> Result<Vec<Member>, Status> {
+        Ok(to_proto(self.server.member_change(caller, change).await?))
     }
 }
 
@@ -84,15 +93,19 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
+        let caller = self.caller(&request).await?;
         let request = request.into_inner();
         let urls = peer_urls(&request.peer_ur_ls)?;
         let id = ids::added_member_id(&urls, unix_now());
         let members = self
-            .change(MemberChange::Add {
-                id,
-                peer_urls: urls.clone(),
-                is_learner: request.is_learner,
-            })
+            .change(
+                &caller,
+                MemberChange::Add {
+                    id,
+                    peer_urls: urls.clone(),
+                    is_learner: request.is_learner,
+                },
+            )
             .await?;
         Ok(Response::new(MemberAddResponse {
             header: Some(self.server.header(0)),
@@ -111,8 +124,9 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
+        let caller = self.caller(&request).await?;
         let id = request.into_inner().id;
-        let members = self.change(MemberChange::Remove { id }).await?;
+        let members = self.change(&caller, MemberChange::Remove { id }).await?;
         Ok(Response::new(MemberRemoveResponse {
             header: Some(self.server.header(0)),
             members,
@@ -123,14 +137,14 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
+        let caller = self.caller(&request).await?;
         let request = request.into_inner();
         // etcd takes the URLs as given here; it validates only on MemberAdd.
-        let members = self
-            .change(MemberChange::Update {
-                id: request.id,
-                peer_urls: request.peer_ur_ls,
-            })
-            .await?;
+        let update = MemberChange::Update {
+            id: request.id,
+            peer_urls: request.peer_ur_ls,
+        };
+        let members = self.change(&caller, update).await?;
         Ok(Response::new(MemberUpdateResponse {
             header: Some(self.server.header(0)),
             members,
@@ -156,8 +170,9 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
+        let caller = self.caller(&request).await?;
         let id = request.into_inner().id;
-        let members = self.change(MemberChange::Promote { id }).await?;
+        let members = self.change(&caller, MemberChange::Promote { id }).await?;
         Ok(Response::new(MemberPromoteResponse {
             header: Some(self.server.header(0)),
             members,

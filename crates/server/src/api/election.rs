@@ -28,6 +28,17 @@ impl ElectionService {
     }
 }
 
+impl ElectionService {
+    /// The recipes acting as the request's caller.
+    async fn acting_for<T>(&self, request: &Request<T>) -> Result<Concurrency, Status> {
+        let server = self.concurrency.server();
+        let caller = server
+            .caller(request.metadata(), request.extensions())
+            .await?;
+        Ok(self.concurrency.acting_as(caller))
+    }
+}
+
 #[tonic::async_trait]
 impl Election for ElectionService {
     /// Waits until we lead; the client leaving first withdraws the
@@ -36,9 +47,9 @@ impl Election for ElectionService {
         &self,
         request: Request<CampaignRequest>,
     ) -> Result<Response<CampaignResponse>, Status> {
+        let concurrency = self.acting_for(&request).await?;
         let req = request.into_inner();
-        let elected = self
-            .concurrency
+        let elected = concurrency
             .campaign(&req.name, req.lease, &req.value)
             .await?;
         Ok(Response::new(CampaignResponse {
@@ -51,8 +62,9 @@ impl Election for ElectionService {
         &self,
         request: Request<ProclaimRequest>,
     ) -> Result<Response<ProclaimResponse>, Status> {
+        let concurrency = self.acting_for(&request).await?;
         let req = request.into_inner();
-        let revision = self.concurrency.proclaim(req.leader, &req.value).await?;
+        let revision = concurrency.proclaim(req.leader, &req.value).await?;
         Ok(Response::new(ProclaimResponse {
             header: Some(self.concurrency.server().header(revision)),
         }))
@@ -62,8 +74,9 @@ impl Election for ElectionService {
         &self,
         request: Request<LeaderRequest>,
     ) -> Result<Response<LeaderResponse>, Status> {
+        let concurrency = self.acting_for(&request).await?;
         let req = request.into_inner();
-        let (revision, kv) = self.concurrency.leader(&req.name).await?;
+        let (revision, kv) = concurrency.leader(&req.name).await?;
         Ok(Response::new(LeaderResponse {
             header: Some(self.concurrency.server().header(revision)),
             kv: Some(kv),
@@ -76,9 +89,10 @@ impl Election for ElectionService {
         &self,
         request: Request<LeaderRequest>,
     ) -> Result<Response<Self::ObserveStream>, Status> {
+        let concurrency = self.acting_for(&request).await?;
         let req = request.into_inner();
         let server = self.concurrency.server().clone();
-        let updates = ReceiverStream::new(self.concurrency.observe(&req.name)).map(move |u| {
+        let updates = ReceiverStream::new(concurrency.observe(&req.name)).map(move |u| {
             Ok(LeaderResponse {
                 header: Some(server.header(u.revision)),
                 kv: Some(u.kv),
@@ -91,8 +105,9 @@ impl Election for ElectionService {
         &self,
         request: Request<ResignRequest>,
     ) -> Result<Response<ResignResponse>, Status> {
+        let concurrency = self.acting_for(&request).await?;
         let req = request.into_inner();
-        let revision = self.concurrency.resign(req.leader).await?;
+        let revision = concurrency.resign(req.leader).await?;
         Ok(Response::new(ResignResponse {
             header: Some(self.concurrency.server().header(revision)),
         }))

@@ -10,6 +10,7 @@ use etcd_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
     PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
+use etcd_proto::raftpb::Caller;
 use tonic::{Request as GrpcRequest, Response, Status};
 
 use crate::api::validate;
@@ -23,6 +24,13 @@ impl KvService {
     pub fn new(server: Arc<EtcdServer>) -> KvService {
         KvService { server }
     }
+
+    async fn caller<T>(&self, request: &GrpcRequest<T>) -> Result<Caller, Status> {
+        Ok(self
+            .server
+            .caller(request.metadata(), request.extensions())
+            .await?)
+    }
 }
 
 #[tonic::async_trait]
@@ -31,38 +39,42 @@ impl Kv for KvService {
         &self,
         request: GrpcRequest<RangeRequest>,
     ) -> Result<Response<RangeResponse>, Status> {
+        let caller = self.caller(&request).await?;
         let req = request.into_inner();
         validate::range(&req)?;
-        Ok(Response::new(self.server.range(req).await?))
+        Ok(Response::new(self.server.range(&caller, req).await?))
     }
 
     async fn put(&self, request: GrpcRequest<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let caller = self.caller(&request).await?;
         let req = request.into_inner();
         validate::put(&req)?;
-        Ok(Response::new(self.server.put(req).await?))
+        Ok(Response::new(self.server.put(&caller, req).await?))
     }
 
     async fn delete_range(
         &self,
         request: GrpcRequest<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
+        let caller = self.caller(&request).await?;
         let req = request.into_inner();
         validate::delete_range(&req)?;
-        Ok(Response::new(self.server.delete_range(req).await?))
+        Ok(Response::new(self.server.delete_range(&caller, req).await?))
     }
 
     async fn txn(&self, request: GrpcRequest<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let caller = self.caller(&request).await?;
         let req = request.into_inner();
         validate::txn(&req, self.server.limits().max_txn_ops)?;
-        Ok(Response::new(self.server.txn(req).await?))
+        Ok(Response::new(self.server.txn(&caller, req).await?))
     }
 
     async fn compact(
         &self,
         request: GrpcRequest<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
-        Ok(Response::new(
-            self.server.compact(request.into_inner()).await?,
-        ))
+        let caller = self.caller(&request).await?;
+        let req = request.into_inner();
+        Ok(Response::new(self.server.compact(&caller, req).await?))
     }
 }

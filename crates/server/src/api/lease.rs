@@ -17,8 +17,6 @@ use etcd_proto::etcdserverpb::{
     LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
     LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
-use etcd_proto::raftpb::raft_request::Request;
-use etcd_storage::ApplyResponse;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request as GrpcRequest, Response, Status, Streaming};
@@ -27,7 +25,8 @@ use crate::errors::EtcdError;
 use crate::lease::forward;
 use crate::lease::ttl::granted_ttl;
 use crate::lease::Lessor;
-use crate::server::{Consistency, EtcdServer};
+use crate::server::lease::StoredLease;
+use crate::server::EtcdServer;
 
 /// How often a grant with a server-chosen id is retried when the id turns
 /// out to be taken (a client chose it at the same moment).
@@ -58,16 +57,16 @@ impl LeaseService {
     }
 }
 
-fn unexpected(what: &str) -> Status {
-    EtcdError::Internal(format!("apply returned an unexpected response to {what}")).into()
-}
-
 #[tonic::async_trait]
 impl Lease for LeaseService {
     async fn lease_grant(
         &self,
         request: GrpcRequest<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
+        let caller = self
+            .server
+            .caller(request.metadata(), request.extensions())
+            .await?;
         let req = request.into_inner();
         let ttl = granted_ttl(req.ttl, self.lessor.min_ttl())?;
         let chosen = req.id == 0;
@@ -75,16 +74,8 @@ impl Lease for LeaseService {
         loop {
             attempt += 1;
             let id = if chosen { self.lessor.new_id() } else { req.id };
-            match self
-                .server
-                .write(Request::LeaseGrant(LeaseGrantRequest { ttl, id }))
-                .await
-            {
-                Ok(ApplyResponse::LeaseGrant(mut resp)) => {
-                    self.server.fill_header(&mut resp.header);
-                    return Ok(Response::new(resp));
-                }
-                Ok(_) => return Err(unexpected("lease grant")),
+            match self.server.lease_grant(&caller, id, ttl).await {
+                Ok(resp) => return Ok(Response::new(resp)),
                 Err(EtcdError::LeaseExists) if chosen && attempt < CHOSEN_ID_ATTEMPTS => {}
                 Err(e) => return Err(e.into()),
             }
@@ -95,14 +86,12 @@ impl Lease for LeaseService {
         &self,
         request: GrpcRequest<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
-        let req = request.into_inner();
-        match self.server.write(Request::LeaseRevoke(req)).await? {
-            ApplyResponse::LeaseRevoke(mut resp) => {
-                self.server.fill_header(&mut resp.header);
-                Ok(Response::new(resp))
-            }
-            _ => Err(unexpected("lease revoke")),
-        }
+        let caller = self
+            .server
+            .caller(request.metadata(), request.extensions())
+            .await?;
+        let id = request.into_inner().id;
+        Ok(Response::new(self.server.lease_revoke(&caller, id).await?))
     }
 
     type LeaseKeepAliveStream = ReceiverStream<Result<LeaseKeepAliveResponse, Status>>;
@@ -149,19 +138,17 @@ impl Lease for LeaseService {
         &self,
         request: GrpcRequest<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
-        let req = request.into_inner();
-        let (id, with_keys) = (req.id, req.keys);
-        let (record, keys, revision) = self
+        let caller = self
             .server
-            .read(Consistency::Linearizable, move |txn| {
-                let record = txn.lease(id)?;
-                let keys = match (&record, with_keys) {
-                    (Some(_), true) => txn.lease_keys(id)?,
-                    _ => Vec::new(),
-                };
-                Ok((record, keys, txn.current_revision()?))
-            })
+            .caller(request.metadata(), request.extensions())
             .await?;
+        let req = request.into_inner();
+        let id = req.id;
+        let StoredLease {
+            record,
+            keys,
+            revision,
+        } = self.server.stored_lease(&caller, id, req.keys).await?;
         let resp = match record {
             None => LeaseTimeToLiveResponse {
                 header: Some(self.server.header(revision)),
@@ -190,12 +177,7 @@ impl Lease for LeaseService {
         &self,
         _request: GrpcRequest<LeaseLeasesRequest>,
     ) -> Result<Response<LeaseLeasesResponse>, Status> {
-        let (records, revision) = self
-            .server
-            .read(Consistency::Serializable, |txn| {
-                Ok((txn.leases()?, txn.current_revision()?))
-            })
-            .await?;
+        let (records, revision) = self.server.stored_leases().await?;
         let rank: HashMap<i64, usize> = self
             .lessor
             .leases()

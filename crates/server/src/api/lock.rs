@@ -22,13 +22,25 @@ impl LockService {
     }
 }
 
+impl LockService {
+    /// The recipes acting as the request's caller.
+    async fn acting_for<T>(&self, request: &Request<T>) -> Result<Concurrency, Status> {
+        let server = self.concurrency.server();
+        let caller = server
+            .caller(request.metadata(), request.extensions())
+            .await?;
+        Ok(self.concurrency.acting_as(caller))
+    }
+}
+
 #[tonic::async_trait]
 impl Lock for LockService {
     /// Waits until the lock is ours; the client leaving first withdraws
     /// from the queue (our key is deleted).
     async fn lock(&self, request: Request<LockRequest>) -> Result<Response<LockResponse>, Status> {
+        let concurrency = self.acting_for(&request).await?;
         let req = request.into_inner();
-        let locked = self.concurrency.lock(&req.name, req.lease).await?;
+        let locked = concurrency.lock(&req.name, req.lease).await?;
         Ok(Response::new(LockResponse {
             header: Some(self.concurrency.server().header(locked.revision)),
             key: locked.key,
@@ -40,6 +52,7 @@ impl Lock for LockService {
         &self,
         request: Request<UnlockRequest>,
     ) -> Result<Response<UnlockResponse>, Status> {
+        let concurrency = self.acting_for(&request).await?;
         let req = request.into_inner();
         // etcd deletes through its KV service, with its checks.
         validate::delete_range(&DeleteRangeRequest {
@@ -47,7 +60,7 @@ impl Lock for LockService {
             ..DeleteRangeRequest::default()
         })
         .map_err(ConcurrencyError::from)?;
-        let revision = self.concurrency.unlock(req.key).await?;
+        let revision = concurrency.unlock(req.key).await?;
         Ok(Response::new(UnlockResponse {
             header: Some(self.concurrency.server().header(revision)),
         }))

@@ -18,6 +18,7 @@ use etcd_proto::etcdserverpb::{
     DowngradeResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest,
     MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
 };
+use etcd_proto::raftpb::Caller;
 use futures::Stream;
 use tonic::{Request, Response, Status};
 
@@ -60,6 +61,15 @@ impl MaintenanceService {
     }
 }
 
+impl MaintenanceService {
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        Ok(self
+            .server
+            .caller(request.metadata(), request.extensions())
+            .await?)
+    }
+}
+
 fn not_yet(rpc: &str) -> Status {
     super::not_yet("Maintenance", rpc)
 }
@@ -72,9 +82,9 @@ impl Maintenance for MaintenanceService {
     ) -> Result<Response<AlarmResponse>, Status> {
         // etcd 3.4 answers every action from its apply, with no header
         // (`etcdctl alarm list -w json` prints `{}`): we do the same.
-        Ok(Response::new(
-            self.server.alarm(request.into_inner()).await?,
-        ))
+        let caller = self.caller(&request).await?;
+        let req = request.into_inner();
+        Ok(Response::new(self.server.alarm(&caller, req).await?))
     }
 
     async fn status(
@@ -105,8 +115,9 @@ impl Maintenance for MaintenanceService {
 
     async fn defragment(
         &self,
-        _: Request<DefragmentRequest>,
+        request: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
+        let caller = self.caller(&request).await?;
         // Gives the backend's free pages back to the file system (after a
         // compaction, this is what lets a member out of NOSPACE). New
         // transactions wait meanwhile, writes included, as in etcd; if
@@ -114,19 +125,23 @@ impl Maintenance for MaintenanceService {
         // copy, say) the call fails with nothing changed, and may be
         // retried. Runs on the blocking pool: it sleeps and does file I/O.
         tracing::info!("starting defragment");
-        self.server.defragment(DEFRAG_WAIT).await.map_err(|e| {
-            tracing::warn!(error = %e, "failed to defragment");
-            e
-        })?;
+        self.server
+            .defragment(&caller, DEFRAG_WAIT)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "failed to defragment");
+                e
+            })?;
         tracing::info!("finished defragment");
         // etcd 3.4 answers an empty response: no header.
         Ok(Response::new(DefragmentResponse { header: None }))
     }
 
-    async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+    async fn hash(&self, request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        let caller = self.caller(&request).await?;
         // Not comparable with etcd's (a hash of bbolt buckets): see
         // etcd_storage::hash. Served from this member's state, as etcd does.
-        let (hash, revision) = self.server.hash().await?;
+        let (hash, revision) = self.server.hash(&caller).await?;
         Ok(Response::new(HashResponse {
             header: Some(self.server.header(revision)),
             hash,
@@ -137,8 +152,9 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
+        let caller = self.caller(&request).await?;
         let rev = request.into_inner().revision;
-        let h = self.server.hash_kv(rev).await?;
+        let h = self.server.hash_kv(&caller, rev).await?;
         Ok(Response::new(HashKvResponse {
             header: Some(self.server.header(h.current_revision)),
             hash: h.hash,
@@ -151,9 +167,10 @@ impl Maintenance for MaintenanceService {
 
     async fn snapshot(
         &self,
-        _: Request<SnapshotRequest>,
+        request: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        let (file, total) = self.server.snapshot().await?;
+        let caller = self.caller(&request).await?;
+        let (file, total) = self.server.snapshot(&caller).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(SNAPSHOT_QUEUE);
         tokio::task::spawn_blocking(move || stream_snapshot(file, total, &tx));
         Ok(Response::new(Box::pin(
@@ -168,8 +185,9 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
+        let caller = self.caller(&request).await?;
         let target = request.into_inner().target_id;
-        self.server.move_leader(target).await?;
+        self.server.move_leader(&caller, target).await?;
         // etcd 3.4 answers without a header.
         Ok(Response::new(MoveLeaderResponse { header: None }))
     }

@@ -36,6 +36,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::errors::EtcdError;
+use crate::server::auth::Credentials;
 use crate::server::EtcdServer;
 use crate::watch::{
     Delivery, Filters, Hub, Span, WatchError, WatchSpec, WatchStream, WatcherKey, STREAM,
@@ -141,11 +142,13 @@ impl Watch for WatchService {
         if require_leader && self.server.leader().is_none() {
             return Err(EtcdError::NoLeader.into());
         }
+        let credentials = Credentials::of(request.metadata(), request.extensions());
         let inbound = request.into_inner();
         let (out, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         let (stream, batches) = self.hub.open_stream();
         let session = Session {
             server: self.server.clone(),
+            credentials,
             stream,
             watchers: HashMap::default(),
             progress_waiting: false,
@@ -185,6 +188,8 @@ struct Gone;
 /// One Watch call.
 struct Session {
     server: Arc<EtcdServer>,
+    /// What the stream's caller presented: each create is judged by it.
+    credentials: Credentials,
     stream: WatchStream,
     /// By hub key, so a late batch for a canceled watcher whose id was
     /// reused is never sent under the new one.
@@ -225,7 +230,7 @@ impl Session {
             let step = tokio::select! {
                 req = inbound.message(), if reading => match req {
                     Ok(Some(req)) => {
-                        self.request(req);
+                        self.request(req).await;
                         Ok(())
                     }
                     Ok(None) => {
@@ -288,9 +293,12 @@ impl Session {
         self.out.send(batch).await.map_err(|_| Gone)
     }
 
-    fn request(&mut self, req: WatchRequest) {
+    async fn request(&mut self, req: WatchRequest) {
         match req.request_union {
-            Some(RequestUnion::CreateRequest(create)) => self.create(create),
+            Some(RequestUnion::CreateRequest(create)) => match self.permitted(&create).await {
+                Ok(()) => self.create(create),
+                Err(e) => self.refuse(e),
+            },
             Some(RequestUnion::CancelRequest(cancel)) => self.cancel(cancel.watch_id),
             Some(RequestUnion::ProgressRequest(_)) if !self.progress_waiting => {
                 self.progress_waiting = !self.stream.request_progress_all();
@@ -299,6 +307,27 @@ impl Session {
             // request it does not understand.
             Some(RequestUnion::ProgressRequest(_)) | None => {}
         }
+    }
+
+    /// Whether the stream's caller may read what `req` watches.
+    async fn permitted(&self, req: &WatchCreateRequest) -> Result<(), EtcdError> {
+        let caller = self.server.caller_of(&self.credentials).await?;
+        self.server
+            .check_watch(&caller, &req.key, &req.range_end)
+            .await
+    }
+
+    /// etcd refuses a create it does not permit as created and canceled at
+    /// once, under watch id -1, with the status's text as the reason.
+    fn refuse(&mut self, e: EtcdError) {
+        self.send(WatchResponse {
+            header: Some(self.server.header(self.stream.revision())),
+            watch_id: -1,
+            created: true,
+            canceled: true,
+            cancel_reason: crate::errors::go_status_text(&e),
+            ..Default::default()
+        });
     }
 
     fn create(&mut self, req: WatchCreateRequest) {

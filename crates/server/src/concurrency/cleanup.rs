@@ -41,7 +41,9 @@ impl Drop for Cleanup {
         runtime.spawn(async move {
             // Best effort, as in etcd: if it fails (the member is stopping,
             // no leader), the key goes when its lease does.
-            if let Err(e) = server.write(undo).await {
+            // With the member's rights: it undoes the caller's own write,
+            // which was allowed, after the caller has gone.
+            if let Err(e) = server.write(&crate::auth::member(), undo).await {
                 tracing::debug!(error = %e, "could not remove an abandoned lock or election key");
             }
         });

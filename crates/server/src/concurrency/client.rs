@@ -6,10 +6,9 @@
 use std::sync::Arc;
 
 use etcd_proto::etcdserverpb::{
-    DeleteRangeRequest, LeaseGrantRequest, RangeRequest, RangeResponse, ResponseHeader, TxnRequest,
-    TxnResponse,
+    DeleteRangeRequest, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
 };
-use etcd_proto::raftpb::raft_request::Request;
+use etcd_proto::raftpb::Caller;
 use tokio::sync::watch;
 
 use super::ConcurrencyError;
@@ -38,6 +37,9 @@ pub struct Concurrency {
     /// Flips to true when the member stops: waits end then, so a shutdown
     /// does not wait on them.
     shutdown: watch::Receiver<bool>,
+    /// Whom the recipes' requests are judged as: the client whose Lock or
+    /// Campaign they serve (see [`Concurrency::acting_as`]).
+    pub(super) caller: Caller,
 }
 
 impl Concurrency {
@@ -52,6 +54,17 @@ impl Concurrency {
             hub,
             lessor,
             shutdown,
+            caller: crate::auth::anonymous(),
+        }
+    }
+
+    /// This handle acting for `caller`: its reads and writes need the
+    /// caller's permissions, as etcd's lock and election services act with
+    /// the client's token.
+    pub fn acting_as(&self, caller: Caller) -> Concurrency {
+        Concurrency {
+            caller,
+            ..self.clone()
         }
     }
 
@@ -61,12 +74,12 @@ impl Concurrency {
 
     /// A txn through Raft (the recipes' txns always may write).
     pub(super) async fn txn(&self, txn: TxnRequest) -> Result<TxnResponse, EtcdError> {
-        self.server.txn(txn).await
+        self.server.txn(&self.caller, txn).await
     }
 
     /// A linearizable range, as clientv3's Get.
     pub(super) async fn range(&self, range: RangeRequest) -> Result<RangeResponse, EtcdError> {
-        self.server.range(range).await
+        self.server.range(&self.caller, range).await
     }
 
     /// Deletes `key`; the revision after it.
@@ -75,7 +88,7 @@ impl Concurrency {
             key,
             ..DeleteRangeRequest::default()
         };
-        let resp = self.server.delete_range(req).await?;
+        let resp = self.server.delete_range(&self.caller, req).await?;
         Ok(revision(&resp.header))
     }
 
@@ -90,11 +103,7 @@ impl Concurrency {
         loop {
             attempt += 1;
             let id = self.lessor.new_id();
-            match self
-                .server
-                .write(Request::LeaseGrant(LeaseGrantRequest { ttl, id }))
-                .await
-            {
+            match self.server.lease_grant(&self.caller, id, ttl).await {
                 Ok(_) => return Ok(id),
                 Err(EtcdError::LeaseExists) if attempt < GRANT_ATTEMPTS => {}
                 Err(e) => return Err(e),

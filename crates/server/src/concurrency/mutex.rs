@@ -18,6 +18,7 @@ use super::client::{revision, unexpected, Concurrency};
 use super::{keys, ConcurrencyError};
 use crate::errors::EtcdError;
 use crate::server::Consistency;
+use etcd_storage::request::Needs;
 
 /// A lock now held.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,9 +95,11 @@ impl Concurrency {
         lease: i64,
     ) -> Result<i64, ConcurrencyError> {
         let get = keys::get(key);
+        let caller = self.caller.clone();
         let (resp, lease_alive) = self
             .server
             .read(Consistency::Linearizable, move |txn| {
+                txn.authorize(Some(&caller), &Needs::range(&get))?;
                 Ok((txn.range(&get)?, txn.lease(lease)?.is_some()))
             })
             .await?;

@@ -10,8 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_proto::etcdserverpb::{LeaseCheckpointRequest, LeaseRevokeRequest};
-use etcd_proto::raftpb::raft_request::Request;
+use etcd_proto::etcdserverpb::LeaseCheckpointRequest;
 use futures::StreamExt;
 use tokio::task::JoinHandle;
 
@@ -50,8 +49,8 @@ async fn revoke_expired(lessor: &Lessor, server: &EtcdServer) {
     }
     futures::stream::iter(expired)
         .map(|id| async move {
-            let req = Request::LeaseRevoke(LeaseRevokeRequest { id });
-            (id, server.write(req).await)
+            // As etcd, with root's rights: the member's own housekeeping.
+            (id, server.lease_revoke(&crate::auth::member(), id).await)
         })
         .buffer_unordered(MAX_PENDING_REVOKES)
         .for_each(|(id, result)| async move {
@@ -75,8 +74,8 @@ async fn propose_due_checkpoints(lessor: &Lessor, server: &EtcdServer) {
         if batch.is_empty() {
             return;
         }
-        let req = Request::LeaseCheckpoint(LeaseCheckpointRequest { checkpoints: batch });
-        if let Err(e) = server.write(req).await {
+        let req = LeaseCheckpointRequest { checkpoints: batch };
+        if let Err(e) = server.lease_checkpoint(req).await {
             tracing::warn!(error = %e, "failed to checkpoint leases");
             return;
         }
@@ -93,10 +92,10 @@ pub async fn checkpoint_all(lessor: &Lessor, server: &EtcdServer) {
     let all = lessor.all_checkpoints();
     let count = all.len();
     for chunk in all.chunks(CHECKPOINT_BATCH) {
-        let req = Request::LeaseCheckpoint(LeaseCheckpointRequest {
+        let req = LeaseCheckpointRequest {
             checkpoints: chunk.to_vec(),
-        });
-        if let Err(e) = server.write(req).await {
+        };
+        if let Err(e) = server.lease_checkpoint(req).await {
             tracing::warn!(error = %e, "failed to checkpoint leases at shutdown");
             return;
         }

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use etcd_proto::etcdserverpb::{LeaseCheckpoint, LeaseCheckpointRequest};
-use etcd_proto::raftpb::raft_request::Request;
 use etcd_storage::{Backend, Committed, LeaseChange, LeaseRecord, StorageError};
 use tokio::sync::Notify;
 
@@ -18,7 +17,7 @@ use super::id::IdGenerator;
 use super::table::{LeaseTable, Renewal};
 use super::ttl::min_lease_ttl;
 use crate::errors::EtcdError;
-use crate::server::{Consistency, EtcdServer};
+use crate::server::EtcdServer;
 
 /// etcd's default lease checkpoint interval.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5 * 60);
@@ -258,7 +257,7 @@ impl Lessor {
                 remaining_ttl: 0,
             }],
         };
-        if let Err(e) = server.write(Request::LeaseCheckpoint(req)).await {
+        if let Err(e) = server.lease_checkpoint(req).await {
             tracing::warn!(
                 "lease-id" = %format!("{id:016x}"),
                 error = %e,
@@ -304,9 +303,7 @@ impl Lessor {
     async fn promote(&self, server: &EtcdServer, term: u64) -> Result<(), EtcdError> {
         for _ in 0..RELOAD_ATTEMPTS {
             let seen = self.state().lease_commits;
-            let records = server
-                .read(Consistency::Serializable, |txn| Ok(txn.leases()?))
-                .await?;
+            let (records, _) = server.stored_leases().await?;
             let mut st = self.state();
             if st.lease_commits == seen {
                 st.table.replace(records.iter().map(as_tuple));
@@ -361,6 +358,7 @@ fn as_checkpoint((id, remaining_ttl): (i64, i64)) -> LeaseCheckpoint {
 mod tests {
     use super::*;
     use etcd_proto::etcdserverpb::{LeaseGrantRequest, LeaseRevokeRequest};
+    use etcd_proto::raftpb::raft_request::Request;
     use etcd_proto::raftpb::RaftRequest;
 
     fn cfg() -> LessorConfig {
@@ -376,6 +374,7 @@ mod tests {
         let mut batch = backend.begin_apply().unwrap();
         batch
             .apply(&RaftRequest {
+                caller: None,
                 id: 0,
                 request: Some(request),
             })

@@ -53,8 +53,6 @@ pub struct ClientPort {
     pub http2: Http2Settings,
     /// TLS of the `https`/`unixs` listeners.
     pub tls: Option<Arc<ServerTls>>,
-    /// `--bcrypt-cost`, for the Auth service's password hashes.
-    pub bcrypt_cost: u32,
 }
 
 /// The gRPC router with every service, as each listener serves it.
@@ -89,10 +87,7 @@ async fn routes(port: &ClientPort, shutdown: &watch::Receiver<bool>) -> Routes {
             server.clone()
         ))))
         .add_service(limited!(LeaseServer::new(lease)))
-        .add_service(limited!(AuthServer::new(AuthService::new(
-            server.clone(),
-            port.bcrypt_cost
-        ))))
+        .add_service(limited!(AuthServer::new(AuthService::new(server.clone()))))
         .add_service(limited!(WatchServer::from_arc(port.watch_service.clone())))
         .add_service(limited!(LockServer::new(LockService::new(
             concurrency.clone()

@@ -1,77 +1,272 @@
-//! The auth store's requests on [`EtcdServer`]: changes to users, roles,
-//! permissions and the enabled flag go through Raft (the storage crate
-//! applies them with etcd's rules); lookups are linearizable reads, as
-//! etcd serves them through its log.
+//! The auth requests on [`EtcdServer`]: who the caller is
+//! ([`EtcdServer::caller`]), Authenticate, and the auth store's changes
+//! and lookups. Changes go through Raft, judged at apply (root only);
+//! lookups are linearizable reads judged by the same snapshot, as etcd
+//! serves them through its log. Also the admin check that maintenance and
+//! membership requests pass.
 
-use etcd_proto::authpb::{Permission, Role, User};
+use etcd_proto::authpb::{Permission, User};
 use etcd_proto::raftpb::auth_change::Change;
 use etcd_proto::raftpb::raft_request::Request;
-use etcd_proto::raftpb::AuthChange;
+use etcd_proto::raftpb::{AuthChange, Authenticate, Caller};
+use etcd_storage::auth::AuthState;
+use etcd_storage::request::Needs;
 use etcd_storage::ApplyResponse;
+use tonic::metadata::MetadataMap;
 
 use super::{Consistency, EtcdServer};
+use crate::auth::{simple, TOKEN_KEYS};
 use crate::errors::EtcdError;
 
-/// Whether auth is on, and the auth revision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthState {
-    pub enabled: bool,
-    pub revision: u64,
-}
-
 impl EtcdServer {
-    /// Applies one auth change; the store revision to report in the
-    /// response header (etcd reports the KV store's revision there).
-    pub async fn auth_change(&self, change: Change) -> Result<i64, EtcdError> {
-        let request = Request::Auth(AuthChange {
-            change: Some(change),
-        });
-        match self.write(request).await? {
+    /// The identity a request is judged by: its token's user, else (under
+    /// `--client-cert-auth`) its certificate's CN, else anonymous.
+    pub async fn caller(
+        &self,
+        metadata: &MetadataMap,
+        extensions: &tonic::Extensions,
+    ) -> Result<Caller, EtcdError> {
+        self.caller_of(&Credentials::of(metadata, extensions)).await
+    }
+
+    /// [`EtcdServer::caller`] for credentials taken earlier (a watch
+    /// stream judges each create by its stream's credentials, at the auth
+    /// revision of the moment).
+    pub async fn caller_of(&self, credentials: &Credentials) -> Result<Caller, EtcdError> {
+        if let Some(token) = &credentials.token {
+            return match token {
+                Ok(token) => self.token_caller(token).await,
+                Err(()) => Err(EtcdError::InvalidAuthToken),
+            };
+        }
+        if self.authn.client_cert_auth() {
+            if let Some(cn) = &credentials.common_name {
+                return Ok(Caller {
+                    username: cn.clone(),
+                    auth_revision: self.node.backend().auth_revision(),
+                    member: false,
+                });
+            }
+        }
+        Ok(crate::auth::anonymous())
+    }
+
+    /// The caller a token names. A simple token assigned at an index this
+    /// member has not applied yet (issued by another member a moment ago)
+    /// is looked up again once it has, as etcd waits for it.
+    async fn token_caller(&self, token: &str) -> Result<Caller, EtcdError> {
+        let mut user = self.authn.token_user(token);
+        if user.is_none()
+            && simple::assigned_at(token).is_some_and(|i| i > self.node.status().applied_index)
+        {
+            self.node.read_index().await?;
+            user = self.authn.token_user(token);
+        }
+        match user {
+            Some(username) => Ok(Caller {
+                username,
+                auth_revision: self.node.backend().auth_revision(),
+                member: false,
+            }),
+            None => {
+                tracing::warn!(token, "invalid auth token");
+                Err(EtcdError::InvalidAuthToken)
+            }
+        }
+    }
+
+    /// Refuses `caller` unless auth is off or it holds the root role.
+    pub async fn check_admin(&self, caller: &Caller) -> Result<(), EtcdError> {
+        if !self.node.backend().auth_maybe_enabled() {
+            return Ok(());
+        }
+        let caller = caller.clone();
+        self.read(Consistency::Serializable, move |txn| {
+            Ok(txn.authorize(Some(&caller), &Needs::admin())?)
+        })
+        .await
+    }
+
+    /// etcd's Authenticate: the password checked here (bcrypt, off the
+    /// async threads), then a committed Authenticate assigns the token on
+    /// every member. Retried when the users changed while the password was
+    /// being checked, as etcd does.
+    pub async fn authenticate(
+        &self,
+        name: String,
+        password: String,
+    ) -> Result<(String, i64), EtcdError> {
+        self.node.read_index().await?;
+        loop {
+            let (user, checked_at) = self
+                .read(Consistency::Serializable, {
+                    let name = name.clone();
+                    move |txn| {
+                        let state = txn.auth_state()?;
+                        if !state.enabled {
+                            return Err(EtcdError::AuthNotEnabled);
+                        }
+                        let user = txn.user(&name)?;
+                        Ok((user, state.revision))
+                    }
+                })
+                .await?;
+            let user = user.ok_or(EtcdError::AuthFailed);
+            if let Err(e) = &user {
+                tracing::warn!("user" = %name, error = %e, "invalid authentication was requested");
+            }
+            check_password(user?, password.clone(), &name).await?;
+            let change = Change::Authenticate(Authenticate {
+                name: name.clone(),
+                simple_token: simple::new_prefix(),
+            });
+            let (token, revision) = match self
+                .write(&crate::auth::anonymous(), auth_request(change))
+                .await?
+            {
+                ApplyResponse::Authenticated {
+                    token, revision, ..
+                } => (token, revision),
+                _ => return Err(super::kv::unexpected("authenticate")),
+            };
+            if checked_at == self.node.backend().auth_revision() {
+                let token = token.ok_or_else(|| EtcdError::Internal("no token assigned".into()))?;
+                return Ok((token, revision));
+            }
+            tracing::info!("revision when password checked became stale; retrying");
+        }
+    }
+
+    /// Applies one auth change from `caller`; the store revision to report
+    /// in the response header (etcd reports the KV store's revision there).
+    pub async fn auth_change(&self, caller: &Caller, change: Change) -> Result<i64, EtcdError> {
+        match self.write(caller, auth_request(change)).await? {
             ApplyResponse::Auth(revision) => Ok(revision),
             _ => Err(super::kv::unexpected("auth change")),
         }
     }
 
+    /// AuthStatus: open to everyone, as in etcd.
     pub async fn auth_state(&self) -> Result<(AuthState, i64), EtcdError> {
         self.read(Consistency::Linearizable, |txn| {
-            let state = AuthState {
-                enabled: txn.auth_enabled()?,
-                revision: txn.auth_revision()?,
-            };
-            Ok((state, txn.current_revision()?))
+            Ok((txn.auth_state()?, txn.current_revision()?))
         })
         .await
     }
 
-    /// The user called `name`, with the store revision.
-    pub async fn user(&self, name: String) -> Result<(User, i64), EtcdError> {
+    /// The user called `name`, with the store revision: for root, or for
+    /// the user itself.
+    pub async fn user(&self, caller: &Caller, name: String) -> Result<(User, i64), EtcdError> {
+        let caller = caller.clone();
         self.read(Consistency::Linearizable, move |txn| {
+            if let Err(e) = txn.authorize(Some(&caller), &Needs::admin()) {
+                if caller.username != name {
+                    return Err(e.into());
+                }
+            }
             let user = txn.user(&name)?.ok_or(EtcdError::UserNotFound)?;
             Ok((user, txn.current_revision()?))
         })
         .await
     }
 
-    pub async fn user_names(&self) -> Result<(Vec<String>, i64), EtcdError> {
-        self.read(Consistency::Linearizable, |txn| {
+    pub async fn user_names(&self, caller: &Caller) -> Result<(Vec<String>, i64), EtcdError> {
+        let caller = caller.clone();
+        self.read(Consistency::Linearizable, move |txn| {
+            txn.authorize(Some(&caller), &Needs::admin())?;
             Ok((txn.user_names()?, txn.current_revision()?))
         })
         .await
     }
 
-    /// The role called `name`'s permissions, with the store revision.
-    pub async fn role(&self, name: String) -> Result<(Vec<Permission>, i64), EtcdError> {
+    /// The role called `name`'s permissions, with the store revision: for
+    /// root, or for a holder of the role.
+    pub async fn role(
+        &self,
+        caller: &Caller,
+        name: String,
+    ) -> Result<(Vec<Permission>, i64), EtcdError> {
+        let caller = caller.clone();
         self.read(Consistency::Linearizable, move |txn| {
-            let role: Role = txn.role(&name)?.ok_or(EtcdError::RoleNotFound)?;
+            if let Err(e) = txn.authorize(Some(&caller), &Needs::admin()) {
+                let holds = txn
+                    .user(&caller.username)?
+                    .is_some_and(|u| u.roles.contains(&name));
+                if !holds {
+                    return Err(e.into());
+                }
+            }
+            let role = txn.role(&name)?.ok_or(EtcdError::RoleNotFound)?;
             Ok((role.key_permission, txn.current_revision()?))
         })
         .await
     }
 
-    pub async fn role_names(&self) -> Result<(Vec<String>, i64), EtcdError> {
-        self.read(Consistency::Linearizable, |txn| {
+    pub async fn role_names(&self, caller: &Caller) -> Result<(Vec<String>, i64), EtcdError> {
+        let caller = caller.clone();
+        self.read(Consistency::Linearizable, move |txn| {
+            txn.authorize(Some(&caller), &Needs::admin())?;
             Ok((txn.role_names()?, txn.current_revision()?))
         })
         .await
     }
+
+    /// The bcrypt hash (Go's `$2a$` form, etcd's) of a new password, with
+    /// `--bcrypt-cost`, off the async threads.
+    pub async fn hash_password(&self, password: String) -> Result<String, EtcdError> {
+        let cost = self.authn.bcrypt_cost();
+        tokio::task::spawn_blocking(move || {
+            bcrypt::hash_with_result(password, cost)
+                .map(|h| h.format_for_version(bcrypt::Version::TwoA))
+        })
+        .await
+        .map_err(|e| EtcdError::Internal(e.to_string()))?
+        .map_err(|e| EtcdError::Internal(format!("failed to bcrypt hash password: {e}")))
+    }
+}
+
+/// What a request presents to be identified by.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// The `token` (or `authorization`) metadata; `Err` when not text.
+    token: Option<Result<String, ()>>,
+    /// The verified client certificate's CN.
+    common_name: Option<String>,
+}
+
+impl Credentials {
+    pub fn of(metadata: &MetadataMap, extensions: &tonic::Extensions) -> Credentials {
+        let token = TOKEN_KEYS
+            .iter()
+            .find_map(|key| metadata.get(*key))
+            .map(|value| value.to_str().map(str::to_string).map_err(drop));
+        Credentials {
+            token,
+            common_name: crate::serve::caller_common_name(extensions).map(str::to_string),
+        }
+    }
+}
+
+fn auth_request(change: Change) -> Request {
+    Request::Auth(AuthChange {
+        change: Some(change),
+    })
+}
+
+/// etcd's CheckPassword for an existing user: a user without a password
+/// cannot authenticate; a wrong password is "authentication failed".
+async fn check_password(user: User, password: String, name: &str) -> Result<(), EtcdError> {
+    if user.options.is_some_and(|o| o.no_password) {
+        return Err(EtcdError::NoPasswordUser);
+    }
+    let hash = String::from_utf8_lossy(&user.password).into_owned();
+    let matches =
+        tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+            .await
+            .map_err(|e| EtcdError::Internal(e.to_string()))?;
+    if !matches {
+        tracing::info!("user-name" = name, "invalid password");
+        return Err(EtcdError::AuthFailed);
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! is the membership this member knows to be committed, after a ReadIndex
 //! when the caller asks for a linearizable list.
 
+use etcd_proto::raftpb::Caller;
 use etcd_raft::membership::{MemberChange, MemberInfo};
 
 use super::EtcdServer;
@@ -10,12 +11,18 @@ use crate::errors::EtcdError;
 
 impl EtcdServer {
     /// Makes `change` (add, remove, update, promote) and returns the
-    /// members after it.
-    pub async fn member_change(&self, change: MemberChange) -> Result<Vec<MemberInfo>, EtcdError> {
+    /// members after it. Root only, as in etcd.
+    pub async fn member_change(
+        &self,
+        caller: &Caller,
+        change: MemberChange,
+    ) -> Result<Vec<MemberInfo>, EtcdError> {
+        self.check_admin(caller).await?;
         let deadline = tokio::time::Instant::now() + self.limits.request_timeout;
         Ok(self.node.membership().change(change, deadline).await?)
     }
 
+    /// Open to every caller, as in etcd.
     pub async fn member_list(&self, linearizable: bool) -> Result<Vec<MemberInfo>, EtcdError> {
         if linearizable {
             self.node.read_index().await?;

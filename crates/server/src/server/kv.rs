@@ -10,6 +10,8 @@ use etcd_proto::etcdserverpb::{
     PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
 use etcd_proto::raftpb::raft_request::Request;
+use etcd_proto::raftpb::Caller;
+use etcd_storage::request::Needs;
 use etcd_storage::{is_read_only, ApplyResponse};
 
 use super::{Consistency, EtcdServer};
@@ -40,9 +42,16 @@ pub(super) fn unexpected(what: &str) -> EtcdError {
 }
 
 impl EtcdServer {
-    pub async fn range(&self, request: RangeRequest) -> Result<RangeResponse, EtcdError> {
+    /// Judged by the snapshot it reads (read on the range).
+    pub async fn range(
+        &self,
+        caller: &Caller,
+        request: RangeRequest,
+    ) -> Result<RangeResponse, EtcdError> {
+        let caller = caller.clone();
         let mut resp = self
             .read(consistency(request.serializable), move |txn| {
+                txn.authorize(Some(&caller), &Needs::range(&request))?;
                 Ok(txn.range(&request)?)
             })
             .await?;
@@ -50,8 +59,35 @@ impl EtcdServer {
         Ok(resp)
     }
 
-    pub async fn put(&self, request: PutRequest) -> Result<PutResponse, EtcdError> {
-        match self.write(Request::Put(request)).await? {
+    /// Whether `caller` may watch `key` / `range_end` (read on it), judged
+    /// when the watch is created, as etcd does.
+    pub async fn check_watch(
+        &self,
+        caller: &Caller,
+        key: &[u8],
+        range_end: &[u8],
+    ) -> Result<(), EtcdError> {
+        if !self.node.backend().auth_maybe_enabled() {
+            return Ok(());
+        }
+        let (caller, key, range_end) = (caller.clone(), key.to_vec(), range_end.to_vec());
+        self.read(Consistency::Serializable, move |txn| {
+            let range = RangeRequest {
+                key,
+                range_end,
+                ..RangeRequest::default()
+            };
+            Ok(txn.authorize(Some(&caller), &Needs::range(&range))?)
+        })
+        .await
+    }
+
+    pub async fn put(
+        &self,
+        caller: &Caller,
+        request: PutRequest,
+    ) -> Result<PutResponse, EtcdError> {
+        match self.write(caller, Request::Put(request)).await? {
             ApplyResponse::Put(mut resp) => {
                 self.fill_header(&mut resp.header);
                 Ok(resp)
@@ -62,9 +98,10 @@ impl EtcdServer {
 
     pub async fn delete_range(
         &self,
+        caller: &Caller,
         request: DeleteRangeRequest,
     ) -> Result<DeleteRangeResponse, EtcdError> {
-        match self.write(Request::DeleteRange(request)).await? {
+        match self.write(caller, Request::DeleteRange(request)).await? {
             ApplyResponse::DeleteRange(mut resp) => {
                 self.fill_header(&mut resp.header);
                 Ok(resp)
@@ -74,14 +111,22 @@ impl EtcdServer {
     }
 
     /// A txn: served from a snapshot when no branch can write, proposed
-    /// otherwise.
-    pub async fn txn(&self, request: TxnRequest) -> Result<TxnResponse, EtcdError> {
+    /// otherwise; judged alike either way (every compare and op).
+    pub async fn txn(
+        &self,
+        caller: &Caller,
+        request: TxnRequest,
+    ) -> Result<TxnResponse, EtcdError> {
         let mut resp = if is_read_only(&request) {
             let consistency = txn_consistency(&request);
-            self.read(consistency, move |txn| Ok(txn.txn(&request)?))
-                .await?
+            let caller = caller.clone();
+            self.read(consistency, move |txn| {
+                txn.authorize(Some(&caller), &Needs::txn(&request))?;
+                Ok(txn.txn(&request)?)
+            })
+            .await?
         } else {
-            match self.write(Request::Txn(request)).await? {
+            match self.write(caller, Request::Txn(request)).await? {
                 ApplyResponse::Txn(resp) => resp,
                 _ => return Err(unexpected("txn")),
             }
@@ -90,11 +135,13 @@ impl EtcdServer {
         Ok(resp)
     }
 
+    /// Open to every caller, as in etcd 3.4.
     pub async fn compact(
         &self,
+        caller: &Caller,
         request: CompactionRequest,
     ) -> Result<CompactionResponse, EtcdError> {
-        match self.write(Request::Compaction(request)).await? {
+        match self.write(caller, Request::Compaction(request)).await? {
             ApplyResponse::Compaction(mut resp) => {
                 self.fill_header(&mut resp.header);
                 Ok(resp)

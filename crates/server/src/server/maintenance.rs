@@ -10,6 +10,7 @@ use std::time::Duration;
 use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
 use etcd_proto::etcdserverpb::{AlarmMember, AlarmRequest, AlarmResponse, AlarmType};
 use etcd_proto::raftpb::raft_request::Request;
+use etcd_proto::raftpb::Caller;
 use etcd_raft::RaftStatus;
 use etcd_storage::{ApplyResponse, Backend, KvHash};
 
@@ -63,8 +64,13 @@ impl EtcdServer {
     }
 
     /// GET reads the alarms (linearizable: it changes nothing, so it is no
-    /// log entry); ACTIVATE and DEACTIVATE go through Raft.
-    pub async fn alarm(&self, request: AlarmRequest) -> Result<AlarmResponse, EtcdError> {
+    /// log entry); ACTIVATE and DEACTIVATE go through Raft. Open to every
+    /// caller, as in etcd 3.4.
+    pub async fn alarm(
+        &self,
+        caller: &Caller,
+        request: AlarmRequest,
+    ) -> Result<AlarmResponse, EtcdError> {
         if request.action() == AlarmAction::Get {
             let alarm = request.alarm;
             let alarms = self
@@ -75,14 +81,16 @@ impl EtcdServer {
                 alarms,
             });
         }
-        match self.write(Request::Alarm(request)).await? {
+        match self.write(caller, Request::Alarm(request)).await? {
             ApplyResponse::Alarm(resp) => Ok(resp),
             _ => Err(super::kv::unexpected("alarm")),
         }
     }
 
-    /// Hash of the whole store and the revision it was taken at.
-    pub async fn hash(&self) -> Result<(u32, i64), EtcdError> {
+    /// Hash of the whole store and the revision it was taken at (root
+    /// only, as every hash, snapshot and defragmentation).
+    pub async fn hash(&self, caller: &Caller) -> Result<(u32, i64), EtcdError> {
+        self.check_admin(caller).await?;
         self.read(Consistency::Serializable, |txn| {
             Ok((etcd_storage::hash_all(txn)?, txn.current_revision()?))
         })
@@ -90,7 +98,8 @@ impl EtcdServer {
     }
 
     /// etcd's HashKV up to `revision` (0: the current one).
-    pub async fn hash_kv(&self, revision: i64) -> Result<KvHash, EtcdError> {
+    pub async fn hash_kv(&self, caller: &Caller, revision: i64) -> Result<KvHash, EtcdError> {
+        self.check_admin(caller).await?;
         self.read(Consistency::Serializable, move |txn| {
             Ok(etcd_storage::hash_kv(txn, revision)?)
         })
@@ -99,21 +108,23 @@ impl EtcdServer {
 
     /// A consistent copy of the store in an unlinked scratch file, open,
     /// with its size.
-    pub async fn snapshot(&self) -> Result<(File, u64), EtcdError> {
+    pub async fn snapshot(&self, caller: &Caller) -> Result<(File, u64), EtcdError> {
+        self.check_admin(caller).await?;
         let backend = self.node.backend().clone();
         blocking(move || snapshot_file(&backend)).await
     }
 
     /// Gives the backend's free pages back to the file system, waiting at
     /// most `wait` for transactions begun before it.
-    pub async fn defragment(&self, wait: Duration) -> Result<(), EtcdError> {
+    pub async fn defragment(&self, caller: &Caller, wait: Duration) -> Result<(), EtcdError> {
+        self.check_admin(caller).await?;
         let backend = self.node.backend().clone();
         blocking(move || Ok(backend.defragment(wait)?)).await
     }
 
     /// Hands the leadership to `target` and returns once it leads; only the
-    /// leader accepts it.
-    pub async fn move_leader(&self, target: u64) -> Result<(), EtcdError> {
+    /// leader accepts it. Open to every caller, as in etcd 3.4.
+    pub async fn move_leader(&self, _caller: &Caller, target: u64) -> Result<(), EtcdError> {
         if !self.node.is_leader() {
             return Err(EtcdError::NotLeader);
         }

@@ -1,21 +1,25 @@
 //! [`EtcdServer`]: one member's request pipeline, shared by every gRPC service.
 //!
 //! Services call its typed methods — [`kv`] (Range, Put, DeleteRange, Txn,
-//! Compact), [`auth`] (users, roles, permissions), [`cluster`] (membership), [`maintenance`] (status, alarms,
-//! hashes, snapshot, defragment, move-leader), [`raft_state`] (who leads,
-//! learner or not, calls to the leader) — and never Raft or storage
-//! themselves, so what every request must pass (auth next, quota, metrics)
-//! has one place: the two steps below.
+//! Compact), [`lease`] (grant, revoke, time-to-live), [`auth`] (identity,
+//! Authenticate, users, roles, permissions), [`cluster`] (membership),
+//! [`maintenance`] (status, alarms, hashes, snapshot, defragment,
+//! move-leader), [`raft_state`] (who leads, learner or not, calls to the
+//! leader) — and never Raft or storage themselves, so what every request
+//! must pass (permissions, quota, metrics) has one place: the two steps
+//! below. Each method takes the caller's identity first ([`Caller`], from
+//! [`EtcdServer::caller`]).
 //!
 //! Every client write goes through [`EtcdServer::write`]: refuse when apply
 //! lags far behind → check size → space quota (a write that would take the
 //! backend past `--quota-backend-bytes` raises the NOSPACE alarm through Raft
-//! and is refused) → propose through Raft (with etcd's request timeout) →
-//! applied result. Every read goes through [`EtcdServer::read`]:
-//! (linearizable reads only) wait for a ReadIndex → run against a consistent
-//! backend snapshot. Authentication will be a step of these two functions,
-//! so services never talk to Raft or storage around them. Response headers
-//! are built in one place, [`EtcdServer::header`].
+//! and is refused) → propose through Raft with the caller (with etcd's
+//! request timeout) → applied result; apply judges the caller's permissions
+//! as of its entry (`etcd_storage::auth::check`). Every read goes through
+//! [`EtcdServer::read`]: (linearizable reads only) wait for a ReadIndex →
+//! run against a consistent backend snapshot, where the method judges the
+//! caller by that same snapshot's users and roles. Response headers are
+//! built in one place, [`EtcdServer::header`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,17 +27,19 @@ use std::time::Duration;
 use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
 use etcd_proto::etcdserverpb::{AlarmRequest, AlarmType, ResponseHeader};
 use etcd_proto::raftpb::raft_request::Request;
-use etcd_proto::raftpb::RaftRequest;
+use etcd_proto::raftpb::{Caller, RaftRequest};
 use etcd_raft::RaftNode;
 use etcd_storage::request::quota_cost;
 use etcd_storage::{ApplyResponse, ReadTxn};
 use prost::Message;
 
+use crate::auth::Authenticator;
 use crate::errors::EtcdError;
 
 pub mod auth;
 pub mod cluster;
 pub mod kv;
+pub mod lease;
 pub mod maintenance;
 pub mod raft_state;
 
@@ -90,14 +96,22 @@ pub struct EtcdServer {
     node: RaftNode,
     cluster_id: u64,
     limits: Limits,
+    /// Tokens and how callers are identified (see [`crate::auth`]).
+    authn: Arc<Authenticator>,
 }
 
 impl EtcdServer {
-    pub fn new(node: RaftNode, cluster_id: u64, limits: Limits) -> Arc<EtcdServer> {
+    pub fn new(
+        node: RaftNode,
+        cluster_id: u64,
+        limits: Limits,
+        authn: Arc<Authenticator>,
+    ) -> Arc<EtcdServer> {
         Arc::new(EtcdServer {
             node,
             cluster_id,
             limits,
+            authn,
         })
     }
 
@@ -137,11 +151,17 @@ impl EtcdServer {
         *header = Some(self.header(revision));
     }
 
-    /// Proposes one client write and returns its applied result.
-    pub async fn write(&self, request: Request) -> Result<ApplyResponse, EtcdError> {
+    /// Proposes one write from `caller` and returns its applied result;
+    /// apply judges it by the caller's permissions.
+    pub(crate) async fn write(
+        &self,
+        caller: &Caller,
+        request: Request,
+    ) -> Result<ApplyResponse, EtcdError> {
         let proposal = RaftRequest {
             request: Some(request),
             id: 0,
+            caller: (*caller != Caller::default()).then(|| caller.clone()),
         };
         if self.node.apply_lag() > MAX_APPLY_LAG {
             return Err(EtcdError::TooManyRequests);
@@ -191,6 +211,7 @@ impl EtcdServer {
                 .propose(RaftRequest {
                     request: Some(alarm),
                     id: 0,
+                    caller: Some(crate::auth::member()),
                 })
                 .await
             {
@@ -217,7 +238,7 @@ impl EtcdServer {
     /// Runs `f` against a consistent snapshot of the store, after a ReadIndex
     /// when the read must be linearizable. Storage calls block, so `f` runs on
     /// the blocking pool.
-    pub async fn read<T, F>(&self, consistency: Consistency, f: F) -> Result<T, EtcdError>
+    pub(crate) async fn read<T, F>(&self, consistency: Consistency, f: F) -> Result<T, EtcdError>
     where
         F: FnOnce(&ReadTxn) -> Result<T, EtcdError> + Send + 'static,
         T: Send + 'static,

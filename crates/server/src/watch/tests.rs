@@ -38,6 +38,7 @@ impl Store {
         for r in requests {
             batch
                 .apply(&RaftRequest {
+                    caller: None,
                     id: 0,
                     request: Some(r),
                 })
@@ -468,6 +469,7 @@ async fn installed_from_leader(
         let mut batch = leader.begin_apply().unwrap();
         batch
             .apply(&RaftRequest {
+                caller: None,
                 id: 0,
                 request: Some(r),
             })

@@ -343,6 +343,7 @@ mod tests {
         let mut batch = s.backend.begin_apply().unwrap();
         let mut apply = |req: Request| {
             batch.apply(&RaftRequest {
+                caller: None,
                 id: 0,
                 request: Some(req),
             })
@@ -454,6 +455,7 @@ mod tests {
             ] {
                 batch
                     .apply(&RaftRequest {
+                        caller: None,
                         id: 0,
                         request: Some(req),
                     })

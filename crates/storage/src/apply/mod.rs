@@ -27,7 +27,16 @@ use etcd_proto::etcdserverpb::{
 use etcd_proto::mvccpb::Event;
 use etcd_proto::raftpb::raft_request::Request;
 use etcd_proto::raftpb::RaftRequest;
+use std::sync::Arc;
+
+use etcd_proto::raftpb::auth_change::Change;
 use redb::{Durability, ReadableTable, WriteTransaction};
+
+use crate::auth::cache::AuthCache;
+use crate::auth::check::{authorize, AuthSource, AuthState};
+use crate::auth::perms::UserPerms;
+use crate::auth::AuthEvent;
+use crate::request::Needs;
 
 use crate::backend::write_gate::WritePermit;
 use crate::backend::{
@@ -55,6 +64,14 @@ pub enum ApplyResponse {
     /// An auth change applied; the store revision it leaves (auth changes
     /// do not raise it), which etcd reports in their response headers.
     Auth(i64),
+    /// An Authenticate applied: the store revision for the header, the
+    /// auth revision it was judged at (a JWT's claim) and the simple token
+    /// it assigned (`None` for JWT).
+    Authenticated {
+        revision: i64,
+        auth_revision: u64,
+        token: Option<String>,
+    },
 }
 
 /// One redb write transaction applying a batch of committed entries.
@@ -71,6 +88,15 @@ pub struct ApplyBatch<'a> {
     events: Vec<Event>,
     /// Every lease change of the batch, in apply order.
     lease_changes: Vec<LeaseChange>,
+    /// Every auth event of the batch, in apply order.
+    auth_events: Vec<AuthEvent>,
+    /// The backend's auth cache (see `auth::cache`).
+    auth: Arc<AuthCache>,
+    /// The auth state as this batch sees it; `None` until a check needs
+    /// it, and again after each auth change.
+    auth_state: Option<AuthState>,
+    /// An auth change applied: publish the final state at commit.
+    auth_changed: bool,
     /// Set when a storage error struck after a request began changing
     /// tables: the batch must not commit.
     poisoned: Option<String>,
@@ -83,6 +109,7 @@ impl<'a> ApplyBatch<'a> {
     pub(crate) fn new(
         txn: WriteTransaction,
         permit: WritePermit<'a>,
+        auth: Arc<AuthCache>,
     ) -> Result<ApplyBatch<'a>, StorageError> {
         let (current, compacted) = {
             let meta = txn.open_table(META)?;
@@ -98,6 +125,10 @@ impl<'a> ApplyBatch<'a> {
             initial: (current, compacted),
             events: Vec::new(),
             lease_changes: Vec::new(),
+            auth_events: Vec::new(),
+            auth,
+            auth_state: None,
+            auth_changed: false,
             poisoned: None,
             _permit: permit,
         })
@@ -114,9 +145,15 @@ impl<'a> ApplyBatch<'a> {
         self.compacted
     }
 
-    /// Applies one committed request. An error other than
-    /// `ApplyError::Storage` changed nothing; the batch goes on.
+    /// Applies one committed request (for tests and tools: an entry
+    /// without a raft index).
     pub fn apply(&mut self, req: &RaftRequest) -> Result<ApplyResponse, ApplyError> {
+        self.apply_at(0, req)
+    }
+
+    /// Applies the committed request at raft `index`. An error other than
+    /// `ApplyError::Storage` changed nothing; the batch goes on.
+    pub fn apply_at(&mut self, index: u64, req: &RaftRequest) -> Result<ApplyResponse, ApplyError> {
         let Some(request) = &req.request else {
             return Err(ApplyError::Unsupported("an empty raft request"));
         };
@@ -126,6 +163,24 @@ impl<'a> ApplyBatch<'a> {
             let table = self.txn.open_table(ALARMS).map_err(StorageError::from)?;
             let nospace = alarm::nospace_active(&table)?;
             alarm::check_capped(request, nospace)?;
+        }
+        // Then etcd's auth applier: the sender's permissions as of this
+        // entry. Before the KV tables open: the check reads lease keys.
+        let needs = Needs::of(request);
+        if !needs.is_empty() && self.auth.maybe_enabled() {
+            let state = self.auth_state()?;
+            let source = BatchSource {
+                txn: &self.txn,
+                cache: &self.auth,
+                revision: state.revision,
+            };
+            authorize(state, req.caller.as_ref(), &needs, &source)?;
+        }
+        if let Request::Auth(a) = request {
+            return match &a.change {
+                Some(change) => self.apply_auth(index, change),
+                None => Err(ApplyError::Unsupported("an empty auth change")),
+            };
         }
         let mut tw = TxnWrite::new(WriteTables::open(&self.txn)?, self.current, self.compacted);
         let mut compacted_to = None;
@@ -161,11 +216,7 @@ impl<'a> ApplyBatch<'a> {
                 lease_changes = changes;
                 ApplyResponse::LeaseCheckpoint(resp)
             }),
-            Request::Auth(a) => match &a.change {
-                Some(change) => crate::auth::apply::apply(&self.txn, change)
-                    .map(|()| ApplyResponse::Auth(self.current)),
-                None => Err(ApplyError::Unsupported("an empty auth change")),
-            },
+            Request::Auth(_) => unreachable!("auth changes are applied above"),
             Request::Alarm(a) => match self.txn.open_table(ALARMS) {
                 Ok(mut table) => alarm::apply(&mut table, a)
                     .map(ApplyResponse::Alarm)
@@ -194,6 +245,46 @@ impl<'a> ApplyBatch<'a> {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The auth state as this batch sees it.
+    fn auth_state(&mut self) -> Result<AuthState, StorageError> {
+        if let Some(state) = self.auth_state {
+            return Ok(state);
+        }
+        let state = crate::auth::apply::state(&self.txn)?;
+        self.auth_state = Some(state);
+        Ok(state)
+    }
+
+    /// An auth change, judged already: applied, its event kept for the
+    /// commit.
+    fn apply_auth(&mut self, index: u64, change: &Change) -> Result<ApplyResponse, ApplyError> {
+        let outcome = match crate::auth::apply::apply(&self.txn, change, index) {
+            Ok(outcome) => outcome,
+            Err(ApplyError::Storage(e)) => {
+                self.poisoned = Some(e.to_string());
+                return Err(ApplyError::Storage(e));
+            }
+            Err(e) => return Err(e),
+        };
+        self.auth_state = None;
+        self.auth_changed = true;
+        let state = self.auth_state()?;
+        if state.enabled {
+            // Views of this batch's commit must check from the moment it
+            // commits: raise the hint before.
+            self.auth.set_maybe_enabled(true);
+        }
+        self.auth_events.extend(outcome.event);
+        Ok(match change {
+            Change::Authenticate(_) => ApplyResponse::Authenticated {
+                revision: self.current,
+                auth_revision: state.revision,
+                token: outcome.token,
+            },
+            _ => ApplyResponse::Auth(self.current),
+        })
     }
 
     /// Stores an opaque blob of an upper layer; committed with the batch.
@@ -260,6 +351,10 @@ impl<'a> ApplyBatch<'a> {
             meta.insert(META_CURRENT_REVISION, &encode_i64(self.current)[..])?;
             meta.insert(META_COMPACTED_REVISION, &encode_i64(self.compacted)[..])?;
         }
+        let auth_state = match self.auth_changed {
+            true => Some(crate::auth::apply::state(&txn)?),
+            false => None,
+        };
         if durable {
             // Record the allocator state with every durable commit, so that
             // reopening after a crash (which rolls back to this commit) is
@@ -269,10 +364,15 @@ impl<'a> ApplyBatch<'a> {
             txn.set_durability(Durability::None)?;
         }
         txn.commit()?;
+        if let Some(state) = auth_state {
+            self.auth.set_revision(state.revision);
+            self.auth.set_maybe_enabled(state.enabled);
+        }
         Ok(Committed {
             revision: self.current,
             events: self.events,
             lease_changes: self.lease_changes,
+            auth_events: self.auth_events,
         })
     }
 }
@@ -289,6 +389,30 @@ pub struct Committed {
     /// Every lease grant, revoke and checkpoint of the batch, in apply order,
     /// so the in-memory lessor follows exactly what was applied.
     pub lease_changes: Vec<LeaseChange>,
+    /// Every auth event of the batch, in apply order, for the tokens the
+    /// server keeps.
+    pub auth_events: Vec<AuthEvent>,
+}
+
+/// Permissions from the batch's own tables (its earlier changes included),
+/// cached at the batch's auth revision.
+struct BatchSource<'t> {
+    txn: &'t WriteTransaction,
+    cache: &'t AuthCache,
+    revision: u64,
+}
+
+impl AuthSource for BatchSource<'_> {
+    fn perms(&self, user: &str) -> Result<Option<Arc<UserPerms>>, StorageError> {
+        self.cache.perms(self.revision, user, || {
+            crate::auth::apply::user_perms(self.txn, user)
+        })
+    }
+
+    fn lease_keys(&self, lease: i64) -> Result<Vec<Vec<u8>>, StorageError> {
+        let table = self.txn.open_table(crate::backend::LEASE_KEYS)?;
+        crate::lease::keys(&table, lease)
+    }
 }
 
 /// One applied change to the set of leases.
@@ -336,6 +460,7 @@ mod tests {
 
     fn raft(req: Request) -> RaftRequest {
         RaftRequest {
+            caller: None,
             id: 0,
             request: Some(req),
         }
@@ -472,6 +597,7 @@ mod tests {
         let s = Store::new();
         let mut batch = s.backend.begin_apply().unwrap();
         let req = RaftRequest {
+            caller: None,
             id: 0,
             request: None,
         };

@@ -599,6 +599,7 @@ mod tests {
         let mut batch = s.backend.begin_apply().unwrap();
         batch
             .apply(&etcd_proto::raftpb::RaftRequest {
+                caller: None,
                 id: 0,
                 request: Some(Raft::Txn(TxnRequest {
                     success: vec![op_put("b", "1"), op_put("a", "1"), op_delete("b", "")],

@@ -7,9 +7,10 @@ use etcd_proto::raftpb::auth_change::Change;
 use prost::Message;
 use redb::{ReadableTable, Table, WriteTransaction};
 
+use super::check::AuthState;
 use super::{
-    check_enable, record, AUTH_ROLES, AUTH_STATE, AUTH_USERS, ENABLED, REVISION, ROOT_ROLE,
-    ROOT_USER,
+    check_enable, record, AuthEvent, AUTH_ROLES, AUTH_STATE, AUTH_USERS, ENABLED, REVISION,
+    ROOT_ROLE, ROOT_USER,
 };
 use crate::error::{ApplyError, StorageError};
 
@@ -20,16 +21,62 @@ struct Tables<'t> {
     state: Table<'t, &'static str, u64>,
 }
 
-/// Applies `change`, raising the auth revision when etcd does.
-pub(crate) fn apply(txn: &WriteTransaction, change: &Change) -> Result<(), ApplyError> {
+/// What an applied change leaves for the layers above: an event for the
+/// token keepers, and the simple token an Authenticate assigned.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub(crate) event: Option<AuthEvent>,
+    pub(crate) token: Option<String>,
+}
+
+/// The auth state as `txn` sees it (this batch's changes included).
+pub(crate) fn state(txn: &WriteTransaction) -> Result<AuthState, StorageError> {
+    let table = txn.open_table(AUTH_STATE)?;
+    let enabled = table.get(ENABLED)?.is_some_and(|v| v.value() == 1);
+    let revision = table.get(REVISION)?.map_or(0, |v| v.value());
+    Ok(AuthState { enabled, revision })
+}
+
+/// Applies `change`, the entry at raft `index`, raising the auth revision
+/// when etcd does.
+pub(crate) fn apply(
+    txn: &WriteTransaction,
+    change: &Change,
+    index: u64,
+) -> Result<Outcome, ApplyError> {
     let mut t = Tables {
         users: txn.open_table(AUTH_USERS).map_err(StorageError::from)?,
         roles: txn.open_table(AUTH_ROLES).map_err(StorageError::from)?,
         state: txn.open_table(AUTH_STATE).map_err(StorageError::from)?,
     };
+    let mut outcome = Outcome::default();
     let raised = match change {
+        Change::Authenticate(r) => {
+            if !enabled(&t)? {
+                return Err(ApplyError::AuthNotEnabled);
+            }
+            // The password was checked by the proposing member; the user
+            // may have gone (or lost its password) since.
+            let user = get_user(&t, &r.name)?.ok_or(ApplyError::AuthFailed)?;
+            if user.options.is_some_and(|o| o.no_password) {
+                return Err(ApplyError::AuthFailed);
+            }
+            let token = (!r.simple_token.is_empty()).then(|| format!("{}.{index}", r.simple_token));
+            outcome.event = Some(AuthEvent::Authenticated {
+                user: r.name.clone(),
+                token: token.clone(),
+            });
+            outcome.token = token;
+            false
+        }
         Change::Enable(_) => enable(&mut t)?,
-        Change::Disable(_) => disable(&mut t)?,
+        Change::Disable(_) => {
+            let raised = disable(&mut t)?;
+            if raised {
+                outcome.event = Some(AuthEvent::Disabled);
+            }
+            raised
+        }
         Change::UserAdd(r) => {
             if r.name.is_empty() {
                 return Err(ApplyError::UserEmpty);
@@ -64,12 +111,18 @@ pub(crate) fn apply(txn: &WriteTransaction, change: &Change) -> Result<(), Apply
             {
                 return Err(ApplyError::UserNotFound);
             }
+            outcome.event = Some(AuthEvent::UserInvalidated {
+                user: r.name.clone(),
+            });
             true
         }
         Change::UserChangePassword(r) => {
             let mut user = get_user(&t, &r.name)?.ok_or(ApplyError::UserNotFound)?;
             user.password = r.hashed_password.clone().into_bytes();
             put_user(&mut t, &user)?;
+            outcome.event = Some(AuthEvent::UserInvalidated {
+                user: r.name.clone(),
+            });
             true
         }
         Change::UserGrantRole(r) => {
@@ -167,7 +220,27 @@ pub(crate) fn apply(txn: &WriteTransaction, change: &Change) -> Result<(), Apply
             .insert(REVISION, revision)
             .map_err(StorageError::from)?;
     }
-    Ok(())
+    Ok(outcome)
+}
+
+/// `user`'s merged permissions from the batch's tables.
+pub(crate) fn user_perms(
+    txn: &WriteTransaction,
+    user: &str,
+) -> Result<Option<super::perms::UserPerms>, StorageError> {
+    let users = txn.open_table(AUTH_USERS)?;
+    let Some(user) = record::<User>(&users, user)? else {
+        return Ok(None);
+    };
+    let roles_table = txn.open_table(AUTH_ROLES)?;
+    let mut roles = Vec::with_capacity(user.roles.len());
+    for name in &user.roles {
+        roles.extend(record::<Role>(&roles_table, name)?);
+    }
+    Ok(Some(super::perms::UserPerms::new(
+        super::perms::holds_root(&user.roles),
+        &roles,
+    )))
 }
 
 /// Grants `perm`: a permission over the same key and range end changes its

@@ -5,11 +5,21 @@
 //! ([`apply`]), with etcd's rules and refusals; [`read`] serves lookups
 //! from a read view.
 //!
+//! Permission checks live here too, so the apply batch and the read views
+//! judge alike: [`perms`] (a user's merged key permissions), [`check`]
+//! (etcd's order of refusals), `cache` (the enabled hint, the revision and
+//! users' permissions between requests).
+//!
 //! Not here: passwords in the clear (the server hashes them before
-//! proposing), tokens, and permission checks (the server's `auth`).
+//! proposing) and tokens (the server keeps them, told by [`AuthEvent`]s).
 
 pub(crate) mod apply;
+pub(crate) mod cache;
+pub mod check;
+pub mod perms;
 pub(crate) mod read;
+
+pub use check::AuthState;
 
 use etcd_proto::authpb::User;
 use prost::Message;
@@ -29,6 +39,18 @@ pub(crate) const ENABLED: &str = "enabled";
 /// etcd's auth revision: raised by every change to users, roles or
 /// permissions, and by AuthDisable.
 pub(crate) const REVISION: &str = "revision";
+
+/// What an applied auth change means for the tokens the server keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthEvent {
+    /// `user` authenticated; with simple tokens, `token` now names them on
+    /// every member.
+    Authenticated { user: String, token: Option<String> },
+    /// `user` was deleted or its password changed: its tokens end.
+    UserInvalidated { user: String },
+    /// Auth was turned off: every token ends.
+    Disabled,
+}
 
 /// etcd's names for the superuser and its role.
 pub const ROOT_USER: &str = "root";

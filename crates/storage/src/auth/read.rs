@@ -1,11 +1,53 @@
 //! Auth lookups on a [`ReadTxn`]: one user or role, every name, the
-//! enabled flag and the auth revision.
+//! enabled flag and the auth revision; and judging a caller by the view's
+//! users and roles ([`ReadTxn::authorize`]).
+
+use std::sync::Arc;
 
 use etcd_proto::authpb::{Role, User};
+use etcd_proto::raftpb::Caller;
 
+use super::check::{authorize, AuthSource, AuthState};
+use super::perms::UserPerms;
 use super::{names, record, AUTH_ROLES, AUTH_STATE, AUTH_USERS, ENABLED, REVISION};
-use crate::error::StorageError;
+use crate::error::{ApplyError, StorageError};
 use crate::read::ReadTxn;
+use crate::request::Needs;
+
+/// Permissions from a view's tables, cached at the view's revision.
+struct ViewSource<'v> {
+    view: &'v ReadTxn,
+    revision: u64,
+}
+
+impl AuthSource for ViewSource<'_> {
+    fn perms(&self, user: &str) -> Result<Option<Arc<UserPerms>>, StorageError> {
+        let build = || user_perms(self.view, user);
+        match &self.view.auth {
+            Some(cache) => cache.perms(self.revision, user, build),
+            None => Ok(build()?.map(Arc::new)),
+        }
+    }
+
+    fn lease_keys(&self, lease: i64) -> Result<Vec<Vec<u8>>, StorageError> {
+        self.view.lease_keys(lease)
+    }
+}
+
+/// `user`'s merged permissions from the view's tables.
+fn user_perms(view: &ReadTxn, user: &str) -> Result<Option<UserPerms>, StorageError> {
+    let Some(user) = view.user(user)? else {
+        return Ok(None);
+    };
+    let mut roles = Vec::with_capacity(user.roles.len());
+    for name in &user.roles {
+        roles.extend(view.role(name)?);
+    }
+    Ok(Some(UserPerms::new(
+        super::perms::holds_root(&user.roles),
+        &roles,
+    )))
+}
 
 impl ReadTxn {
     /// The user called `name`, if any.
@@ -26,6 +68,28 @@ impl ReadTxn {
     /// Every role name, sorted.
     pub fn role_names(&self) -> Result<Vec<String>, StorageError> {
         names(&self.redb().open_table(AUTH_ROLES)?)
+    }
+
+    /// Judges `caller` wanting `needs` by this view's auth state, users
+    /// and roles. With auth off, costs one atomic load.
+    pub fn authorize(&self, caller: Option<&Caller>, needs: &Needs<'_>) -> Result<(), ApplyError> {
+        if needs.is_empty() || self.auth.as_ref().is_some_and(|a| !a.maybe_enabled()) {
+            return Ok(());
+        }
+        let state = self.auth_state()?;
+        let source = ViewSource {
+            view: self,
+            revision: state.revision,
+        };
+        authorize(state, caller, needs, &source)
+    }
+
+    /// Whether auth is enabled, and the auth revision.
+    pub fn auth_state(&self) -> Result<AuthState, StorageError> {
+        Ok(AuthState {
+            enabled: self.auth_enabled()?,
+            revision: self.auth_revision()?,
+        })
     }
 
     /// Whether auth is enabled.

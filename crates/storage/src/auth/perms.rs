@@ -9,9 +9,9 @@
 //! it without a gap (an empty or inverted range is never covered, as in
 //! etcd). The root role allows everything.
 
+use super::ROOT_ROLE;
 use etcd_proto::authpb::permission::Type;
 use etcd_proto::authpb::{Permission, Role};
-use etcd_storage::auth::ROOT_ROLE;
 
 /// Half-open key intervals `[start, end)`; `end == None`: no upper bound.
 /// Sorted by start and merged: no two overlap or touch.
@@ -121,6 +121,11 @@ impl UserPerms {
             read: Intervals::from_unsorted(read),
             write: Intervals::from_unsorted(write),
         }
+    }
+
+    /// Whether the user holds the root role.
+    pub fn is_root(&self) -> bool {
+        self.root
     }
 
     /// Whether `access` to `key` / `range_end` (as a request gives them) is
