@@ -63,6 +63,8 @@ pub struct ServeOptions {
     pub auto_compaction: crate::config::AutoCompaction,
     /// `--bcrypt-cost`.
     pub bcrypt_cost: u32,
+    /// `--auth-token`: `simple`, or `jwt` with its options.
+    pub auth_token: String,
     /// `--auth-token-ttl`: how long an unused simple token lives.
     pub auth_token_ttl: Duration,
     /// `--experimental-watch-progress-notify-interval` (0: etcd's default).
@@ -107,6 +109,7 @@ impl ServeOptions {
             auto_compaction: cfg.auto_compaction(),
             watch_progress_notify_interval: cfg.experimental_watch_progress_notify_interval,
             bcrypt_cost: cfg.bcrypt_cost as u32,
+            auth_token: cfg.auth_token.clone(),
             auth_token_ttl: Duration::from_secs(cfg.auth_token_ttl),
         })
     }
@@ -116,6 +119,8 @@ impl ServeOptions {
 pub enum RunError {
     #[error(transparent)]
     Listen(#[from] etcd_transport::ListenError),
+    #[error("failed to create token provider: {0}")]
+    TokenProvider(crate::auth::jwt::JwtError),
     #[error(transparent)]
     Tls(#[from] etcd_transport::TlsError),
     #[error("cannot create data dir {path}: {source}")]
@@ -245,11 +250,15 @@ pub async fn run(
             path: db_path.clone(),
             source,
         })?;
-    let authn = Arc::new(Authenticator::new(
-        opts.auth_token_ttl,
-        opts.tls.client.client_cert_auth,
-        opts.bcrypt_cost,
-    ));
+    let authn = Arc::new(
+        Authenticator::new(
+            &opts.auth_token,
+            opts.auth_token_ttl,
+            opts.tls.client.client_cert_auth,
+            opts.bcrypt_cost,
+        )
+        .map_err(RunError::TokenProvider)?,
+    );
     // Told about every applied batch, on the apply thread; must not block.
     let on_commit: CommitObserver = {
         let lessor = lessor.clone();

@@ -60,7 +60,7 @@ mod help;
 mod support;
 mod url;
 mod validate;
-mod value;
+pub(crate) mod value;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

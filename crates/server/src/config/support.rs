@@ -71,8 +71,9 @@ fn hint(name: &str, section: Section) -> &'static str {
     }
 }
 
-/// `--auth-token`: `simple[,opt=v...]` works; `jwt` is not implemented; other
-/// types (and malformed options) fail as etcd fails them.
+/// `--auth-token`: `simple[,opt=v...]` and `jwt,opt=v,...` work (the JWT
+/// keys are read at start); other types (and malformed options) fail as
+/// etcd fails them.
 fn check_auth_token(opts: &str) -> Result<(), ConfigError> {
     let mut parts = opts.split(',');
     let kind = parts.next().unwrap_or_default();
@@ -86,11 +87,7 @@ fn check_auth_token(opts: &str) -> Result<(), ConfigError> {
         }
     }
     match kind {
-        "simple" => Ok(()),
-        "jwt" => Err(ConfigError::not_supported(
-            "--auth-token=jwt",
-            "use --auth-token=simple",
-        )),
+        "simple" | "jwt" => Ok(()),
         "" => Err(ConfigError::not_supported(
             "an empty --auth-token",
             "use --auth-token=simple",
@@ -143,11 +140,10 @@ mod tests {
             classify_default(|c| c.force_new_cluster = true).unwrap_err(),
             "--force-new-cluster is not yet supported by etcd-rs"
         );
-        assert_eq!(
-            classify_default(|c| c.auth_token = "jwt,pub-key=a,priv-key=b,sign-method=RS256".into())
-                .unwrap_err(),
-            "--auth-token=jwt is not yet supported by etcd-rs; use --auth-token=simple"
-        );
+        assert!(classify_default(
+            |c| c.auth_token = "jwt,pub-key=a,priv-key=b,sign-method=RS256".into()
+        )
+        .is_ok());
         assert_eq!(
             classify_default(|c| c.auth_token = "foo".into()).unwrap_err(),
             "auth: invalid auth options"

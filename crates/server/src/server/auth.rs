@@ -15,7 +15,7 @@ use etcd_storage::ApplyResponse;
 use tonic::metadata::MetadataMap;
 
 use super::{Consistency, EtcdServer};
-use crate::auth::{simple, TOKEN_KEYS};
+use crate::auth::TOKEN_KEYS;
 use crate::errors::EtcdError;
 
 impl EtcdServer {
@@ -55,17 +55,21 @@ impl EtcdServer {
     /// member has not applied yet (issued by another member a moment ago)
     /// is looked up again once it has, as etcd waits for it.
     async fn token_caller(&self, token: &str) -> Result<Caller, EtcdError> {
-        let mut user = self.authn.token_user(token);
-        if user.is_none()
-            && simple::assigned_at(token).is_some_and(|i| i > self.node.status().applied_index)
+        let mut info = self.authn.token_info(token);
+        if info.is_none()
+            && self
+                .authn
+                .may_learn(token, self.node.status().applied_index)
         {
             self.node.read_index().await?;
-            user = self.authn.token_user(token);
+            info = self.authn.token_info(token);
         }
-        match user {
-            Some(username) => Ok(Caller {
-                username,
-                auth_revision: self.node.backend().auth_revision(),
+        match info {
+            Some(info) => Ok(Caller {
+                username: info.user,
+                auth_revision: info
+                    .revision
+                    .unwrap_or_else(|| self.node.backend().auth_revision()),
                 member: false,
             }),
             None => {
@@ -118,19 +122,24 @@ impl EtcdServer {
             check_password(user?, password.clone(), &name).await?;
             let change = Change::Authenticate(Authenticate {
                 name: name.clone(),
-                simple_token: simple::new_prefix(),
+                simple_token: self.authn.simple_token_prefix(),
             });
-            let (token, revision) = match self
+            let applied = self
                 .write(&crate::auth::anonymous(), auth_request(change))
-                .await?
-            {
-                ApplyResponse::Authenticated {
-                    token, revision, ..
-                } => (token, revision),
-                _ => return Err(super::kv::unexpected("authenticate")),
+                .await?;
+            let ApplyResponse::Authenticated {
+                token,
+                revision,
+                auth_revision,
+            } = applied
+            else {
+                return Err(super::kv::unexpected("authenticate"));
             };
-            if checked_at == self.node.backend().auth_revision() {
-                let token = token.ok_or_else(|| EtcdError::Internal("no token assigned".into()))?;
+            if checked_at == auth_revision {
+                let token = self
+                    .authn
+                    .issue(token, &name, auth_revision)
+                    .map_err(|e| EtcdError::Internal(e.to_string()))?;
                 return Ok((token, revision));
             }
             tracing::info!("revision when password checked became stale; retrying");
