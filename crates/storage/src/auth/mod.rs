@@ -19,6 +19,9 @@ pub mod check;
 pub mod perms;
 pub(crate) mod read;
 
+#[cfg(test)]
+mod tests;
+
 pub use check::AuthState;
 
 use etcd_proto::authpb::User;
