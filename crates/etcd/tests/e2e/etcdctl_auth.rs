@@ -4,8 +4,8 @@
 //! etcdctl prints for each and the errors for what does not exist, is
 //! already there or is not granted; the data survives a restart (it is
 //! replicated state, not memory); and AuthEnable refuses a store without
-//! a `root` user, or with one lacking the `root` role, as etcd does (auth
-//! itself is not turned on here: etcd-rs does not check permissions yet).
+//! a `root` user, or with one lacking the `root` role, as etcd does (what
+//! auth enforces once on is `etcdctl_auth_enforced.rs`'s).
 
 use crate::common;
 

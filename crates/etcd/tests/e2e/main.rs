@@ -8,6 +8,7 @@
 #[macro_use]
 mod common;
 
+mod auth_clients;
 mod auto_compaction;
 mod cluster;
 mod cluster_failover;
@@ -29,6 +30,7 @@ mod etcdctl_lock;
 mod etcdctl_watch;
 mod go_clientv3;
 mod go_coordination;
+mod grpc_auth;
 mod grpc_bad_input;
 mod grpc_errors;
 mod grpc_kv;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds one of the Go check programs beside this script (etcd's own Go
 # client driven through a fixed script) into the given output path, fully
-# offline: clientv3_check (the default), coordination_check or tls_check.
+# offline: clientv3_check (the default), coordination_check, tls_check or
+# auth_check.
 #
 # It compiles in GOPATH mode against the Go sources Debian installs under
 # /usr/share/gocode: golang-etcd-server-dev ships etcd 3.4.23's clientv3 and
@@ -13,13 +14,13 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 OUTPUT_PATH [clientv3_check|coordination_check|tls_check]" >&2
+    echo "usage: $0 OUTPUT_PATH [clientv3_check|coordination_check|tls_check|auth_check]" >&2
     exit 64
 }
 [[ ($# -eq 1 || $# -eq 2) && -n "$1" ]] || usage
 program="${2:-clientv3_check}"
 case "$program" in
-clientv3_check | coordination_check | tls_check) ;;
+clientv3_check | coordination_check | tls_check | auth_check) ;;
 *) usage ;;
 esac
 

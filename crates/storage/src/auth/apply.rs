@@ -9,8 +9,8 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::check::AuthState;
 use super::{
-    check_enable, record, AuthEvent, AUTH_ROLES, AUTH_STATE, AUTH_USERS, ENABLED, REVISION,
-    ROOT_ROLE, ROOT_USER,
+    check_enable, record, AuthEvent, AUTH_ROLES, AUTH_STATE, AUTH_USERS, ENABLED,
+    INITIAL_AUTH_REVISION, REVISION, ROOT_ROLE, ROOT_USER,
 };
 use crate::error::{ApplyError, StorageError};
 
@@ -33,7 +33,9 @@ pub(crate) struct Outcome {
 pub(crate) fn state(txn: &WriteTransaction) -> Result<AuthState, StorageError> {
     let table = txn.open_table(AUTH_STATE)?;
     let enabled = table.get(ENABLED)?.is_some_and(|v| v.value() == 1);
-    let revision = table.get(REVISION)?.map_or(0, |v| v.value());
+    let revision = table
+        .get(REVISION)?
+        .map_or(INITIAL_AUTH_REVISION, |v| v.value());
     Ok(AuthState { enabled, revision })
 }
 
@@ -282,7 +284,9 @@ fn enabled(t: &Tables<'_>) -> Result<bool, StorageError> {
 }
 
 fn current_revision(t: &Tables<'_>) -> Result<u64, StorageError> {
-    Ok(t.state.get(REVISION)?.map_or(0, |v| v.value()))
+    Ok(t.state
+        .get(REVISION)?
+        .map_or(INITIAL_AUTH_REVISION, |v| v.value()))
 }
 
 fn get_user(t: &Tables<'_>, name: &str) -> Result<Option<User>, StorageError> {

@@ -42,6 +42,9 @@ pub(crate) const ENABLED: &str = "enabled";
 /// etcd's auth revision: raised by every change to users, roles or
 /// permissions, and by AuthDisable.
 pub(crate) const REVISION: &str = "revision";
+/// The auth revision of a store no auth change has touched (etcd commits
+/// revision 1 when it creates its auth store).
+pub(crate) const INITIAL_AUTH_REVISION: u64 = 1;
 
 /// What an applied auth change means for the tokens the server keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,9 @@ use etcd_proto::raftpb::Caller;
 
 use super::check::{authorize, AuthSource, AuthState};
 use super::perms::UserPerms;
-use super::{names, record, AUTH_ROLES, AUTH_STATE, AUTH_USERS, ENABLED, REVISION};
+use super::{
+    names, record, AUTH_ROLES, AUTH_STATE, AUTH_USERS, ENABLED, INITIAL_AUTH_REVISION, REVISION,
+};
 use crate::error::{ApplyError, StorageError};
 use crate::read::ReadTxn;
 use crate::request::Needs;
@@ -101,6 +103,8 @@ impl ReadTxn {
     /// The auth revision.
     pub fn auth_revision(&self) -> Result<u64, StorageError> {
         let table = self.redb().open_table(AUTH_STATE)?;
-        Ok(table.get(REVISION)?.map_or(0, |v| v.value()))
+        Ok(table
+            .get(REVISION)?
+            .map_or(INITIAL_AUTH_REVISION, |v| v.value()))
     }
 }

@@ -92,7 +92,7 @@ fn store_with_auth() -> Store {
 fn writes_are_judged_by_their_caller_at_apply() {
     let s = store_with_auth();
     let rev = s.backend.auth_revision();
-    assert_eq!(rev, 6);
+    assert_eq!(rev, 7);
     let put = |key: &str| Request::Put(put_req(key, "v"));
     assert!(apply_as(&s, Some(caller("alice", rev)), 0, put("/app/a")).is_ok());
     assert!(matches!(

@@ -8,7 +8,9 @@
 //! certificate it signed (untrusted by the servers); a client
 //! certificate revoked in a CRL the CA signed; and, on demand, more CRLs
 //! revoking chosen certificates ([`Certs::crl_revoking`], e.g. a member's
-//! peer certificate for `--peer-crl-file`).
+//! peer certificate for `--peer-crl-file`). It also makes the key pairs
+//! that sign etcd's JWT auth tokens ([`signing_keys`]: RSA for RS256, EC
+//! P-256 for ES256), with the same tool.
 //!
 //! Keys are EC P-256 (prime256v1): generating one takes a few milliseconds,
 //! so a whole set costs well under a second. Every certificate has its own
@@ -167,6 +169,57 @@ impl Certs {
             &self.ca_key,
         )
     }
+}
+
+/// The algorithm a JWT signing key pair is made for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigningAlgorithm {
+    /// RSA 2048 (`sign-method=RS256`), the private key in PKCS#1 PEM.
+    Rs256,
+    /// EC P-256 (`sign-method=ES256`), the private key in SEC1 PEM.
+    Es256,
+}
+
+impl SigningAlgorithm {
+    /// The `sign-method` of `--auth-token jwt,...`, also the JWT's `alg`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SigningAlgorithm::Rs256 => "RS256",
+            SigningAlgorithm::Es256 => "ES256",
+        }
+    }
+}
+
+/// A private key and its public half, PEM files, for `--auth-token
+/// jwt,pub-key=...,priv-key=...`.
+#[derive(Clone, Debug)]
+pub struct SigningKeys {
+    pub private: PathBuf,
+    pub public: PathBuf,
+}
+
+/// A new key pair for `algorithm`, stored as `dir/name.key` and
+/// `dir/name.pub`. The private keys use the traditional PEM forms (`RSA
+/// PRIVATE KEY`, `EC PRIVATE KEY`) that etcd's JWT library reads first.
+pub fn signing_keys(dir: &Path, name: &str, algorithm: SigningAlgorithm) -> SigningKeys {
+    let private = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.pub"));
+    match algorithm {
+        SigningAlgorithm::Rs256 => {
+            openssl(&["genrsa", "-traditional", "-out", &p(&private), "2048"])
+        }
+        SigningAlgorithm::Es256 => openssl(&[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            &p(&private),
+        ]),
+    };
+    openssl(&["pkey", "-in", &p(&private), "-pubout", "-out", &p(&public)]);
+    SigningKeys { private, public }
 }
 
 /// A leaf certificate for `cn` with a new key, signed by `ca`, stored as

@@ -13,7 +13,8 @@
 //! [`certs`]; a node's listeners, peer scheme and client TLS come from
 //! [`NodeOptions`]), `tls_clients.rs` (more TLS clients: Python etcd3 from
 //! the venv of [`python`], etcdctl 3.5.1 from [`etcd351`], and `unixs://`
-//! listeners, see [`NodeOptions::unix_listener`]).
+//! listeners, see [`NodeOptions::unix_listener`]), `grpc_auth.rs` and
+//! `auth_clients.rs` (auth enforcement; their users from [`auth`]).
 //! All files are modules of the one `e2e` test binary (see `main.rs`). Run
 //! one half with `cargo test -p etcd --test e2e reference` or `... etcd_rs`,
 //! or one file with `cargo test -p etcd --test e2e grpc_txn::`.
@@ -24,6 +25,7 @@
 //! test cases itself, and it never skips: a missing reference binary fails
 //! the reference variant with an install hint.
 
+pub mod auth;
 pub mod certs;
 pub mod cluster;
 pub mod etcd351;

@@ -1,9 +1,10 @@
 //! The Python venv of the client-compatibility tests (`python_etcd3.rs`,
-//! `tls_clients.rs`): PyPI's `etcd3` 0.12.0 and the exact pins of
-//! `tests/python/requirements.txt`, installed by `tests/python/setup.sh`
-//! under `target/tmp/python-etcd3/venv` once per test process. setup.sh
-//! keeps a venv made from the same requirements, so only the first run (or
-//! a changed pin) installs; concurrent test processes wait on its lock.
+//! `tls_clients.rs`, `auth_clients.rs`): PyPI's `etcd3` 0.12.0 and the
+//! exact pins of `tests/python/requirements.txt`, installed by
+//! `tests/python/setup.sh` under `target/tmp/python-etcd3/venv` once per
+//! test process. setup.sh keeps a venv made from the same requirements, so
+//! only the first run (or a changed pin) installs; concurrent test
+//! processes wait on its lock.
 //!
 //! Its pip also fetches the etcd 3.5.1 release for [`super::etcd351`].
 //!
