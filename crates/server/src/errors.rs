@@ -149,6 +149,22 @@ impl EtcdError {
     }
 }
 
+impl EtcdError {
+    /// The auth store's own error for `self`, as etcd's handlers that pass
+    /// it on without mapping it to a gRPC status send it: `Unknown`, with
+    /// the `auth:` wording (the maintenance service's admin check).
+    pub fn unmapped(self) -> EtcdError {
+        let raw = match &self {
+            EtcdError::UserEmpty => "auth: user name is empty",
+            EtcdError::UserNotFound => "auth: user name not found",
+            EtcdError::PermissionDenied => "auth: permission denied",
+            EtcdError::InvalidAuthToken => "auth: invalid auth token",
+            _ => return self,
+        };
+        EtcdError::Internal(raw.to_string())
+    }
+}
+
 /// grpc-go's name of `code`, as its errors print it
 /// (`rpc error: code = PermissionDenied desc = ...`).
 pub fn go_code_name(code: Code) -> &'static str {

@@ -23,6 +23,7 @@ mod cluster_snapshot;
 mod crash;
 mod disk_full;
 mod etcdctl_auth;
+mod etcdctl_auth_enforced;
 mod etcdctl_cluster;
 mod etcdctl_kv;
 mod etcdctl_lease;

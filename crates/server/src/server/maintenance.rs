@@ -90,7 +90,7 @@ impl EtcdServer {
     /// Hash of the whole store and the revision it was taken at (root
     /// only, as every hash, snapshot and defragmentation).
     pub async fn hash(&self, caller: &Caller) -> Result<(u32, i64), EtcdError> {
-        self.check_admin(caller).await?;
+        self.check_maintenance_admin(caller).await?;
         self.read(Consistency::Serializable, |txn| {
             Ok((etcd_storage::hash_all(txn)?, txn.current_revision()?))
         })
@@ -99,7 +99,7 @@ impl EtcdServer {
 
     /// etcd's HashKV up to `revision` (0: the current one).
     pub async fn hash_kv(&self, caller: &Caller, revision: i64) -> Result<KvHash, EtcdError> {
-        self.check_admin(caller).await?;
+        self.check_maintenance_admin(caller).await?;
         self.read(Consistency::Serializable, move |txn| {
             Ok(etcd_storage::hash_kv(txn, revision)?)
         })
@@ -109,7 +109,7 @@ impl EtcdServer {
     /// A consistent copy of the store in an unlinked scratch file, open,
     /// with its size.
     pub async fn snapshot(&self, caller: &Caller) -> Result<(File, u64), EtcdError> {
-        self.check_admin(caller).await?;
+        self.check_maintenance_admin(caller).await?;
         let backend = self.node.backend().clone();
         blocking(move || snapshot_file(&backend)).await
     }
@@ -117,14 +117,14 @@ impl EtcdServer {
     /// Gives the backend's free pages back to the file system, waiting at
     /// most `wait` for transactions begun before it.
     pub async fn defragment(&self, caller: &Caller, wait: Duration) -> Result<(), EtcdError> {
-        self.check_admin(caller).await?;
+        self.check_maintenance_admin(caller).await?;
         let backend = self.node.backend().clone();
         blocking(move || Ok(backend.defragment(wait)?)).await
     }
 
     /// Hands the leadership to `target` and returns once it leads; only the
     /// leader accepts it. Open to every caller, as in etcd 3.4.
-    pub async fn move_leader(&self, _caller: &Caller, target: u64) -> Result<(), EtcdError> {
+    pub async fn move_leader(&self, target: u64) -> Result<(), EtcdError> {
         if !self.node.is_leader() {
             return Err(EtcdError::NotLeader);
         }
