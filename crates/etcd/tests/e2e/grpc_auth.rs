@@ -27,8 +27,9 @@ use etcd_client::{
     Client, Compare, CompareOp, GetOptions, Permission, Txn, TxnOp, TxnOpResponse, WatchOptions,
     WatchResponse, WatchStream,
 };
+use etcd_proto::etcdserverpb::auth_client::AuthClient;
 use etcd_proto::etcdserverpb::kv_client::KvClient;
-use etcd_proto::etcdserverpb::{PutRequest, RangeRequest};
+use etcd_proto::etcdserverpb::{AuthStatusRequest, PutRequest, RangeRequest};
 use serde_json::Value;
 use tonic::transport::Channel;
 use tonic::Code;
@@ -309,6 +310,46 @@ both!(anonymous_and_unpermitted_requests, |target| async move {
         Target::EtcdRs => {
             assert_status(nested, Code::PermissionDenied, DENIED);
             assert!(got.kvs().is_empty(), "the nested put must not apply");
+        }
+    }
+});
+
+// AuthStatus came with etcd 3.5: the reference 3.4.23 has no such RPC.
+// etcd-rs answers it as etcd 3.5.1 does (checked by hand against its
+// binary and etcdctl 3.5.1): root only, with the auth revision (1 at the
+// start, plus one per change: 8 after `enable_auth`'s seven).
+both!(auth_status_is_root_only, |target| async move {
+    let node = Node::start(target, &[]).await;
+    enable_auth(&mut node.client().await).await;
+    let root = token(&node, "root", ROOT_PASSWORD).await;
+    let alice = token(&node, "alice", ALICE_PASSWORD).await;
+    let channel = Channel::from_shared(node.client_url())
+        .expect("valid URL")
+        .connect()
+        .await
+        .expect("connect");
+    let auth = AuthClient::new(channel);
+    let status = |token: Option<&str>| {
+        let mut auth = auth.clone();
+        let request = match token {
+            Some(token) => with_token(AuthStatusRequest {}, token),
+            None => tonic::Request::new(AuthStatusRequest {}),
+        };
+        async move { auth.auth_status(request).await }
+    };
+    match target {
+        Target::Reference => {
+            let refused = status(Some(&root)).await.expect_err("no AuthStatus in 3.4");
+            assert_eq!(refused.code(), Code::Unimplemented, "{refused:?}");
+        }
+        Target::EtcdRs => {
+            let answer = status(Some(&root))
+                .await
+                .expect("root reads it")
+                .into_inner();
+            assert_eq!((answer.enabled, answer.auth_revision), (true, 8));
+            assert_raw_status(status(Some(&alice)).await, Code::PermissionDenied, DENIED);
+            assert_raw_status(status(None).await, Code::InvalidArgument, USER_EMPTY);
         }
     }
 });

@@ -65,9 +65,10 @@ impl Auth for AuthService {
 
     async fn auth_status(
         &self,
-        _: Request<AuthStatusRequest>,
+        request: Request<AuthStatusRequest>,
     ) -> Result<Response<AuthStatusResponse>, Status> {
-        let (state, revision) = self.server.auth_state().await?;
+        let caller = self.caller(&request).await?;
+        let (state, revision) = self.server.auth_state(&caller).await?;
         Ok(Response::new(AuthStatusResponse {
             header: Some(self.server.header(revision)),
             enabled: state.enabled,
