@@ -17,6 +17,10 @@ What it does, in order:
      serving https:// client URLs with the same certificate (a CA and a
      server certificate made with openssl in a temp dir for the run),
      driven by etcd-benchmark with --cacert; alternated the same way.
+     Then the auth rows, the same way: a fresh single member of each with
+     user root (role root) and auth on, driven by etcd-benchmark
+     --user=root:...; and again as user bench, whose role grants readwrite
+     on every key, so its requests take the permission check root skips.
   3. Restart: loads 1M keys (8-byte keys, 256-byte values) into a fresh
      single member of each, stops it with SIGTERM and times exec -> first
      successful linearizable get, BENCH_REPEATS times each, alternating.
@@ -31,8 +35,10 @@ Environment:
   BENCH_SCENARIOS  which cluster sizes to run, e.g. "1" or "1,3" (default 1,3)
   BENCH_ONLY       comma-separated workload ids to run (default all; the TLS
                    rows are put-1-tls, put-1000-tls, range-l-1-tls,
-                   range-l-1000-tls)
+                   range-l-1000-tls; the auth rows the same ids ending in
+                   -auth (as root) and -auth-user (as user bench))
   BENCH_TLS        0 skips the TLS rows (default 1)
+  BENCH_AUTH       0 skips the auth rows, both -auth and -auth-user (default 1)
   BENCH_RESTART    0 skips the restart measurement (default 1)
   BENCH_KEEP       1 keeps the data dirs under target/bench/ (default 0)
   BENCH_OUT        the report's path (default BENCHMARKS.md at the repo root)
@@ -44,6 +50,7 @@ Every server is started by this process with PR_SET_PDEATHSIG and killed on
 any exit path, so none outlives the run.
 """
 
+import contextlib
 import ctypes
 import datetime
 import json
@@ -74,6 +81,9 @@ KINDS = (OURS, ETCD)
 START_TIMEOUT = 60.0  # seconds for a cluster to answer a linearizable get
 RUN_TIMEOUT = 900.0  # seconds for one etcd-benchmark run
 VALUE_256 = "v" * 256
+# The auth rows' users, "name:password" as etcdctl and etcd-benchmark take them.
+ROOT_USER = "root:bench-root-pw"
+BENCH_USER = "bench:bench-user-pw"
 
 
 def env_float(name, default):
@@ -87,6 +97,7 @@ SCENARIOS = [int(s) for s in os.environ.get("BENCH_SCENARIOS", "1,3").split(",")
 ONLY = {s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.strip()}
 DO_RESTART = os.environ.get("BENCH_RESTART", "1") != "0"
 DO_TLS = os.environ.get("BENCH_TLS", "1") != "0"
+DO_AUTH = os.environ.get("BENCH_AUTH", "1") != "0"
 KEEP = os.environ.get("BENCH_KEEP", "0") == "1"
 OUT = Path(os.environ.get("BENCH_OUT") or REPO / "BENCHMARKS.md")
 
@@ -287,14 +298,15 @@ class Member:
 
 class Cluster:
     """One etcd-rs or etcd cluster of 1 or 3 members on loopback; with
-    `certs`, its client URLs are https://."""
+    `certs`, its client URLs are https://. `variant` (e.g. "tls") goes into
+    its cluster token."""
 
-    def __init__(self, kind, size, root, certs=None):
+    def __init__(self, kind, size, root, certs=None, variant=None):
         self.kind = kind
         self.size = size
         self.root = root
         self.cacert = certs.ca if certs else None
-        self.token = f"bench-{kind}-{size}{'-tls' if certs else ''}-{os.getpid()}"
+        self.token = f"bench-{kind}-{size}{'-' + variant if variant else ''}-{os.getpid()}"
         slug = "rs" if kind == OURS else "etcd"
         self.members = [
             Member(kind, f"{slug}{i}", root / f"{slug}{i}.data", root / f"{slug}{i}.log", certs)
@@ -394,15 +406,23 @@ def wait_port(member, deadline):
         time.sleep(0.005)
 
 
-def etcdctl(endpoint, *args, timeout=5, cacert=None):
+def etcdctl(endpoint, *args, timeout=5, cacert=None, user=None):
     """Runs etcdctl against one endpoint (verifying an https:// one with
-    `cacert`); its stdout, or None on failure."""
+    `cacert`, as `user` "name:password" if given); its stdout, or None on
+    failure."""
+    ok, out = etcdctl_run(endpoint, *args, timeout=timeout, cacert=cacert, user=user)
+    return out if ok else None
+
+
+def etcdctl_run(endpoint, *args, timeout=5, cacert=None, user=None):
+    """etcdctl as `etcdctl` runs it: (True, stdout), or (False, why)."""
     cmd = [
         ETCDCTL,
         f"--endpoints={endpoint}",
         "--dial-timeout=2s",
         f"--command-timeout={timeout}s",
         *([f"--cacert={cacert}"] if cacert else []),
+        *([f"--user={user}"] if user else []),
         *args,
     ]
     try:
@@ -415,8 +435,13 @@ def etcdctl(endpoint, *args, timeout=5, cacert=None):
             preexec_fn=_die_with_parent,
         )
     except subprocess.TimeoutExpired:
-        return None
-    return out.stdout.decode(errors="replace") if out.returncode == 0 else None
+        return False, f"timed out after {timeout + 5} s"
+    if out.returncode == 0:
+        return True, out.stdout.decode(errors="replace")
+    # etcdctl's own "Error: ..." line, without the client library's retry warnings.
+    lines = out.stderr.decode(errors="replace").strip().splitlines()
+    errors = [l for l in lines if l.startswith("Error:")]
+    return False, (errors or lines or [f"exit code {out.returncode}"])[-1]
 
 
 def disk_usage(path):
@@ -523,7 +548,7 @@ def machine(run_dir):
 class Workload:
     """One etcd-benchmark invocation, run identically against both servers."""
 
-    def __init__(self, wid, label, sub, args, kind="requests", target_leader=True, rss=False, goal=None, tls_of=None):
+    def __init__(self, wid, label, sub, args, kind="requests", target_leader=True, rss=False, goal=None, variant=None, variant_of=None, user=None):
         self.id = wid
         self.label = label
         self.sub = sub  # etcd-benchmark subcommand and its positional args
@@ -532,12 +557,16 @@ class Workload:
         self.target_leader = target_leader
         self.rss = rss  # sample server RSS during this workload
         self.goal = goal  # the issue's throughput goal, as an etcd-rs/etcd ratio
-        self.tls_of = tls_of  # for a TLS row: the id of the same workload in plain text
+        self.variant = variant  # for a TLS or auth row: its Variant's name ("tls", "auth", ...)
+        self.variant_of = variant_of  # ... and the id of the same workload as a plain row
+        self.user = user  # "name:password" etcd-benchmark authenticates as
 
     def command(self, endpoints, size, cacert=None):
         cmd = [str(BENCH_BIN), *self.sub, f"--endpoints={endpoints}", *self.args, "--json"]
         if cacert:
             cmd.append(f"--cacert={cacert}")
+        if self.user:
+            cmd.append(f"--user={self.user}")
         if size > 1 and self.target_leader:
             cmd.append("--target-leader")
         return cmd
@@ -613,19 +642,92 @@ def all_workloads(size):
     return ws
 
 
-TLS_ROWS = ("put-1", "put-1000", "range-l-1", "range-l-1000")
+VARIANT_ROWS = ("put-1", "put-1000", "range-l-1", "range-l-1000")
 
 
-def tls_workloads(size):
-    """The TLS rows: put and linearizable range, each as its plain-text row
-    (same totals, clients and connections) but over https:// client URLs;
+class Variant:
+    """A way of re-running VARIANT_ROWS on a fresh single member of each
+    server set up differently (TLS client URLs, auth on): rows
+    `<id>-<name>` labelled "<label>, <label of the variant>", each shown
+    right after its plain row, and a table of what the variant costs each
+    server against itself."""
+
+    def __init__(self, name, label, what, enabled, cost_title, tls=False, setup=(), user=None):
+        self.name = name  # the rows' id suffix
+        self.label = label  # the rows' label suffix
+        self.what = what  # what the log says of its clusters
+        self.enabled = enabled
+        self.cost_title = cost_title  # the cost table's heading
+        self.tls = tls  # https:// client URLs with the run's certificate
+        self.setup = setup  # etcdctl commands run on the fresh member, in order, before the key is put
+        self.user = user  # "name:password" the rows (and the key's put) authenticate as
+
+
+def auth_setup(*grants):
+    """Root with the root role (etcd needs no `role add root` for that
+    grant), `grants` (more users and roles), then auth on."""
+    root, _ = ROOT_USER.split(":", 1)
+    return [("user", "add", ROOT_USER), ("user", "grant-role", root, "root"), *grants, ("auth", "enable")]
+
+
+VARIANTS = (
+    Variant(
+        "tls",
+        "TLS",
+        "https:// client URLs",
+        DO_TLS,
+        "TLS against plain text, each server against itself (ops/s: TLS / plain, < 1 = TLS is slower; p99: TLS / plain, > 1 = TLS is slower):",
+        tls=True,
+    ),
+    Variant(
+        "auth",
+        "auth (root)",
+        "auth on, as root",
+        DO_AUTH,
+        "Auth on (as root) against auth off, each server against itself (ops/s: auth / no auth, < 1 = auth is slower; p99: auth / no auth, > 1 = auth is slower):",
+        setup=auth_setup(),
+        user=ROOT_USER,
+    ),
+    Variant(
+        "auth-user",
+        "auth (user bench)",
+        "auth on, as user bench (readwrite on every key)",
+        DO_AUTH,
+        "Auth on (as user `bench`, readwrite on every key) against auth off, each server against itself (ops/s: auth / no auth, < 1 = auth is slower; p99: auth / no auth, > 1 = auth is slower):",
+        # The put workload's keys are zero-padded binary varints, with no
+        # common prefix: the role grants the whole key space (from "").
+        setup=auth_setup(
+            ("role", "add", "bench"),
+            ("role", "grant-permission", "--from-key", "bench", "readwrite", ""),
+            ("user", "add", BENCH_USER),
+            ("user", "grant-role", BENCH_USER.split(":", 1)[0], "bench"),
+        ),
+        user=BENCH_USER,
+    ),
+)
+VARIANT_ORDER = {v.name: i + 1 for i, v in enumerate(VARIANTS)}  # plain rows are 0
+
+
+def variant_workloads(size, variant):
+    """A variant's rows: put and linearizable range, each as its plain-text
+    row (same totals, clients and connections) on the variant's cluster;
     single member only."""
-    if size != 1 or not DO_TLS:
+    if size != 1 or not variant.enabled:
         return []
     plain = {w.id: w for w in all_workloads(size)}
     ws = [
-        Workload(f"{p.id}-tls", f"{p.label}, TLS", p.sub, p.args, kind=p.kind, target_leader=p.target_leader, tls_of=p.id)
-        for p in (plain[wid] for wid in TLS_ROWS)
+        Workload(
+            f"{p.id}-{variant.name}",
+            f"{p.label}, {variant.label}",
+            p.sub,
+            p.args,
+            kind=p.kind,
+            target_leader=p.target_leader,
+            variant=variant.name,
+            variant_of=p.id,
+            user=variant.user,
+        )
+        for p in (plain[wid] for wid in VARIANT_ROWS)
     ]
     return [w for w in ws if not ONLY or w.id in ONLY]
 
@@ -773,17 +875,19 @@ def measure(w, clusters, size, tag, down=None):
         "label": w.label,
         "kind": w.kind,
         "goal": w.goal,
-        "tls_of": w.tls_of,
-        "command": " ".join(shlex.quote(a) for a in w.command("$ENDPOINTS", size, "$CACERT" if w.tls_of else None)).replace(str(REPO) + "/", ""),
+        "variant": w.variant,
+        "variant_of": w.variant_of,
+        "tls_of": w.variant_of if w.variant == "tls" else None,
+        "command": " ".join(shlex.quote(a) for a in w.command("$ENDPOINTS", size, "$CACERT" if w.variant == "tls" else None)).replace(str(REPO) + "/", ""),
         "runs": {k: [{x: y for x, y in r.items() if x != "cmd"} for r in runs[k]] for k in KINDS},
         "median": {k: summarize_runs(runs[k]) for k in KINDS},
     }
 
 
-def warm_up(clusters, tag):
-    """A short put against each cluster, not recorded."""
+def warm_up(clusters, tag, user=None):
+    """A short put against each cluster (as `user`), not recorded."""
     for k, cluster in clusters.items():
-        warm = Workload("warmup", "warm-up", ["put"], ["--total=200", "--clients=10", "--conns=10"])
+        warm = Workload("warmup", "warm-up", ["put"], ["--total=200", "--clients=10", "--conns=10"], user=user)
         run_workload(warm, cluster, f"{tag}-warmup-{k}")
 
 
@@ -816,50 +920,64 @@ def run_scenario(size, run_dir):
     finally:
         for k in KINDS:
             clusters[k].stop()
-    # Each TLS row goes right after its plain-text row (where that row
-    # would be, if it was not selected), so the table shows them together.
+    for variant in VARIANTS:
+        res["workloads"] += run_variant_rows(size, run_dir, variant)
+    # Each TLS or auth row goes right after its plain-text row (where that
+    # row would be, if it was not selected), in VARIANTS' order, so the
+    # table shows them together.
     order = {w.id: i for i, w in enumerate(all_workloads(size))}
-    res["workloads"] += run_tls_rows(size, run_dir)
-    res["workloads"].sort(key=lambda e: (order.get(e.get("tls_of") or e["id"], len(order)), bool(e.get("tls_of"))))
+    res["workloads"].sort(key=lambda e: (order.get(e.get("variant_of") or e["id"], len(order)), VARIANT_ORDER.get(e.get("variant"), 0)))
     return res
 
 
-def run_tls_rows(size, run_dir):
-    """The TLS rows: a fresh cluster of each server with https:// client
-    URLs, all on one certificate made for this run. A server that does not
-    start with TLS gets its rows marked failed; the other is still
-    measured."""
-    ws = tls_workloads(size)
+def run_variant_rows(size, run_dir, variant):
+    """A variant's rows: a fresh cluster of each server set up the
+    variant's way (with TLS, all on one certificate made for this run). A
+    server that does not start or set up that way gets its rows marked
+    failed; the other is still measured."""
+    ws = variant_workloads(size, variant)
     if not ws:
         return []
-    log(f"=== TLS rows: {size} member(s), https:// client URLs")
-    root = run_dir / f"{size}-members-tls"
+    log(f"=== {variant.label} rows: {size} member(s), {variant.what}")
+    root = run_dir / f"{size}-members-{variant.name}"
     root.mkdir(parents=True, exist_ok=True)
     entries = []
     clusters, down = {}, {}
-    with tempfile.TemporaryDirectory(prefix="etcd-bench-certs-") as cert_dir:
-        try:
-            certs = Certs(cert_dir)
-        except (Fatal, OSError) as e:
-            log(f"TLS rows not measured: {e}")
-            return [measure(w, {}, size, f"{size}m", {k: f"no certificates: {e}" for k in KINDS}) for w in ws]
+    with tempfile.TemporaryDirectory(prefix="etcd-bench-certs-") if variant.tls else contextlib.nullcontext() as cert_dir:
+        certs = None
+        if variant.tls:
+            try:
+                certs = Certs(cert_dir)
+            except (Fatal, OSError) as e:
+                log(f"{variant.label} rows not measured: {e}")
+                return [measure(w, {}, size, f"{size}m", {k: f"no certificates: {e}" for k in KINDS}) for w in ws]
+        cacert = certs.ca if certs else None
         try:
             for k in KINDS:
-                cluster = Cluster(k, size, root, certs)
+                cluster = Cluster(k, size, root, certs, variant.name)
                 try:
                     took = cluster.start()
-                    if etcdctl(cluster.members[0].client_url, "put", "foo", VALUE_256, cacert=certs.ca) is None:
-                        raise Fatal(f"{k}: could not put the range workloads' key over TLS")
+                    url = cluster.members[0].client_url
+                    for step in variant.setup:
+                        ok, out = etcdctl_run(url, *step, cacert=cacert)
+                        if not ok:
+                            raise Fatal(f"{k}: etcdctl {shlex.join(step)} failed: {out}")
+                    # etcd-benchmark goes on without a token against a server
+                    # with auth off: make sure auth is on.
+                    if variant.user and etcdctl(url, "get", "foo", cacert=cacert) is not None:
+                        raise Fatal(f"{k}: auth is not on: a get without a user succeeded")
+                    if etcdctl(url, "put", "foo", VALUE_256, cacert=cacert, user=variant.user) is None:
+                        raise Fatal(f"{k}: could not put the range workloads' key with {variant.label}")
                 except Fatal as e:
                     cluster.stop()
                     why = str(e).splitlines()[0]
-                    down[k] = f"did not start with TLS: {why} (log: {cluster.members[0].log_path})"
+                    down[k] = f"did not start with {variant.label}: {why} (log: {cluster.members[0].log_path})"
                     log(f"{k}: {down[k]}")
                     print(f"\n!!! {e}\n", file=sys.stderr, flush=True)
                     continue
                 clusters[k] = cluster
-                log(f"{k}: {size} member(s) ready with TLS in {took:.2f} s at {cluster.endpoints}")
-            warm_up(clusters, f"{size}m-tls")
+                log(f"{k}: {size} member(s) ready with {variant.label} in {took:.2f} s at {cluster.endpoints}")
+            warm_up(clusters, f"{size}m-{variant.name}", variant.user)
             for w in ws:
                 entries.append(measure(w, clusters, size, f"{size}m", down))
         finally:
@@ -1014,24 +1132,24 @@ def workload_table(scn):
     return lines, notes
 
 
-def tls_cost_table(scn):
-    """What TLS costs each server: its TLS row against its own plain-text
-    row, for the rows measured both ways."""
+def variant_cost_table(scn, variant):
+    """What a variant (TLS, auth) costs each server: its row against its
+    own plain-text row, for the rows measured both ways."""
     by_id = {w["id"]: w for w in scn["workloads"]}
-    pairs = [(by_id[w["tls_of"]], w) for w in scn["workloads"] if w.get("tls_of") in by_id]
+    pairs = [(by_id[w["variant_of"]], w) for w in scn["workloads"] if w.get("variant") == variant.name and w.get("variant_of") in by_id]
     if not pairs:
         return []
     lines = [
-        "TLS against plain text, each server against itself (ops/s: TLS / plain, < 1 = TLS is slower; p99: TLS / plain, > 1 = TLS is slower):",
+        variant.cost_title,
         "",
         "| workload | etcd-rs ops/s | etcd ops/s | etcd-rs p99 | etcd p99 |",
         "|---|---:|---:|---:|---:|",
     ]
-    for plain, tls in pairs:
+    for plain, other in pairs:
         cells = [plain["label"]]
         for key in ("rate", "p99"):
             for k in KINDS:
-                cells.append(fmt_ratio(ratio(tls["median"][k][key], plain["median"][k][key])))
+                cells.append(fmt_ratio(ratio(other["median"][k][key], plain["median"][k][key])))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -1205,6 +1323,13 @@ def write_report(summary, chart_ok):
         "  serving the same certificate (EC P-256, signed by a CA that openssl makes for the run; `--cert-file`,",
         "  `--key-file`), verified by `etcd-benchmark --cacert`; no client certificates, peers in plain text.",
         "  They are otherwise their plain-text row (same totals, clients, connections).",
+        "- Rows ending in \"auth (root)\" run on a fresh single member of each server with auth on (`etcdctl user add",
+        "  root`, `user grant-role root root`, `auth enable`; simple tokens, the default of both), driven by",
+        "  `etcd-benchmark --user=root:…`, which authenticates once and sends the token with every request; rows ending",
+        "  in \"auth (user bench)\" the same as user `bench`, whose one role grants readwrite on every key (`role",
+        "  grant-permission --from-key bench readwrite ''`: the put workload's keys are zero-padded binary varints with no",
+        "  common prefix), so its requests take the per-key permission check that both servers skip for root. They are",
+        "  otherwise their plain-text row.",
         "- `—`: not measured, or too few samples for that percentile (small runs have no p99).",
         "",
     ]
@@ -1212,9 +1337,10 @@ def write_report(summary, chart_ok):
         title = "Single member" if scn["size"] == 1 else f"{scn['size']} members"
         table, notes = workload_table(scn)
         lines += [f"## {title}", "", *table, ""]
-        tls_cost = tls_cost_table(scn)
-        if tls_cost:
-            lines += [*tls_cost, ""]
+        for variant in VARIANTS:
+            cost = variant_cost_table(scn, variant)
+            if cost:
+                lines += [*cost, ""]
         lines += [*resources_table(scn), ""]
         if notes:
             lines += ["Failures:", "", *notes, ""]
@@ -1266,8 +1392,8 @@ def write_report(summary, chart_ok):
         "Raw `etcd-benchmark --json` output and the server logs of the last run stay in `bench/results/raw/` and",
         "`target/bench/` (not committed). Other knobs: `BENCH_REPEATS` (default 2), `BENCH_SCENARIOS=1` (single",
         "member only), `BENCH_ONLY=put-1000,range-l-1000,put-1000-tls` (some workloads), `BENCH_TLS=0` (no TLS rows),",
-        "`BENCH_RESTART=0`, `BENCH_KEEP=1` (keep data dirs). Run it on an otherwise idle machine: the benchmark client",
-        "shares the cores with the servers.",
+        "`BENCH_AUTH=0` (no auth rows), `BENCH_RESTART=0`, `BENCH_KEEP=1` (keep data dirs). Run it on an otherwise idle",
+        "machine: the benchmark client shares the cores with the servers.",
         "",
     ]
     OUT.write_text("\n".join(lines))
