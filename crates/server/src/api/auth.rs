@@ -11,7 +11,6 @@ use std::sync::Arc;
 use etcd_proto::etcdserverpb::auth_server::Auth;
 use etcd_proto::etcdserverpb::*;
 use etcd_proto::raftpb::auth_change::Change;
-use etcd_proto::raftpb::Caller;
 use tonic::{Request, Response, Status};
 
 use crate::server::EtcdServer;
@@ -25,20 +24,13 @@ impl AuthService {
         AuthService { server }
     }
 
-    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
-        Ok(self
-            .server
-            .caller(request.metadata(), request.extensions())
-            .await?)
-    }
-
     /// Applies the change `request` asks for; the header for its response.
     async fn change<T>(
         &self,
         request: Request<T>,
         change: impl FnOnce(T) -> Change,
     ) -> Result<Option<ResponseHeader>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let change = change(request.into_inner());
         let revision = self.server.auth_change(&caller, change).await?;
         Ok(Some(self.server.header(revision)))
@@ -67,7 +59,7 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthStatusRequest>,
     ) -> Result<Response<AuthStatusResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let (state, revision) = self.server.auth_state(&caller).await?;
         Ok(Response::new(AuthStatusResponse {
             header: Some(self.server.header(revision)),
@@ -92,7 +84,7 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthUserAddRequest>,
     ) -> Result<Response<AuthUserAddResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let mut req = request.into_inner();
         let no_password = req.options.as_ref().is_some_and(|o| o.no_password);
         req.hashed_password = match no_password {
@@ -117,7 +109,7 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthUserGetRequest>,
     ) -> Result<Response<AuthUserGetResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let name = request.into_inner().name;
         let (user, revision) = self.server.user(&caller, name).await?;
         Ok(Response::new(AuthUserGetResponse {
@@ -130,7 +122,7 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthUserListRequest>,
     ) -> Result<Response<AuthUserListResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let (users, revision) = self.server.user_names(&caller).await?;
         Ok(Response::new(AuthUserListResponse {
             header: Some(self.server.header(revision)),
@@ -150,7 +142,7 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthUserChangePasswordRequest>,
     ) -> Result<Response<AuthUserChangePasswordResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let mut req = request.into_inner();
         req.hashed_password = self
             .server
@@ -193,7 +185,7 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthRoleGetRequest>,
     ) -> Result<Response<AuthRoleGetResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let name = request.into_inner().role;
         let (perm, revision) = self.server.role(&caller, name).await?;
         Ok(Response::new(AuthRoleGetResponse {
@@ -206,7 +198,7 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthRoleListRequest>,
     ) -> Result<Response<AuthRoleListResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let (roles, revision) = self.server.role_names(&caller).await?;
         Ok(Response::new(AuthRoleListResponse {
             header: Some(self.server.header(revision)),

@@ -39,13 +39,6 @@ impl ClusterService {
         ClusterService { server }
     }
 
-    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
-        Ok(self
-            .server
-            .caller(request.metadata(), request.extensions())
-            .await?)
-    }
-
     /// Makes `change` for `caller`; the members after it.
     async fn change(&self, caller: &Caller, change: MemberChange) -> Result<Vec<Member>, Status> {
         Ok(to_proto(self.server.member_change(caller, change).await?))
@@ -93,7 +86,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let request = request.into_inner();
         let urls = peer_urls(&request.peer_ur_ls)?;
         let id = ids::added_member_id(&urls, unix_now());
@@ -124,7 +117,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let id = request.into_inner().id;
         let members = self.change(&caller, MemberChange::Remove { id }).await?;
         Ok(Response::new(MemberRemoveResponse {
@@ -137,7 +130,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let request = request.into_inner();
         // etcd takes the URLs as given here; it validates only on MemberAdd.
         let update = MemberChange::Update {
@@ -170,7 +163,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let id = request.into_inner().id;
         let members = self.change(&caller, MemberChange::Promote { id }).await?;
         Ok(Response::new(MemberPromoteResponse {

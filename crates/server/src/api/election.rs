@@ -32,9 +32,7 @@ impl ElectionService {
     /// The recipes acting as the request's caller.
     async fn acting_for<T>(&self, request: &Request<T>) -> Result<Concurrency, Status> {
         let server = self.concurrency.server();
-        let caller = server
-            .caller(request.metadata(), request.extensions())
-            .await?;
+        let caller = server.caller(request).await?;
         Ok(self.concurrency.acting_as(caller))
     }
 }

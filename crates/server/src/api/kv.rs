@@ -10,7 +10,6 @@ use etcd_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
     PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
-use etcd_proto::raftpb::Caller;
 use tonic::{Request as GrpcRequest, Response, Status};
 
 use crate::api::validate;
@@ -24,13 +23,6 @@ impl KvService {
     pub fn new(server: Arc<EtcdServer>) -> KvService {
         KvService { server }
     }
-
-    async fn caller<T>(&self, request: &GrpcRequest<T>) -> Result<Caller, Status> {
-        Ok(self
-            .server
-            .caller(request.metadata(), request.extensions())
-            .await?)
-    }
 }
 
 #[tonic::async_trait]
@@ -39,14 +31,14 @@ impl Kv for KvService {
         &self,
         request: GrpcRequest<RangeRequest>,
     ) -> Result<Response<RangeResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let req = request.into_inner();
         validate::range(&req)?;
         Ok(Response::new(self.server.range(&caller, req).await?))
     }
 
     async fn put(&self, request: GrpcRequest<PutRequest>) -> Result<Response<PutResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let req = request.into_inner();
         validate::put(&req)?;
         Ok(Response::new(self.server.put(&caller, req).await?))
@@ -56,14 +48,14 @@ impl Kv for KvService {
         &self,
         request: GrpcRequest<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let req = request.into_inner();
         validate::delete_range(&req)?;
         Ok(Response::new(self.server.delete_range(&caller, req).await?))
     }
 
     async fn txn(&self, request: GrpcRequest<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let req = request.into_inner();
         validate::txn(&req, self.server.limits().max_txn_ops)?;
         Ok(Response::new(self.server.txn(&caller, req).await?))
@@ -73,7 +65,7 @@ impl Kv for KvService {
         &self,
         request: GrpcRequest<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let req = request.into_inner();
         Ok(Response::new(self.server.compact(&caller, req).await?))
     }

@@ -63,10 +63,7 @@ impl Lease for LeaseService {
         &self,
         request: GrpcRequest<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
-        let caller = self
-            .server
-            .caller(request.metadata(), request.extensions())
-            .await?;
+        let caller = self.server.caller(&request).await?;
         let req = request.into_inner();
         let ttl = granted_ttl(req.ttl, self.lessor.min_ttl())?;
         let chosen = req.id == 0;
@@ -86,10 +83,7 @@ impl Lease for LeaseService {
         &self,
         request: GrpcRequest<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
-        let caller = self
-            .server
-            .caller(request.metadata(), request.extensions())
-            .await?;
+        let caller = self.server.caller(&request).await?;
         let id = request.into_inner().id;
         Ok(Response::new(self.server.lease_revoke(&caller, id).await?))
     }
@@ -138,10 +132,7 @@ impl Lease for LeaseService {
         &self,
         request: GrpcRequest<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
-        let caller = self
-            .server
-            .caller(request.metadata(), request.extensions())
-            .await?;
+        let caller = self.server.caller(&request).await?;
         let req = request.into_inner();
         let id = req.id;
         let StoredLease {

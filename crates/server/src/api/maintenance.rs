@@ -62,21 +62,11 @@ impl MaintenanceService {
 }
 
 impl MaintenanceService {
-    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
-        Ok(self
-            .server
-            .caller(request.metadata(), request.extensions())
-            .await?)
-    }
-
     /// The caller of a root-only call (Defragment, Snapshot, Hash,
     /// HashKV): a bad token is refused with the auth store's own error, as
     /// etcd's maintenance service passes it on.
     async fn admin_caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
-        let caller = self
-            .server
-            .caller(request.metadata(), request.extensions())
-            .await;
+        let caller = self.server.caller(request).await;
         Ok(caller.map_err(EtcdError::unmapped)?)
     }
 }
@@ -93,7 +83,7 @@ impl Maintenance for MaintenanceService {
     ) -> Result<Response<AlarmResponse>, Status> {
         // etcd 3.4 answers every action from its apply, with no header
         // (`etcdctl alarm list -w json` prints `{}`): we do the same.
-        let caller = self.caller(&request).await?;
+        let caller = self.server.caller(&request).await?;
         let req = request.into_inner();
         Ok(Response::new(self.server.alarm(&caller, req).await?))
     }

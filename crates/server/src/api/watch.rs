@@ -142,7 +142,7 @@ impl Watch for WatchService {
         if require_leader && self.server.leader().is_none() {
             return Err(EtcdError::NoLeader.into());
         }
-        let credentials = Credentials::of(request.metadata(), request.extensions());
+        let credentials = Credentials::of(&request);
         let inbound = request.into_inner();
         let (out, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         let (stream, batches) = self.hub.open_stream();

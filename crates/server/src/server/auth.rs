@@ -12,7 +12,6 @@ use etcd_proto::raftpb::{AuthChange, Authenticate, Caller};
 use etcd_storage::auth::AuthState;
 use etcd_storage::request::Needs;
 use etcd_storage::ApplyResponse;
-use tonic::metadata::MetadataMap;
 
 use super::{Consistency, EtcdServer};
 use crate::auth::TOKEN_KEYS;
@@ -21,12 +20,8 @@ use crate::errors::EtcdError;
 impl EtcdServer {
     /// The identity a request is judged by: its token's user, else (under
     /// `--client-cert-auth`) its certificate's CN, else anonymous.
-    pub async fn caller(
-        &self,
-        metadata: &MetadataMap,
-        extensions: &tonic::Extensions,
-    ) -> Result<Caller, EtcdError> {
-        self.caller_of(&Credentials::of(metadata, extensions)).await
+    pub async fn caller<T>(&self, request: &tonic::Request<T>) -> Result<Caller, EtcdError> {
+        self.caller_of(&Credentials::of(request)).await
     }
 
     /// [`EtcdServer::caller`] for credentials taken earlier (a watch
@@ -262,14 +257,14 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    pub fn of(metadata: &MetadataMap, extensions: &tonic::Extensions) -> Credentials {
+    pub fn of<T>(request: &tonic::Request<T>) -> Credentials {
         let token = TOKEN_KEYS
             .iter()
-            .find_map(|key| metadata.get(*key))
+            .find_map(|key| request.metadata().get(*key))
             .map(|value| value.to_str().map(str::to_string).map_err(drop));
         Credentials {
             token,
-            common_name: crate::serve::caller_common_name(extensions).map(str::to_string),
+            common_name: crate::serve::caller_common_name(request.extensions()).map(str::to_string),
         }
     }
 }
