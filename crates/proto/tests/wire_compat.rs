@@ -422,7 +422,7 @@ fn raft_request_field_numbers_are_stable() {
     assert!(id.containing_oneof().is_none());
     let fields: Vec<(u32, String, String)> = msg
         .fields()
-        .filter(|f| f.name() != "id")
+        .filter(|f| f.name() != "id" && f.name() != "caller")
         .map(|f| {
             let Kind::Message(m) = f.kind() else {
                 panic!("{} is not a message field", f.name())
@@ -443,9 +443,12 @@ fn raft_request_field_numbers_are_stable() {
     ]
     .map(|(n, name, ty)| (n, name.to_owned(), ty.to_owned()));
     assert_eq!(fields, expected);
+    let caller = msg.get_field_by_name("caller").unwrap();
+    assert_eq!(caller.number(), 101);
+    assert!(caller.containing_oneof().is_none());
     assert!(msg
         .fields()
-        .filter(|f| f.name() != "id")
+        .filter(|f| f.name() != "id" && f.name() != "caller")
         .all(|f| f.containing_oneof().is_some_and(|o| o.name() == "request")));
 
     let auth = pool
@@ -467,7 +470,18 @@ fn raft_request_field_numbers_are_stable() {
         (9, "role_delete"),
         (10, "role_grant_permission"),
         (11, "role_revoke_permission"),
+        (12, "authenticate"),
     ]
     .map(|(n, name)| (n, name.to_owned()));
     assert_eq!(changes, expected);
+
+    let caller = pool.get_message_by_name("etcdrs.raftpb.Caller").unwrap();
+    let fields: Vec<(u32, String)> = caller
+        .fields()
+        .map(|f| (f.number(), f.name().to_owned()))
+        .collect();
+    assert_eq!(
+        fields,
+        [(1, "username"), (2, "auth_revision"), (3, "member")].map(|(n, s)| (n, s.to_owned()))
+    );
 }

@@ -462,7 +462,6 @@ fn unimplemented_flags_are_classified() {
             &["--discovery-srv", "example.com", "--initial-cluster", ""],
             "--discovery-srv is not yet supported by etcd-rs; bootstrap with --initial-cluster instead",
         ),
-        (&["--auth-token", "jwt,sign-method=RS256"], "--auth-token=jwt is not yet supported by etcd-rs; use --auth-token=simple"),
         (&["--proxy", "on"], "--proxy is not yet supported by etcd-rs; etcd-rs only runs as a cluster member"),
         (&["--force-new-cluster"], "--force-new-cluster is not yet supported by etcd-rs"),
         (
