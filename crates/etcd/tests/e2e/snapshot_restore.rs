@@ -18,7 +18,7 @@ use common::{etcdctl_command, etcdctl_json, etcdctl_ok, kvs, Node, Target};
 use etcd_client::{GetOptions, LeaseGrantOptions, PutOptions};
 
 /// Runs the target's restore command; returns its output.
-async fn restore(target: Target, snapshot: &Path, args: &[String]) -> Output {
+pub(crate) async fn restore(target: Target, snapshot: &Path, args: &[String]) -> Output {
     let mut command = match target {
         Target::EtcdRs => tokio::process::Command::new(env!("CARGO_BIN_EXE_etcdutl")),
         // etcdctl only reads files here; the endpoint is unused.
@@ -35,7 +35,7 @@ async fn restore(target: Target, snapshot: &Path, args: &[String]) -> Output {
 
 /// The restore flags that make `node` (stopped, data dir gone) the only
 /// member of a new cluster.
-fn restore_flags(node: &Node, token: &str) -> Vec<String> {
+pub(crate) fn restore_flags(node: &Node, token: &str) -> Vec<String> {
     vec![
         format!("--name={}", node.name()),
         format!("--data-dir={}", node.data_dir().display()),
