@@ -236,9 +236,10 @@ async fn token_get(url: &str, token: &str, key: &str) -> Result<Option<Vec<u8>>,
     Ok(bytes_field(&resp, 2).map(|kv| bytes_field(&kv, 5).unwrap_or_default()))
 }
 
-/// AuthStatus (etcd 3.5's RPC): whether auth is on, and the auth revision.
-async fn auth_status(url: &str) -> Result<(bool, u64), Status> {
-    let resp = raw_call(url, "/etcdserverpb.Auth/AuthStatus", None, Vec::new()).await?;
+/// AuthStatus (etcd 3.5's RPC, root only while auth is on): whether auth
+/// is on, and the auth revision.
+async fn auth_status(url: &str, token: Option<&str>) -> Result<(bool, u64), Status> {
+    let resp = raw_call(url, "/etcdserverpb.Auth/AuthStatus", token, Vec::new()).await?;
     Ok((
         varint_field(&resp, 2).unwrap_or(0) != 0,
         varint_field(&resp, 3).unwrap_or(0),
@@ -248,10 +249,14 @@ async fn auth_status(url: &str) -> Result<(bool, u64), Status> {
 /// Each member's AuthStatus (enabled, auth revision) for ours; `None` for
 /// etcd 3.4, which has no AuthStatus (asserted: Unimplemented everywhere),
 /// where the auth state shows only in what requests need.
-async fn auth_statuses(target: Target, urls: &[String]) -> Option<Vec<(bool, u64)>> {
+async fn auth_statuses(
+    target: Target,
+    urls: &[String],
+    token: Option<&str>,
+) -> Option<Vec<(bool, u64)>> {
     let mut statuses = Vec::new();
     for url in urls {
-        statuses.push(auth_status(url).await);
+        statuses.push(auth_status(url, token).await);
     }
     match target {
         Target::Reference => {
@@ -267,6 +272,18 @@ async fn auth_statuses(target: Target, urls: &[String]) -> Option<Vec<(bool, u64
                 .collect(),
         ),
     }
+}
+
+/// A token for root, from `node`.
+async fn root_token(node: &Node) -> String {
+    node.client()
+        .await
+        .auth_client()
+        .authenticate("root".to_string(), "rootpw".to_string())
+        .await
+        .expect("authenticate as root")
+        .token()
+        .to_string()
 }
 
 /// The (code, message) of a call that must have failed.
@@ -713,7 +730,7 @@ both!(auth_changes_under_concurrent_writes, |target| async move {
         );
         urls.push(member.client_url());
     }
-    if let Some(statuses) = auth_statuses(target, &urls).await {
+    if let Some(statuses) = auth_statuses(target, &urls, None).await {
         eprintln!("[{target:?}] AuthStatus (enabled, auth revision) per member: {statuses:?}");
         assert!(!statuses[0].0, "auth still on: {statuses:?}");
         assert!(statuses.iter().all(|s| *s == statuses[0]), "{statuses:?}");
@@ -747,7 +764,9 @@ both!(
              KV Write:\n\t[limited/, limited0) (prefix limited/)\n"
         );
 
-        let source_status = auth_statuses(target, &[source.client_url()]).await;
+        let source_token = root_token(source).await;
+        let source_status =
+            auth_statuses(target, &[source.client_url()], Some(&source_token)).await;
 
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("backup.db");
@@ -776,7 +795,10 @@ both!(
             fails(node, &["get", "config"]).await,
             format!("Error: {USER_EMPTY}")
         );
-        if let Some(statuses) = auth_statuses(target, &[node.client_url()]).await {
+        let restored_token = root_token(node).await;
+        if let Some(statuses) =
+            auth_statuses(target, &[node.client_url()], Some(&restored_token)).await
+        {
             let source = source_status.expect("ours has AuthStatus");
             assert!(source[0].0, "auth off at the source: {source:?}");
             assert_eq!(statuses, source);
