@@ -3,8 +3,8 @@
 # the tests need: the real etcd 3.4.23 and etcdctl (the tests compare against
 # them), etcd's Go sources (the wire-compatibility test reads its .proto files
 # and the Go clientv3 test builds against them), Go, protoc (for the
-# etcd-client crate the Rust tests use as an independent client), and openssl
-# (test certificates).
+# etcd-client crate the Rust tests use as an independent client), openssl
+# (test certificates) and curl (the HTTP endpoints).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,8 @@ command -v go >/dev/null || packages+=(golang-go)
 command -v protoc >/dev/null || packages+=(protobuf-compiler)
 # The TLS tests make their certificates with the openssl command line.
 command -v openssl >/dev/null || packages+=(openssl)
+# The HTTP tests (health, version) ask with curl, as operators' probes do.
+command -v curl >/dev/null || packages+=(curl)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 scripts/apt-install.sh ${packages[@]+"${packages[@]}"}
 # Debian's etcd-server package starts a system etcd on :2379; the tests use

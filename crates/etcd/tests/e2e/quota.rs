@@ -27,7 +27,7 @@ use tonic::Code;
 const NO_SPACE: &str = "etcdserver: mvcc: database space exceeded";
 
 /// The quota for each target (see the module doc).
-fn quota(target: Target) -> &'static str {
+pub(crate) fn quota(target: Target) -> &'static str {
     match target {
         Target::Reference => "100000",
         Target::EtcdRs => "2000000",
@@ -36,7 +36,7 @@ fn quota(target: Target) -> &'static str {
 
 /// Puts 8 KiB values under `k<n>` until the server refuses; returns how many
 /// were accepted. Panics if the quota is never reached.
-async fn fill(client: &mut Client) -> usize {
+pub(crate) async fn fill(client: &mut Client) -> usize {
     let value = vec![b'x'; 8 * 1024];
     for i in 0..2000 {
         match client.put(format!("k{i:04}"), value.clone(), None).await {

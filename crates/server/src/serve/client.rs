@@ -5,7 +5,8 @@
 //! certificate checks, the caller's CN on the connection) → tonic's HTTP/2
 //! (or HTTP/1.1) server → [`Dispatch`] (gRPC or HTTP) → [`GrpcCompat`]
 //! (grpc-go's wording of transport errors) → [`LearnerGuard`] (what a
-//! learner refuses) → the service in `crate::api`.
+//! learner refuses) → the service in `crate::api`; or, for HTTP,
+//! [`HttpApi`] (`/health`, `/version`, ...).
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use tonic_health::ServingStatus;
 
 use super::dispatch::Dispatch;
 use super::grpc_compat::GrpcCompat;
+use super::http::HttpApi;
 use super::learner_guard::LearnerGuard;
 use super::Http2Settings;
 use crate::api::auth::AuthService;
@@ -108,10 +110,10 @@ pub async fn serve(
 ) -> Vec<JoinHandle<Result<(), tonic::transport::Error>>> {
     let routes = routes(&port, &shutdown).await;
     // The middleware, built once: the same stack serves every listener.
-    let service = Dispatch::new(GrpcCompat::new(LearnerGuard::new(
-        routes,
-        port.server.clone(),
-    )));
+    let service = Dispatch::new(
+        GrpcCompat::new(LearnerGuard::new(routes, port.server.clone())),
+        HttpApi::new(port.server.clone()),
+    );
     let mut handles = Vec::new();
     for listener in listeners {
         let address = listener.address();

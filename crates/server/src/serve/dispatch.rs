@@ -1,17 +1,20 @@
 //! gRPC and plain HTTP on one port, as etcd serves them: an HTTP/2 request
 //! whose `content-type` says `application/grpc` goes to the gRPC services;
 //! every other request (HTTP/1.1, or HTTP/2 without gRPC's content type)
-//! goes to the HTTP side. etcd's HTTP API (health, metrics, the JSON
-//! gateway) is not built yet, so the HTTP side answers every path as Go's
-//! `http.NotFound` does.
+//! goes to the HTTP side ([`HttpApi`]). A gRPC request costs one header
+//! check here and nothing else: its future is the gRPC stack's own, only
+//! HTTP answers are boxed.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
-use futures::future::{Either, Ready};
+use futures::future::{BoxFuture, Either};
+use futures::FutureExt;
 use tonic::body::Body;
-use tonic::codegen::http::{header, HeaderValue, Request, Response, StatusCode, Version};
+use tonic::codegen::http::{header, Request, Response, Version};
 use tonic::codegen::Service;
+
+use super::http::HttpApi;
 
 /// Whether a request is gRPC (etcd's `grpcHandlerFunc` test).
 pub fn is_grpc<B>(request: &Request<B>) -> bool {
@@ -27,11 +30,12 @@ pub fn is_grpc<B>(request: &Request<B>) -> bool {
 #[derive(Clone)]
 pub struct Dispatch<G> {
     grpc: G,
+    http: HttpApi,
 }
 
 impl<G> Dispatch<G> {
-    pub fn new(grpc: G) -> Self {
-        Dispatch { grpc }
+    pub fn new(grpc: G, http: HttpApi) -> Self {
+        Dispatch { grpc, http }
     }
 }
 
@@ -42,9 +46,10 @@ where
 {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = Either<G::Future, Ready<Result<Response<Body>, Infallible>>>;
+    type Future = Either<G::Future, BoxFuture<'static, Result<Response<Body>, Infallible>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The HTTP side is always ready.
         self.grpc.poll_ready(cx)
     }
 
@@ -52,27 +57,10 @@ where
         if is_grpc(&request) {
             Either::Left(self.grpc.call(request))
         } else {
-            Either::Right(futures::future::ready(Ok(not_found())))
+            let http = self.http.clone();
+            Either::Right(async move { Ok(http.serve(request).await) }.boxed())
         }
     }
-}
-
-/// Go's `http.NotFound`.
-fn not_found() -> Response<Body> {
-    let mut response = Response::new(Body::new(http_body_util::Full::new(
-        tonic::codegen::Bytes::from_static(b"404 page not found\n"),
-    )));
-    *response.status_mut() = StatusCode::NOT_FOUND;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    response
 }
 
 #[cfg(test)]

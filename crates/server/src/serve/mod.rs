@@ -10,7 +10,8 @@
 //! - [`client`]: the client port — every gRPC service behind the
 //!   middleware, built once for all listeners, and HTTP beside it.
 //! - [`dispatch`]: gRPC and plain HTTP on the same port, as etcd serves
-//!   them (HTTP answers 404 until the HTTP API exists).
+//!   them; [`http`]: the HTTP side (`/health`, `/livez`, `/readyz`,
+//!   `/version`; Go's 404 for every other path).
 //! - [`grpc_compat`] and [`learner_guard`]: the middleware (grpc-go's
 //!   wording of transport errors; what a learner refuses).
 //! - [`peer`]: the peer port (Raft and the member-to-member services).
@@ -27,6 +28,7 @@
 pub mod client;
 pub mod dispatch;
 pub mod grpc_compat;
+pub mod http;
 pub mod learner_guard;
 pub mod peer;
 pub mod security;

@@ -1,5 +1,6 @@
 //! The KV requests on [`EtcdServer`]: Range, Put, DeleteRange, Txn and
-//! Compact, each one call for a handler (etcd's `v3_server.go` methods).
+//! Compact, each one call for a handler (etcd's `v3_server.go` methods),
+//! and the health checks' probe read.
 //! Writes and txns that may write go through [`EtcdServer::write`]; ranges
 //! and read-only txns through [`EtcdServer::read`], linearizable unless the
 //! request says otherwise. Every response leaves with a full header.
@@ -57,6 +58,18 @@ impl EtcdServer {
             .await?;
         self.fill_header(&mut resp.header);
         Ok(resp)
+    }
+
+    /// The health checks' probe: one read of the store, linearizable or
+    /// not, within the request timeout; only whether it worked is kept.
+    /// It stands for etcd's (a keys-only range of one key, as root), so no
+    /// permission applies.
+    pub async fn probe_read(&self, consistency: Consistency) -> Result<(), EtcdError> {
+        let read = self.read(consistency, |txn| Ok(txn.current_revision().map(drop)?));
+        match tokio::time::timeout(self.limits.request_timeout, read).await {
+            Ok(result) => result,
+            Err(_) => Err(EtcdError::Timeout),
+        }
     }
 
     /// Whether `caller` may watch `key` / `range_end` (read on it), judged

@@ -38,11 +38,7 @@ impl EtcdServer {
             Ok((revision, backend.size()?, backend.size_in_use()))
         })
         .await?;
-        let alarms = self
-            .read(Consistency::Serializable, |txn| {
-                Ok(txn.alarms(AlarmType::None as i32)?)
-            })
-            .await?;
+        let alarms = self.alarms().await?;
         Ok(MemberStatus {
             raft,
             revision,
@@ -50,6 +46,15 @@ impl EtcdServer {
             db_size_in_use,
             alarms,
         })
+    }
+
+    /// Every active alarm, of any member, as this member has applied them
+    /// (etcd's `Alarms()`, which `Status` and the health checks read).
+    pub async fn alarms(&self) -> Result<Vec<AlarmMember>, EtcdError> {
+        self.read(Consistency::Serializable, |txn| {
+            Ok(txn.alarms(AlarmType::None as i32)?)
+        })
+        .await
     }
 
     /// Measures the backend's size in use again, in the background (it

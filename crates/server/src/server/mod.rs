@@ -1,8 +1,10 @@
-//! [`EtcdServer`]: one member's request pipeline, shared by every gRPC service.
+//! [`EtcdServer`]: one member's request pipeline, shared by every gRPC service
+//! and the HTTP endpoints (`serve::http`).
 //!
 //! Services call its typed methods — [`kv`] (Range, Put, DeleteRange, Txn,
-//! Compact), [`lease`] (grant, revoke, time-to-live), [`auth`] (identity,
-//! Authenticate, users, roles, permissions), [`cluster`] (membership),
+//! Compact, the health checks' probe read), [`lease`] (grant, revoke,
+//! time-to-live), [`auth`] (identity, Authenticate, users, roles,
+//! permissions), [`cluster`] (membership),
 //! [`maintenance`] (status, alarms, hashes, snapshot, defragment,
 //! move-leader), [`raft_state`] (who leads, learner or not, calls to the
 //! leader) — and never Raft or storage themselves, so what every request

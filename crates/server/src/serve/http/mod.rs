@@ -1,0 +1,172 @@
+//! The HTTP side of the client port: every request [`super::dispatch`] does
+//! not send to gRPC is answered here, as etcd's `net/http` mux answers it.
+//!
+//! What it owns: the routes (path first, then the method: etcd's handlers
+//! take GET only and answer anything else with 405), the query string
+//! (decoded as Go's `url.ParseQuery`), and Go's answer shapes — `http.Error`
+//! bodies, the 404 of an unknown path. The endpoints are [`health`]'s
+//! (`/health`, `/livez`, `/readyz` and their checks) and [`version`]'s
+//! (`/version`).
+//!
+//! Every fact about the member comes from [`EtcdServer`]'s typed methods;
+//! nothing here reaches Raft or storage. Not here yet: the JSON gateway
+//! (`/v3/...`) and `/metrics`; those paths answer 404 for now.
+
+mod health;
+mod version;
+
+use std::sync::Arc;
+
+use tonic::body::Body;
+use tonic::codegen::http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use tonic::codegen::Bytes;
+
+use crate::server::EtcdServer;
+
+/// Serves the HTTP endpoints of one member; cheap to clone.
+#[derive(Clone)]
+pub struct HttpApi {
+    server: Arc<EtcdServer>,
+}
+
+/// What a path names.
+enum Route {
+    Health,
+    Version,
+    Checks(health::Checks),
+}
+
+impl Route {
+    /// The route of `path`, matched exactly as Go's mux matches a pattern
+    /// without a trailing slash; `None`: 404.
+    fn of(path: &str) -> Option<Route> {
+        match path {
+            "/health" => Some(Route::Health),
+            "/version" => Some(Route::Version),
+            other => health::Checks::of(other).map(Route::Checks),
+        }
+    }
+}
+
+impl HttpApi {
+    pub fn new(server: Arc<EtcdServer>) -> HttpApi {
+        HttpApi { server }
+    }
+
+    /// Answers one request; the body is never read.
+    pub async fn serve<B>(&self, request: Request<B>) -> Response<Body> {
+        let Some(route) = Route::of(request.uri().path()) else {
+            return not_found();
+        };
+        if request.method() != Method::GET {
+            return method_not_allowed();
+        }
+        let query = Query::parse(request.uri().query());
+        match route {
+            Route::Health => health::health(&self.server, &query).await,
+            Route::Version => version::version(),
+            Route::Checks(checks) => checks.run(&self.server, &query).await,
+        }
+    }
+}
+
+/// A request's query parameters, in order, decoded.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(query: Option<&str>) -> Query {
+        let pairs = form_urlencoded::parse(query.unwrap_or_default().as_bytes());
+        Query(pairs.into_owned().collect())
+    }
+
+    /// Every value given for `key`.
+    fn values(&self, key: &'static str) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of `key` (Go's `Query().Get`).
+    fn first(&self, key: &'static str) -> Option<&str> {
+        self.values(key).next()
+    }
+
+    /// Whether `key` is given at all, with or without a value.
+    fn has(&self, key: &'static str) -> bool {
+        self.first(key).is_some()
+    }
+}
+
+/// A 200 answer with `body` of `content_type`.
+fn ok(content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    respond(StatusCode::OK, content_type, body.into())
+}
+
+/// Go's `http.Error`: `message` and a newline as plain text, not sniffed.
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    nosniff(respond(status, TEXT, format!("{message}\n").into()))
+}
+
+/// Tells browsers not to guess another content type.
+fn nosniff(mut response: Response<Body>) -> Response<Body> {
+    response.headers_mut().insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Go's `http.NotFound`.
+fn not_found() -> Response<Body> {
+    error(StatusCode::NOT_FOUND, "404 page not found")
+}
+
+/// What etcd's handlers answer to anything but GET.
+fn method_not_allowed() -> Response<Body> {
+    let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET"));
+    response
+}
+
+/// Plain text, the type Go gives (or sniffs for) every text answer here.
+const TEXT: &str = "text/plain; charset=utf-8";
+
+fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
+    let mut response = Response::new(Body::new(http_body_util::Full::new(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_whole_paths() {
+        assert!(matches!(Route::of("/health"), Some(Route::Health)));
+        assert!(matches!(Route::of("/version"), Some(Route::Version)));
+        assert!(matches!(Route::of("/readyz"), Some(Route::Checks(_))));
+        for path in ["/", "/health/", "/healthz", "/version/x", "/v3/kv/range"] {
+            assert!(Route::of(path).is_none(), "{path}");
+        }
+    }
+
+    #[test]
+    fn query_is_decoded_as_go_does() {
+        let query = Query::parse(Some("exclude=NOSPACE&exclude=CORRUPT&verbose&s=a%20b+c"));
+        assert_eq!(
+            query.values("exclude").collect::<Vec<_>>(),
+            ["NOSPACE", "CORRUPT"]
+        );
+        assert_eq!(query.first("s"), Some("a b c"));
+        assert!(query.has("verbose"));
+        assert!(!query.has("serializable"));
+        assert!(!Query::parse(None).has("verbose"));
+    }
+}
