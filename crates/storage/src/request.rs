@@ -105,8 +105,14 @@ impl<'a> Needs<'a> {
     }
 
     pub fn range(r: &'a RangeRequest) -> Needs<'a> {
+        Needs::read_of(&r.key, &r.range_end)
+    }
+
+    /// Read on `key` / `range_end` (as a request gives them): a Range, a
+    /// watch.
+    pub fn read_of(key: &'a [u8], range_end: &'a [u8]) -> Needs<'a> {
         let mut needs = Needs::default();
-        needs.read(&r.key, &r.range_end);
+        needs.read(key, range_end);
         needs
     }
 

@@ -99,7 +99,7 @@ impl Concurrency {
         let (resp, lease_alive) = self
             .server
             .read(Consistency::Linearizable, move |txn| {
-                txn.authorize(Some(&caller), &Needs::range(&get))?;
+                txn.authorize(Some(&caller), || Needs::range(&get))?;
                 Ok((txn.range(&get)?, txn.lease(lease)?.is_some()))
             })
             .await?;

@@ -92,7 +92,7 @@ impl EtcdServer {
         }
         let caller = caller.clone();
         self.read(Consistency::Serializable, move |txn| {
-            match txn.authorize(Some(&caller), &Needs::admin()) {
+            match txn.authorize(Some(&caller), Needs::admin) {
                 Ok(()) => Ok(()),
                 Err(e) if raw => Err(EtcdError::from(e).unmapped()),
                 Err(e) => Err(e.into()),
@@ -170,7 +170,7 @@ impl EtcdServer {
     pub async fn auth_state(&self, caller: &Caller) -> Result<(AuthState, i64), EtcdError> {
         let caller = caller.clone();
         self.read(Consistency::Linearizable, move |txn| {
-            txn.authorize(Some(&caller), &Needs::admin())?;
+            txn.authorize(Some(&caller), Needs::admin)?;
             Ok((txn.auth_state()?, txn.current_revision()?))
         })
         .await
@@ -181,7 +181,7 @@ impl EtcdServer {
     pub async fn user(&self, caller: &Caller, name: String) -> Result<(User, i64), EtcdError> {
         let caller = caller.clone();
         self.read(Consistency::Linearizable, move |txn| {
-            if let Err(e) = txn.authorize(Some(&caller), &Needs::admin()) {
+            if let Err(e) = txn.authorize(Some(&caller), Needs::admin) {
                 if caller.username != name {
                     return Err(e.into());
                 }
@@ -195,7 +195,7 @@ impl EtcdServer {
     pub async fn user_names(&self, caller: &Caller) -> Result<(Vec<String>, i64), EtcdError> {
         let caller = caller.clone();
         self.read(Consistency::Linearizable, move |txn| {
-            txn.authorize(Some(&caller), &Needs::admin())?;
+            txn.authorize(Some(&caller), Needs::admin)?;
             Ok((txn.user_names()?, txn.current_revision()?))
         })
         .await
@@ -210,7 +210,7 @@ impl EtcdServer {
     ) -> Result<(Vec<Permission>, i64), EtcdError> {
         let caller = caller.clone();
         self.read(Consistency::Linearizable, move |txn| {
-            if let Err(e) = txn.authorize(Some(&caller), &Needs::admin()) {
+            if let Err(e) = txn.authorize(Some(&caller), Needs::admin) {
                 let holds = txn
                     .user(&caller.username)?
                     .is_some_and(|u| u.roles.contains(&name));
@@ -227,7 +227,7 @@ impl EtcdServer {
     pub async fn role_names(&self, caller: &Caller) -> Result<(Vec<String>, i64), EtcdError> {
         let caller = caller.clone();
         self.read(Consistency::Linearizable, move |txn| {
-            txn.authorize(Some(&caller), &Needs::admin())?;
+            txn.authorize(Some(&caller), Needs::admin)?;
             Ok((txn.role_names()?, txn.current_revision()?))
         })
         .await

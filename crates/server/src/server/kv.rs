@@ -52,7 +52,7 @@ impl EtcdServer {
         let caller = caller.clone();
         let mut resp = self
             .read(consistency(request.serializable), move |txn| {
-                txn.authorize(Some(&caller), &Needs::range(&request))?;
+                txn.authorize(Some(&caller), || Needs::range(&request))?;
                 Ok(txn.range(&request)?)
             })
             .await?;
@@ -85,12 +85,7 @@ impl EtcdServer {
         }
         let (caller, key, range_end) = (caller.clone(), key.to_vec(), range_end.to_vec());
         self.read(Consistency::Serializable, move |txn| {
-            let range = RangeRequest {
-                key,
-                range_end,
-                ..RangeRequest::default()
-            };
-            Ok(txn.authorize(Some(&caller), &Needs::range(&range))?)
+            Ok(txn.authorize(Some(&caller), || Needs::read_of(&key, &range_end))?)
         })
         .await
     }
@@ -134,7 +129,7 @@ impl EtcdServer {
             let consistency = txn_consistency(&request);
             let caller = caller.clone();
             self.read(consistency, move |txn| {
-                txn.authorize(Some(&caller), &Needs::txn(&request))?;
+                txn.authorize(Some(&caller), || Needs::txn(&request))?;
                 Ok(txn.txn(&request)?)
             })
             .await?

@@ -166,8 +166,12 @@ impl<'a> ApplyBatch<'a> {
         }
         // Then etcd's auth applier: the sender's permissions as of this
         // entry. Before the KV tables open: the check reads lease keys.
-        let needs = Needs::of(request);
-        if !needs.is_empty() && self.auth.maybe_enabled() {
+        // With auth off (the hint), nothing is built or read.
+        let needs = match self.auth.maybe_enabled() {
+            true => Needs::of(request),
+            false => Needs::default(),
+        };
+        if !needs.is_empty() {
             let state = self.auth_state()?;
             let source = BatchSource {
                 txn: &self.txn,

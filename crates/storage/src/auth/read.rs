@@ -72,10 +72,19 @@ impl ReadTxn {
         names(&self.redb().open_table(AUTH_ROLES)?)
     }
 
-    /// Judges `caller` wanting `needs` by this view's auth state, users
-    /// and roles. With auth off, costs one atomic load.
-    pub fn authorize(&self, caller: Option<&Caller>, needs: &Needs<'_>) -> Result<(), ApplyError> {
-        if needs.is_empty() || self.auth.as_ref().is_some_and(|a| !a.maybe_enabled()) {
+    /// Judges `caller` wanting what `needs` builds, by this view's auth
+    /// state, users and roles. With auth off it costs one atomic load:
+    /// `needs` is not even built.
+    pub fn authorize<'n>(
+        &self,
+        caller: Option<&Caller>,
+        needs: impl FnOnce() -> Needs<'n>,
+    ) -> Result<(), ApplyError> {
+        if self.auth.as_ref().is_some_and(|a| !a.maybe_enabled()) {
+            return Ok(());
+        }
+        let needs = needs();
+        if needs.is_empty() {
             return Ok(());
         }
         let state = self.auth_state()?;
@@ -83,7 +92,7 @@ impl ReadTxn {
             view: self,
             revision: state.revision,
         };
-        authorize(state, caller, needs, &source)
+        authorize(state, caller, &needs, &source)
     }
 
     /// Whether auth is enabled, and the auth revision.

@@ -184,19 +184,19 @@ fn reads_are_judged_by_the_view() {
     let view = s.backend.read().unwrap();
     let range = range_req("/app/", "/app0");
     assert!(view
-        .authorize(Some(&caller("alice", rev)), &Needs::range(&range))
+        .authorize(Some(&caller("alice", rev)), || Needs::range(&range))
         .is_ok());
     let all = range_req("/", "\0");
     assert!(matches!(
-        view.authorize(Some(&caller("alice", rev)), &Needs::range(&all)),
+        view.authorize(Some(&caller("alice", rev)), || Needs::range(&all)),
         Err(ApplyError::PermissionDenied)
     ));
     assert!(matches!(
-        view.authorize(Some(&caller("alice", rev)), &Needs::admin()),
+        view.authorize(Some(&caller("alice", rev)), Needs::admin),
         Err(ApplyError::PermissionDenied)
     ));
     assert!(view
-        .authorize(Some(&caller("root", 0)), &Needs::admin())
+        .authorize(Some(&caller("root", 0)), Needs::admin)
         .is_ok());
     // Auth off: nothing is judged, and the hint says so after the commit.
     apply_as(
@@ -208,7 +208,7 @@ fn reads_are_judged_by_the_view() {
     .unwrap();
     assert!(!s.backend.auth_maybe_enabled());
     let view = s.backend.read().unwrap();
-    assert!(view.authorize(None, &Needs::range(&all)).is_ok());
+    assert!(view.authorize(None, || Needs::range(&all)).is_ok());
 }
 
 #[test]
