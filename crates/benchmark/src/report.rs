@@ -57,35 +57,7 @@ impl Recording {
 /// Formats a gRPC failure the way Go's gRPC client prints one, so error
 /// tallies read the same as etcd's tool's.
 pub fn status_text(status: &tonic::Status) -> String {
-    format!(
-        "rpc error: code = {} desc = {}",
-        go_code_name(status.code()),
-        status.message()
-    )
-}
-
-/// Go's name for a gRPC code (`codes.Code.String()`).
-fn go_code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code;
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "Canceled",
-        Code::Unknown => "Unknown",
-        Code::InvalidArgument => "InvalidArgument",
-        Code::DeadlineExceeded => "DeadlineExceeded",
-        Code::NotFound => "NotFound",
-        Code::AlreadyExists => "AlreadyExists",
-        Code::PermissionDenied => "PermissionDenied",
-        Code::ResourceExhausted => "ResourceExhausted",
-        Code::FailedPrecondition => "FailedPrecondition",
-        Code::Aborted => "Aborted",
-        Code::OutOfRange => "OutOfRange",
-        Code::Unimplemented => "Unimplemented",
-        Code::Internal => "Internal",
-        Code::Unavailable => "Unavailable",
-        Code::DataLoss => "DataLoss",
-        Code::Unauthenticated => "Unauthenticated",
-    }
+    etcd_proto::go_status::go_status_text(status.code(), status.message())
 }
 
 /// One percentile: `percent`% of successful requests took at most `secs`.

@@ -12,6 +12,9 @@
 //! - [`raftpb`]: etcd-rs's own Raft entry payload (package `etcdrs.raftpb`),
 //!   not part of etcd's API.
 //!
+//! - [`go_status`]: a gRPC status as grpc-go renders it in text, which etcd
+//!   puts on the wire and prints.
+//!
 //! This crate owns only the wire format. It holds no behaviour: validation,
 //! defaults and error mapping belong to the server.
 
@@ -37,6 +40,8 @@ pub mod etcdserverpb {
 }
 
 mod watch_response;
+
+pub mod go_status;
 
 /// Package `v3lockpb`: the Lock service.
 pub mod v3lockpb {

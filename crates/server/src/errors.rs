@@ -165,33 +165,9 @@ impl EtcdError {
     }
 }
 
-/// grpc-go's name of `code`, as its errors print it
-/// (`rpc error: code = PermissionDenied desc = ...`).
-pub fn go_code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "Canceled",
-        Code::Unknown => "Unknown",
-        Code::InvalidArgument => "InvalidArgument",
-        Code::DeadlineExceeded => "DeadlineExceeded",
-        Code::NotFound => "NotFound",
-        Code::AlreadyExists => "AlreadyExists",
-        Code::PermissionDenied => "PermissionDenied",
-        Code::ResourceExhausted => "ResourceExhausted",
-        Code::FailedPrecondition => "FailedPrecondition",
-        Code::Aborted => "Aborted",
-        Code::OutOfRange => "OutOfRange",
-        Code::Unimplemented => "Unimplemented",
-        Code::Internal => "Internal",
-        Code::Unavailable => "Unavailable",
-        Code::DataLoss => "DataLoss",
-        Code::Unauthenticated => "Unauthenticated",
-    }
-}
-
 /// What grpc-go's `status.Err().Error()` prints for `e`.
 pub fn go_status_text(e: &EtcdError) -> String {
-    format!("rpc error: code = {} desc = {e}", go_code_name(e.code()))
+    etcd_proto::go_status::go_status_text(e.code(), &e.to_string())
 }
 
 impl From<EtcdError> for Status {
