@@ -10,8 +10,8 @@
 //! flag into a new cluster, where the passwords and permissions still
 //! apply.
 //!
-//! Tokens are sent raw (the `token` metadata on a hand-encoded request),
-//! since etcd-client only sends the tokens it got itself.
+//! Tokens are sent by hand (the `token` metadata on requests of the
+//! generated stubs), since etcd-client only sends the tokens it got itself.
 
 use crate::common;
 
@@ -20,11 +20,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use std::future::Future;
+
+use common::auth::with_token;
 use common::cluster::{Ack, Cluster, WRITERS_PREFIX};
-use common::raw_codec::RawCodec;
-use common::{connect_options, etcdctl, etcdctl_ok, eventually, Node, Target};
+use common::{connect_options, etcdctl_ok, eventually, Node, Target};
 use etcd_client::{Client, GetOptions};
-use tonic::codegen::http::uri::PathAndQuery;
+use etcd_proto::etcdserverpb::auth_client::AuthClient;
+use etcd_proto::etcdserverpb::kv_client::KvClient;
+use etcd_proto::etcdserverpb::{AuthStatusRequest, PutRequest, RangeRequest};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 const LEADER_WAIT: Duration = Duration::from_secs(15);
@@ -97,153 +102,85 @@ async fn ctl(node: &Node, args: &[&str]) -> String {
 
 /// etcdctl's last stderr line for a command that must fail.
 async fn fails(node: &Node, args: &[&str]) -> String {
-    let output = etcdctl(node, &with_dial_timeout(args)).await;
-    assert!(
-        !output.status.success(),
-        "etcdctl {args:?} must fail; stdout: {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    String::from_utf8_lossy(&output.stderr)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string()
+    common::etcdctl_fails(node, &with_dial_timeout(args)).await
 }
 
 // ---------------------------------------------------------------- raw gRPC
 
-/// A length-delimited protobuf field.
-fn field(number: u64, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    put_varint(&mut out, (number << 3) | 2);
-    put_varint(&mut out, data.len() as u64);
-    out.extend_from_slice(data);
-    out
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn read_varint(bytes: &[u8], pos: &mut usize) -> u64 {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = bytes[*pos];
-        *pos += 1;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            break;
-        }
-    }
-    value
-}
-
-/// A decoded protobuf field's value.
-enum Value {
-    Varint(u64),
-    Bytes(Vec<u8>),
-}
-
-/// The top-level fields of a message, in order.
-fn fields(bytes: &[u8]) -> Vec<(u64, Value)> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < bytes.len() {
-        let tag = read_varint(bytes, &mut pos);
-        match tag & 7 {
-            0 => out.push((tag >> 3, Value::Varint(read_varint(bytes, &mut pos)))),
-            2 => {
-                let len = read_varint(bytes, &mut pos) as usize;
-                out.push((tag >> 3, Value::Bytes(bytes[pos..pos + len].to_vec())));
-                pos += len;
-            }
-            other => panic!("unexpected wire type {other} in {bytes:?}"),
-        }
-    }
-    out
-}
-
-fn varint_field(bytes: &[u8], number: u64) -> Option<u64> {
-    fields(bytes).into_iter().find_map(|(n, v)| match v {
-        Value::Varint(v) if n == number => Some(v),
-        _ => None,
-    })
-}
-
-fn bytes_field(bytes: &[u8], number: u64) -> Option<Vec<u8>> {
-    fields(bytes).into_iter().find_map(|(n, v)| match v {
-        Value::Bytes(b) if n == number => Some(b),
-        _ => None,
-    })
-}
-
-/// One unary call to `url` with `body` as the request message, carrying
-/// `token` as etcd's `token` metadata when given. Sent again while the
-/// member answers Unavailable ("no leader": a leadership change, which a
-/// loaded machine can cause any time), as clients retry it.
-async fn raw_call(
-    url: &str,
-    path: &'static str,
-    token: Option<&str>,
-    body: Vec<u8>,
-) -> Result<Vec<u8>, Status> {
-    let channel = tonic::transport::Channel::from_shared(url.to_string())
-        .expect("valid URL")
-        .timeout(Duration::from_secs(10))
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
-    let mut grpc = tonic::client::Grpc::new(channel);
+/// Sends the request `call` makes, again while the member answers
+/// Unavailable ("no leader": a leadership change, which a loaded machine
+/// can cause any time), as clients retry it.
+async fn retrying<T, F, Fut>(mut call: F) -> Result<T, Status>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+{
     let deadline = Instant::now() + LEADER_WAIT;
     loop {
-        grpc.ready().await.expect("channel ready");
-        let mut request = tonic::Request::new(body.clone());
-        if let Some(token) = token {
-            request
-                .metadata_mut()
-                .insert("token", token.parse().expect("a token is ASCII"));
-        }
-        let result = grpc
-            .unary(request, PathAndQuery::from_static(path), RawCodec)
-            .await
-            .map(tonic::Response::into_inner);
-        match result {
+        match call().await {
             Err(status) if status.code() == Code::Unavailable && Instant::now() < deadline => {
                 // Paces the retries while the members elect.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            result => return result,
+            result => return result.map(tonic::Response::into_inner),
         }
     }
 }
 
+async fn channel(url: &str) -> Channel {
+    Channel::from_shared(url.to_string())
+        .expect("valid URL")
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
+}
+
 /// Put with `token`; the revision of the answer's header.
 async fn token_put(url: &str, token: &str, key: &str, value: &str) -> Result<u64, Status> {
-    let body = [field(1, key.as_bytes()), field(2, value.as_bytes())].concat();
-    let resp = raw_call(url, "/etcdserverpb.KV/Put", Some(token), body).await?;
-    let header = bytes_field(&resp, 1).expect("PutResponse has a header");
-    Ok(varint_field(&header, 3).expect("the header has a revision"))
+    let kv = KvClient::new(channel(url).await);
+    let put = PutRequest {
+        key: key.into(),
+        value: value.into(),
+        ..PutRequest::default()
+    };
+    let resp = retrying(|| {
+        let (mut kv, request) = (kv.clone(), with_token(put.clone(), token));
+        async move { kv.put(request).await }
+    })
+    .await?;
+    Ok(resp.header.expect("PutResponse has a header").revision as u64)
 }
 
 /// Range of one key with `token`; its value, if it exists.
 async fn token_get(url: &str, token: &str, key: &str) -> Result<Option<Vec<u8>>, Status> {
-    let body = field(1, key.as_bytes());
-    let resp = raw_call(url, "/etcdserverpb.KV/Range", Some(token), body).await?;
-    Ok(bytes_field(&resp, 2).map(|kv| bytes_field(&kv, 5).unwrap_or_default()))
+    let kv = KvClient::new(channel(url).await);
+    let range = RangeRequest {
+        key: key.into(),
+        ..RangeRequest::default()
+    };
+    let resp = retrying(|| {
+        let (mut kv, request) = (kv.clone(), with_token(range.clone(), token));
+        async move { kv.range(request).await }
+    })
+    .await?;
+    Ok(resp.kvs.into_iter().next().map(|kv| kv.value))
 }
 
 /// AuthStatus (etcd 3.5's RPC, root only while auth is on): whether auth
 /// is on, and the auth revision.
 async fn auth_status(url: &str, token: Option<&str>) -> Result<(bool, u64), Status> {
-    let resp = raw_call(url, "/etcdserverpb.Auth/AuthStatus", token, Vec::new()).await?;
-    Ok((
-        varint_field(&resp, 2).unwrap_or(0) != 0,
-        varint_field(&resp, 3).unwrap_or(0),
-    ))
+    let auth = AuthClient::new(channel(url).await);
+    let resp = retrying(|| {
+        let request = match token {
+            Some(token) => with_token(AuthStatusRequest {}, token),
+            None => tonic::Request::new(AuthStatusRequest {}),
+        };
+        let mut auth = auth.clone();
+        async move { auth.auth_status(request).await }
+    })
+    .await?;
+    Ok((resp.enabled, resp.auth_revision))
 }
 
 /// Each member's AuthStatus (enabled, auth revision) for ours; `None` for

@@ -10,21 +10,11 @@
 use crate::common;
 
 use common::cluster::Cluster;
-use common::{etcdctl, etcdctl_ok, etcdctl_stdin, Node};
+use common::{etcdctl_ok, etcdctl_stdin, Node};
 
 /// etcdctl's last stderr line for a failed command.
 async fn fails(node: &Node, args: &[&str]) -> String {
-    let output = etcdctl(node, args).await;
-    assert!(
-        !output.status.success(),
-        "etcdctl {args:?} must fail; stdout: {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    String::from_utf8_lossy(&output.stderr)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string()
+    common::etcdctl_fails(node, args).await
 }
 
 both!(users_and_roles_round_trip, |target| async move {

@@ -20,7 +20,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::auth::{client_as, enable_auth, ALICE_PASSWORD, ROOT_PASSWORD};
+use common::auth::{client_as, enable_auth, with_token, ALICE_PASSWORD, ROOT_PASSWORD};
 use common::certs::{self, Certs, SigningAlgorithm};
 use common::{assert_status, connect_options, Node, NodeOptions, Target};
 use etcd_client::{
@@ -63,15 +63,6 @@ async fn raw_kv(node: &Node) -> KvClient<Channel> {
         .await
         .expect("connect");
     KvClient::new(channel)
-}
-
-/// `message` with `token` as its `token` metadata, as etcd's clients send it.
-fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("token", token.parse().expect("a token is ASCII"));
-    request
 }
 
 fn range(key: &str) -> RangeRequest {

@@ -1,7 +1,8 @@
 //! The auth fixture of the auth tests (`grpc_auth.rs`, `auth_clients.rs`):
 //! a store with `root` (role `root`) and `alice`, whose role `app` may read
 //! and write the prefix `/app/`, and auth enabled; and clients logged in as
-//! a user. The users and roles commands themselves are tested in
+//! a user, or requests carrying a token given by hand ([`with_token`]).
+//! The users and roles commands themselves are tested in
 //! `etcdctl_auth.rs`, not here.
 
 use std::time::Duration;
@@ -57,4 +58,15 @@ pub async fn client_as(node: &Node, user: &str, password: &str) -> Client {
     Client::connect([node.endpoint()], Some(options))
         .await
         .unwrap_or_else(|e| panic!("connect to {} as {user}: {e}", node.endpoint()))
+}
+
+/// `message` with `token` as its `token` metadata, as etcd's clients send
+/// it: for the generated stubs of `etcd-proto`, which etcd-client's own
+/// login does not drive.
+pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("token", token.parse().expect("a token is ASCII"));
+    request
 }

@@ -1197,6 +1197,22 @@ pub async fn etcdctl_ok(node: &Node, args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("etcdctl stdout is UTF-8")
 }
 
+/// Runs `etcdctl`, asserts it failed, returns its last stderr line (where
+/// etcdctl prints `Error: ...`).
+pub async fn etcdctl_fails(node: &Node, args: &[&str]) -> String {
+    let output = etcdctl(node, args).await;
+    assert!(
+        !output.status.success(),
+        "etcdctl {args:?} must fail; stdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Runs `etcdctl ... -w json`, asserts it succeeded, parses stdout.
 pub async fn etcdctl_json(node: &Node, args: &[&str]) -> Value {
     let mut all: Vec<&str> = args.to_vec();
