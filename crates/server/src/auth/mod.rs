@@ -111,7 +111,8 @@ impl Authenticator {
         revision: u64,
     ) -> Result<String, JwtError> {
         match &self.tokens {
-            Tokens::Simple(_) => assigned.ok_or(JwtError::MissingKey),
+            Tokens::Simple(_) => assigned
+                .ok_or_else(|| JwtError::Key("the Authenticate assigned no simple token".into())),
             Tokens::Jwt(jwt) => jwt.sign(user, revision),
         }
     }

@@ -19,31 +19,39 @@ use crate::errors::EtcdError;
 
 impl EtcdServer {
     /// The identity a request is judged by: its token's user, else (under
-    /// `--client-cert-auth`) its certificate's CN, else anonymous.
+    /// `--client-cert-auth`) its certificate's CN, else anonymous. Reads
+    /// the request in place: nothing is copied for an anonymous caller.
     pub async fn caller<T>(&self, request: &tonic::Request<T>) -> Result<Caller, EtcdError> {
-        self.caller_of(&Credentials::of(request)).await
+        match token_of(request.metadata()) {
+            Some(token) => self.token_caller(token?).await,
+            None => {
+                Ok(self.certificate_caller(crate::serve::caller_common_name(request.extensions())))
+            }
+        }
     }
 
     /// [`EtcdServer::caller`] for credentials taken earlier (a watch
     /// stream judges each create by its stream's credentials, at the auth
     /// revision of the moment).
     pub async fn caller_of(&self, credentials: &Credentials) -> Result<Caller, EtcdError> {
-        if let Some(token) = &credentials.token {
-            return match token {
-                Ok(token) => self.token_caller(token).await,
-                Err(()) => Err(EtcdError::InvalidAuthToken),
-            };
+        match &credentials.token {
+            Some(Ok(token)) => self.token_caller(token).await,
+            Some(Err(())) => Err(EtcdError::InvalidAuthToken),
+            None => Ok(self.certificate_caller(credentials.common_name.as_deref())),
         }
-        if self.authn.client_cert_auth() {
-            if let Some(cn) = &credentials.common_name {
-                return Ok(Caller {
-                    username: cn.clone(),
-                    auth_revision: self.node.backend().auth_revision(),
-                    member: false,
-                });
-            }
+    }
+
+    /// The user a verified certificate's CN names, under
+    /// `--client-cert-auth`; else anonymous.
+    fn certificate_caller(&self, common_name: Option<&str>) -> Caller {
+        match common_name {
+            Some(cn) if self.authn.client_cert_auth() => Caller {
+                username: cn.to_string(),
+                auth_revision: self.node.backend().auth_revision(),
+                member: false,
+            },
+            _ => crate::auth::anonymous(),
         }
-        Ok(crate::auth::anonymous())
     }
 
     /// The caller a token names. A simple token assigned at an index this
@@ -256,12 +264,18 @@ pub struct Credentials {
     common_name: Option<String>,
 }
 
+/// The `token` (or `authorization`) metadata, if any; not text: an invalid
+/// token.
+fn token_of(metadata: &tonic::metadata::MetadataMap) -> Option<Result<&str, EtcdError>> {
+    TOKEN_KEYS
+        .iter()
+        .find_map(|key| metadata.get(*key))
+        .map(|value| value.to_str().map_err(|_| EtcdError::InvalidAuthToken))
+}
+
 impl Credentials {
     pub fn of<T>(request: &tonic::Request<T>) -> Credentials {
-        let token = TOKEN_KEYS
-            .iter()
-            .find_map(|key| request.metadata().get(*key))
-            .map(|value| value.to_str().map(str::to_string).map_err(drop));
+        let token = token_of(request.metadata()).map(|t| t.map(str::to_string).map_err(drop));
         Credentials {
             token,
             common_name: crate::serve::caller_common_name(request.extensions()).map(str::to_string),
