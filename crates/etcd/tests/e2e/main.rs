@@ -40,6 +40,7 @@ mod grpc_lease;
 mod grpc_lock;
 mod grpc_txn;
 mod grpc_watch;
+mod http2_streams;
 mod http_health;
 mod maintenance;
 mod python_etcd3;
