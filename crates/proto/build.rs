@@ -47,6 +47,24 @@ fn main() -> Result<(), Box<dyn Error>> {
         )
         .build_client(true)
         .build_server(true)
-        .compile_fds(fds)?;
+        .compile_fds(fds.clone())?;
+
+    // protobuf's JSON mapping for etcd's packages, as the gateway speaks it
+    // (grpc-gateway v1's marshaler): the .proto field names, defaults left
+    // out, unknown fields ignored. `*.serde.rs` beside each package's file.
+    // WatchResponse is hand-written (above); its JSON form is too.
+    pbjson_build::Builder::new()
+        .register_descriptors(&fds.encode_to_vec())?
+        .out_dir(&out_dir)
+        .preserve_proto_field_names()
+        .ignore_unknown_fields()
+        .exclude([".etcdserverpb.WatchResponse"])
+        .build(&[
+            ".mvccpb",
+            ".authpb",
+            ".etcdserverpb",
+            ".v3lockpb",
+            ".v3electionpb",
+        ])?;
     Ok(())
 }

@@ -147,6 +147,42 @@ impl prost::Message for WatchResponse {
     }
 }
 
+/// protobuf's JSON mapping, as the generated messages have it (pbjson
+/// cannot generate this one: the type is ours). Only `events` is written;
+/// `encoded_events` is a sender's shortcut and a decoded response never
+/// holds any.
+impl serde::Serialize for WatchResponse {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("etcdserverpb.WatchResponse", 8)?;
+        if let Some(header) = &self.header {
+            out.serialize_field("header", header)?;
+        }
+        if self.watch_id != 0 {
+            out.serialize_field("watch_id", &self.watch_id.to_string())?;
+        }
+        if self.created {
+            out.serialize_field("created", &true)?;
+        }
+        if self.canceled {
+            out.serialize_field("canceled", &true)?;
+        }
+        if self.compact_revision != 0 {
+            out.serialize_field("compact_revision", &self.compact_revision.to_string())?;
+        }
+        if !self.cancel_reason.is_empty() {
+            out.serialize_field("cancel_reason", &self.cancel_reason)?;
+        }
+        if self.fragment {
+            out.serialize_field("fragment", &true)?;
+        }
+        if !self.events.is_empty() {
+            out.serialize_field("events", &self.events)?;
+        }
+        out.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use prost::Message;

@@ -58,6 +58,8 @@ pub struct ServeOptions {
     /// `--quota-backend-bytes` as given (0: etcd's default, negative: off).
     pub quota_backend_bytes: i64,
     pub http2: serve::Http2Settings,
+    /// `--enable-grpc-gateway`: the JSON gateway on the client port.
+    pub grpc_gateway: bool,
     /// Client and peer TLS (`--cert-file`, `--peer-cert-file`, ...).
     pub tls: TlsOptions,
     pub auto_compaction: crate::config::AutoCompaction,
@@ -111,6 +113,7 @@ impl ServeOptions {
             bcrypt_cost: cfg.bcrypt_cost as u32,
             auth_token: cfg.auth_token.clone(),
             auth_token_ttl: Duration::from_secs(cfg.auth_token_ttl),
+            grpc_gateway: cfg.enable_grpc_gateway,
         })
     }
 }
@@ -455,6 +458,7 @@ pub async fn run(
             hub,
             http2: opts.http2,
             tls: security.client.clone(),
+            gateway: opts.grpc_gateway,
         },
         listeners,
         stop_rx,

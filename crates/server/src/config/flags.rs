@@ -346,7 +346,7 @@ static FLAGS: &[Flag] = &[
         "Largest client request, in bytes."),
     flag!(Member, "max-concurrent-streams", Supported, uint32 => max_concurrent_streams, "4294967295",
         "Most concurrent HTTP/2 streams per client connection."),
-    flag!(Member, "enable-grpc-gateway", Ignored, bool => enable_grpc_gateway, "true",
+    flag!(Member, "enable-grpc-gateway", Supported, bool => enable_grpc_gateway, "true",
         "Serve the JSON/HTTP gateway to the v3 API."),
     flag!(Member, "grpc-keepalive-min-time", Supported, duration => grpc_keepalive_min_time, "5s",
         "Shortest keepalive ping interval a client may use."),

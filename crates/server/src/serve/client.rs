@@ -6,7 +6,8 @@
 //! (or HTTP/1.1) server → [`Dispatch`] (gRPC or HTTP) → [`GrpcCompat`]
 //! (grpc-go's wording of transport errors) → [`LearnerGuard`] (what a
 //! learner refuses) → the service in `crate::api`; or, for HTTP,
-//! [`HttpApi`] (`/health`, `/version`, ...).
+//! [`HttpApi`] (`/health`, `/version`, ..., and the JSON gateway, whose
+//! calls come back into the same gRPC stack).
 
 use std::sync::Arc;
 
@@ -24,9 +25,11 @@ use tokio::task::JoinHandle;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
+use tower::util::BoxCloneSyncService;
 
 use super::dispatch::Dispatch;
 use super::grpc_compat::GrpcCompat;
+use super::http::gateway::Gateway;
 use super::http::HttpApi;
 use super::learner_guard::LearnerGuard;
 use super::Http2Settings;
@@ -55,6 +58,8 @@ pub struct ClientPort {
     pub http2: Http2Settings,
     /// TLS of the `https`/`unixs` listeners.
     pub tls: Option<Arc<ServerTls>>,
+    /// Whether the JSON gateway is served (`--enable-grpc-gateway`).
+    pub gateway: bool,
 }
 
 /// The gRPC router with every service, as each listener serves it.
@@ -109,11 +114,16 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<Result<(), tonic::transport::Error>>> {
     let routes = routes(&port, &shutdown).await;
-    // The middleware, built once: the same stack serves every listener.
-    let service = Dispatch::new(
-        GrpcCompat::new(LearnerGuard::new(routes, port.server.clone())),
-        HttpApi::new(port.server.clone()),
-    );
+    // The middleware, built once: the same stack serves every listener,
+    // and the JSON gateway calls it too.
+    let grpc = GrpcCompat::new(LearnerGuard::new(routes, port.server.clone()));
+    let gateway = port.gateway.then(|| {
+        Gateway::new(
+            BoxCloneSyncService::new(grpc.clone()),
+            port.server.limits().max_request_bytes,
+        )
+    });
+    let service = Dispatch::new(grpc, HttpApi::new(port.server.clone(), gateway));
     let mut handles = Vec::new();
     for listener in listeners {
         let address = listener.address();

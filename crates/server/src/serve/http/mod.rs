@@ -6,12 +6,14 @@
 //! (decoded as Go's `url.ParseQuery`), and Go's answer shapes — `http.Error`
 //! bodies, the 404 of an unknown path. The endpoints are [`health`]'s
 //! (`/health`, `/livez`, `/readyz` and their checks) and [`version`]'s
-//! (`/version`).
+//! (`/version`), and [`gateway`]'s: the JSON gateway under `/v3/` and
+//! `/v3beta/` (POST only; off with `--enable-grpc-gateway=false`).
 //!
 //! Every fact about the member comes from [`EtcdServer`]'s typed methods;
-//! nothing here reaches Raft or storage. Not here yet: the JSON gateway
-//! (`/v3/...`) and `/metrics`; those paths answer 404 for now.
+//! nothing here reaches Raft or storage, and the gateway's calls go through
+//! the client port's own gRPC stack.
 
+pub mod gateway;
 mod health;
 mod version;
 
@@ -22,11 +24,14 @@ use tonic::codegen::http::{header, HeaderValue, Method, Request, Response, Statu
 use tonic::codegen::Bytes;
 
 use crate::server::EtcdServer;
+use gateway::Gateway;
 
 /// Serves the HTTP endpoints of one member; cheap to clone.
 #[derive(Clone)]
 pub struct HttpApi {
     server: Arc<EtcdServer>,
+    /// The JSON gateway; `None` with `--enable-grpc-gateway=false`.
+    gateway: Option<Gateway>,
 }
 
 /// What a path names.
@@ -49,12 +54,20 @@ impl Route {
 }
 
 impl HttpApi {
-    pub fn new(server: Arc<EtcdServer>) -> HttpApi {
-        HttpApi { server }
+    pub fn new(server: Arc<EtcdServer>, gateway: Option<Gateway>) -> HttpApi {
+        HttpApi { server, gateway }
     }
 
-    /// Answers one request; the body is never read.
-    pub async fn serve<B>(&self, request: Request<B>) -> Response<Body> {
+    /// Answers one request; only the gateway reads the body.
+    pub async fn serve(&self, request: Request<Body>) -> Response<Body> {
+        if let Some(gateway) = &self.gateway {
+            match Gateway::route(request.uri().path()) {
+                Some(_) if !gateway::allows(request.method()) => return plain_method_not_allowed(),
+                Some(gateway::Route::Call(call)) => return gateway.serve(call, request).await,
+                Some(gateway::Route::Unknown) => return error(StatusCode::NOT_FOUND, "Not Found"),
+                None => {}
+            }
+        }
         let Some(route) = Route::of(request.uri().path()) else {
             return not_found();
         };
@@ -129,6 +142,11 @@ fn method_not_allowed() -> Response<Body> {
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("GET"));
     response
+}
+
+/// grpc-gateway's answer to another method than POST (no `Allow`).
+fn plain_method_not_allowed() -> Response<Body> {
+    error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
 }
 
 /// Plain text, the type Go gives (or sniffs for) every text answer here.
