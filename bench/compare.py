@@ -39,6 +39,8 @@ Environment:
                    -auth (as root) and -auth-user (as user bench))
   BENCH_TLS        0 skips the TLS rows (default 1)
   BENCH_AUTH       0 skips the auth rows, both -auth and -auth-user (default 1)
+  BENCH_GATEWAY    0 skips the JSON gateway rows (put-1-gw, put-100-gw,
+                   range-l-1-gw, range-l-100-gw; 1 member only; default 1)
   BENCH_RESTART    0 skips the restart measurement (default 1)
   BENCH_KEEP       1 keeps the data dirs under target/bench/ (default 0)
   BENCH_OUT        the report's path (default BENCHMARKS.md at the repo root)
@@ -97,6 +99,7 @@ SCENARIOS = [int(s) for s in os.environ.get("BENCH_SCENARIOS", "1,3").split(",")
 ONLY = {s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.strip()}
 DO_RESTART = os.environ.get("BENCH_RESTART", "1") != "0"
 DO_TLS = os.environ.get("BENCH_TLS", "1") != "0"
+DO_GATEWAY = os.environ.get("BENCH_GATEWAY", "1") != "0"
 DO_AUTH = os.environ.get("BENCH_AUTH", "1") != "0"
 KEEP = os.environ.get("BENCH_KEEP", "0") == "1"
 OUT = Path(os.environ.get("BENCH_OUT") or REPO / "BENCHMARKS.md")
@@ -639,6 +642,15 @@ def all_workloads(size):
         ),
         Workload("lease-keepalive", "lease keepalive, 1000 clients", ["lease-keepalive"], [f"--total={scaled(100000, 2000)}", *many]),
     ]
+    if size == 1 and DO_GATEWAY:
+        # The JSON gateway: the same put and range over HTTP/1.1, one
+        # connection per client (--conns does not apply).
+        ws += [
+            Workload("put-1-gw", "put, 1 client, gateway", ["put"], [f"--total={scaled(4000, 100)}", "--clients=1", "--gateway", *put_kv]),
+            Workload("put-100-gw", "put, 100 clients, gateway", ["put"], [f"--total={scaled(50000, 1000)}", "--clients=100", "--gateway", *put_kv]),
+            Workload("range-l-1-gw", "range linearizable, 1 client, gateway", ["range", "foo"], [f"--total={scaled(10000, 200)}", "--consistency=l", "--clients=1", "--gateway"]),
+            Workload("range-l-100-gw", "range linearizable, 100 clients, gateway", ["range", "foo"], [f"--total={scaled(100000, 2000)}", "--consistency=l", "--clients=100", "--gateway"]),
+        ]
     return ws
 
 
@@ -1330,6 +1342,9 @@ def write_report(summary, chart_ok):
         "  grant-permission --from-key bench readwrite ''`: the put workload's keys are zero-padded binary varints with no",
         "  common prefix), so its requests take the per-key permission check that both servers skip for root. They are",
         "  otherwise their plain-text row.",
+        "- Rows ending in \"gateway\" send the same put and linearizable range as JSON to the server's gRPC gateway",
+        "  (`POST /v3/kv/put`, `/v3/kv/range`, `etcd-benchmark --gateway`), over HTTP/1.1 keep-alive connections, one per",
+        "  client; single member only.",
         "- `—`: not measured, or too few samples for that percentile (small runs have no p99).",
         "",
     ]

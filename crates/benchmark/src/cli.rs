@@ -67,6 +67,13 @@ pub struct GlobalArgs {
           default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
     pub target_leader: bool,
 
+    /// Send `put` and `range` to the JSON gateway (`POST /v3/kv/put`,
+    /// `/v3/kv/range` over HTTP/1.1, one connection per client) instead of
+    /// gRPC. Not an etcd flag: it measures the servers' gateways.
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true,
+          default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
+    pub gateway: bool,
+
     /// Print the report as one JSON object instead of etcd's text layout.
     #[arg(long, global = true, num_args = 0..=1, require_equals = true,
           default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]

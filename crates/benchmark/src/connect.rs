@@ -96,6 +96,16 @@ impl Interceptor for Token {
     }
 }
 
+impl Token {
+    /// The token as text, for the gateway's `Authorization` header.
+    pub fn as_text(&self) -> Option<String> {
+        self.0
+            .as_ref()
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
 /// Asks the server behind `channel` for a token for `user`. A server with
 /// auth off gives none, and the run goes on unauthenticated, as etcd's own
 /// client does.

@@ -15,6 +15,8 @@ use crate::workload::watch::WatchError;
 pub enum BenchError {
     #[error("--{flag} must be positive")]
     NotPositive { flag: &'static str },
+    #[error("--gateway: only put and range run over the JSON gateway")]
+    NotOverGateway,
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error(transparent)]

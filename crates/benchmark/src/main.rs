@@ -10,6 +10,7 @@
 //!   (`Outcome`), and one module per workload (`workload::put`,
 //!   `workload::range`, `workload::txn_put`, `workload::watch`,
 //!   `workload::watch_latency`, `workload::lease`).
+//! - `gateway`: `--gateway`, `put` and `range` over etcd's JSON gateway.
 //! - `rate`: the `--rate` limiter; `progress`: the progress bar.
 //! - `report`: statistics of a run; `report::text`: etcd's text layout.
 //! - `error`: what stops a run before it reports.
@@ -20,6 +21,7 @@ mod cli;
 mod connect;
 mod duration;
 mod error;
+mod gateway;
 mod progress;
 mod rate;
 mod report;
@@ -70,6 +72,9 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
         Command::WatchLatency(args) => workload::watch_latency::check(args)?,
         Command::Range(_) | Command::LeaseKeepalive(_) => {}
     }
+    if global.gateway && !matches!(cli.command, Command::Put(_) | Command::Range(_)) {
+        return Err(BenchError::NotOverGateway);
+    }
     let user = global
         .user
         .as_deref()
@@ -96,10 +101,22 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
     // never mixed into output meant for a program.
     let progress = Progress::new(!global.json && std::io::stderr().is_terminal());
 
+    // The clients of `put` and `range`: over gRPC, or each over its own
+    // gateway connection.
+    let kvs = if global.gateway {
+        gateway::connect_all(&urls, global.clients, global.dial_timeout, token.as_text())
+            .await?
+            .into_iter()
+            .map(workload::KvConn::Gateway)
+            .collect()
+    } else {
+        workload::KvConn::grpc_all(&channels, &assignment)
+    };
+
     let mut banner = None;
     let (name, params, outcome) = match &cli.command {
         Command::Put(args) => {
-            let recording = workload::put::run(args, &channels, &assignment, &progress).await?;
+            let recording = workload::put::run(args, kvs, channels.first(), &progress).await?;
             let params = serde_json::json!({
                 "total": args.total,
                 "key_size": args.key_size,
@@ -114,7 +131,7 @@ async fn run(cli: Cli) -> Result<String, BenchError> {
         }
         Command::Range(args) => {
             banner = Some(workload::range::banner(args.consistency));
-            let recording = workload::range::run(args, &channels, &assignment, &progress).await;
+            let recording = workload::range::run(args, kvs, &progress).await;
             let params = serde_json::json!({
                 "key": args.key,
                 "end": args.end,

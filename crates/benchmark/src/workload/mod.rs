@@ -2,7 +2,9 @@
 //! concurrent clients pull request numbers 0..total from a common counter,
 //! wait for their `--rate` slot, send, and time each request.
 //!
-//! Also [`Outcome`], what every workload hands back to be printed.
+//! Also [`Outcome`], what every workload hands back to be printed, and
+//! [`KvConn`], how the `put` and `range` clients reach the KV service (gRPC,
+//! or with `--gateway` the JSON gateway).
 //!
 //! Owns the concurrency and timing. What a request is belongs to each
 //! workload's [`Worker`] (or, for `watch`, to its own two phases); the
@@ -19,9 +21,13 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use etcd_proto::etcdserverpb::kv_client::KvClient;
+use etcd_proto::etcdserverpb::{PutRequest, RangeRequest};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::connect::Conn;
+use crate::gateway::GatewayClient;
 use crate::progress::Progress;
 use crate::rate::Pacer;
 use crate::report::{status_text, summarize, Recording, Summary};
@@ -71,6 +77,39 @@ pub struct Figure {
 impl Figure {
     pub fn new(key: &'static str, label: &'static str, value: f64) -> Self {
         Self { key, label, value }
+    }
+}
+
+/// How one client of `put` or `range` reaches the KV service.
+pub enum KvConn {
+    /// The gRPC KV service over a shared HTTP/2 connection.
+    Grpc(KvClient<Conn>),
+    /// The JSON gateway over the client's own HTTP/1.1 connection.
+    Gateway(GatewayClient),
+}
+
+impl KvConn {
+    /// Client `i` over `channels[assignment[i]]`.
+    pub fn grpc_all(channels: &[Conn], assignment: &[usize]) -> Vec<KvConn> {
+        assignment
+            .iter()
+            .filter_map(|&conn| channels.get(conn))
+            .map(|channel| KvConn::Grpc(KvClient::new(channel.clone())))
+            .collect()
+    }
+
+    pub async fn put(&mut self, request: PutRequest) -> Result<(), tonic::Status> {
+        match self {
+            KvConn::Grpc(kv) => kv.put(request).await.map(drop),
+            KvConn::Gateway(gateway) => gateway.call("/v3/kv/put", &request).await,
+        }
+    }
+
+    pub async fn range(&mut self, request: &RangeRequest) -> Result<(), tonic::Status> {
+        match self {
+            KvConn::Grpc(kv) => kv.range(request.clone()).await.map(drop),
+            KvConn::Gateway(gateway) => gateway.call("/v3/kv/range", request).await,
+        }
     }
 }
 

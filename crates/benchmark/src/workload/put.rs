@@ -17,7 +17,7 @@ use std::time::Duration;
 use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::{CompactionRequest, PutRequest, RangeRequest};
 
-use super::{drive, Worker};
+use super::{drive, KvConn, Worker};
 use crate::cli::PutArgs;
 use crate::connect::Conn;
 use crate::progress::Progress;
@@ -96,7 +96,7 @@ pub fn check_keys(key_size: usize, key_space_size: u64) -> Result<(), PutError> 
 
 /// One put client.
 struct PutWorker {
-    kv: KvClient<Conn>,
+    kv: KvConn,
     /// The value every put carries; shared, not copied per client.
     value: Arc<Vec<u8>>,
     key_size: usize,
@@ -118,15 +118,16 @@ impl Worker for PutWorker {
             value: self.value.as_ref().clone(),
             ..PutRequest::default()
         };
-        self.kv.put(request).await.map(drop)
+        self.kv.put(request).await
     }
 }
 
-/// Runs the workload: client `i` sends over `channels[assignment[i]]`.
+/// Runs the workload, one client per entry of `kvs`; `compact_over` is the
+/// connection the `--compact-interval` compactions go over.
 pub async fn run(
     args: &PutArgs,
-    channels: &[Conn],
-    assignment: &[usize],
+    kvs: Vec<KvConn>,
+    compact_over: Option<&Conn>,
     progress: &Progress,
 ) -> Result<Recording, PutError> {
     check(args)?;
@@ -134,11 +135,10 @@ pub async fn run(
     let mut value = vec![0u8; args.val_size];
     rng.fill(&mut value);
     let value = Arc::new(value);
-    let workers: Vec<PutWorker> = assignment
-        .iter()
-        .filter_map(|&conn| channels.get(conn))
-        .map(|channel| PutWorker {
-            kv: KvClient::new(channel.clone()),
+    let workers: Vec<PutWorker> = kvs
+        .into_iter()
+        .map(|kv| PutWorker {
+            kv,
             value: Arc::clone(&value),
             key_size: args.key_size,
             key_space_size: args.key_space_size,
@@ -148,7 +148,7 @@ pub async fn run(
         .collect();
 
     let compactor = (!args.compact_interval.is_zero())
-        .then(|| channels.first())
+        .then_some(compact_over)
         .flatten()
         .map(|channel| {
             tokio::spawn(compact_periodically(

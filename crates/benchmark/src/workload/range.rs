@@ -8,12 +8,10 @@
 
 use std::sync::Arc;
 
-use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::RangeRequest;
 
-use super::{drive, Worker};
+use super::{drive, KvConn, Worker};
 use crate::cli::{Consistency, RangeArgs};
-use crate::connect::Conn;
 use crate::progress::Progress;
 use crate::rate::Pacer;
 use crate::report::Recording;
@@ -44,29 +42,23 @@ pub fn banner(consistency: Consistency) -> &'static str {
 
 /// One range client.
 struct RangeWorker {
-    kv: KvClient<Conn>,
+    kv: KvConn,
     request: Arc<RangeRequest>,
 }
 
 impl Worker for RangeWorker {
     async fn request(&mut self, _index: u64) -> Result<(), tonic::Status> {
-        self.kv.range(self.request.as_ref().clone()).await.map(drop)
+        self.kv.range(&self.request).await
     }
 }
 
-/// Runs the workload: client `i` reads over `channels[assignment[i]]`.
-pub async fn run(
-    args: &RangeArgs,
-    channels: &[Conn],
-    assignment: &[usize],
-    progress: &Progress,
-) -> Recording {
+/// Runs the workload, one client per entry of `kvs`.
+pub async fn run(args: &RangeArgs, kvs: Vec<KvConn>, progress: &Progress) -> Recording {
     let request = Arc::new(range_request(args));
-    let workers: Vec<RangeWorker> = assignment
-        .iter()
-        .filter_map(|&conn| channels.get(conn))
-        .map(|channel| RangeWorker {
-            kv: KvClient::new(channel.clone()),
+    let workers: Vec<RangeWorker> = kvs
+        .into_iter()
+        .map(|kv| RangeWorker {
+            kv,
             request: Arc::clone(&request),
         })
         .collect();
