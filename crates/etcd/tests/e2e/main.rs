@@ -41,6 +41,7 @@ mod grpc_lock;
 mod grpc_txn;
 mod grpc_watch;
 mod http2_streams;
+mod http_gateway;
 mod http_health;
 mod maintenance;
 mod python_etcd3;

@@ -14,7 +14,11 @@
 //! [`NodeOptions`]), `tls_clients.rs` (more TLS clients: Python etcd3 from
 //! the venv of [`python`], etcdctl 3.5.1 from [`etcd351`], and `unixs://`
 //! listeners, see [`NodeOptions::unix_listener`]), `grpc_auth.rs` and
-//! `auth_clients.rs` (auth enforcement; their users from [`auth`]).
+//! `auth_clients.rs` (auth enforcement; their users from [`auth`]),
+//! `http_health.rs` (`/health`, `/version`), `http_gateway.rs` (the JSON
+//! gateway, `/v3/...` over curl and Python's stdlib) and `http_metrics.rs`
+//! (Prometheus `/metrics`, checked with `prometheus_client`); their curl
+//! wrapper is [`http`].
 //! All files are modules of the one `e2e` test binary (see `main.rs`). Run
 //! one half with `cargo test -p etcd --test e2e reference` or `... etcd_rs`,
 //! or one file with `cargo test -p etcd --test e2e grpc_txn::`.
@@ -29,6 +33,7 @@ pub mod auth;
 pub mod certs;
 pub mod cluster;
 pub mod etcd351;
+pub mod http;
 pub mod python;
 pub mod raw_codec;
 pub mod transcript;
