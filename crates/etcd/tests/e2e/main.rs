@@ -43,6 +43,7 @@ mod grpc_watch;
 mod http2_streams;
 mod http_gateway;
 mod http_health;
+mod http_metrics;
 mod maintenance;
 mod python_etcd3;
 mod quota;
