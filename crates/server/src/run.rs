@@ -39,6 +39,9 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     pub wal_dir: PathBuf,
     pub listen_client_urls: Vec<String>,
+    /// `--listen-client-http-urls`: when given, HTTP is served there only
+    /// and the client URLs serve gRPC only.
+    pub listen_client_http_urls: Vec<String>,
     pub listen_peer_urls: Vec<String>,
     pub advertise_client_urls: Vec<String>,
     pub initial_advertise_peer_urls: Vec<String>,
@@ -89,6 +92,7 @@ impl ServeOptions {
             data_dir: cfg.data_dir(),
             wal_dir: cfg.wal_dir(),
             listen_client_urls: urls(&cfg.listen_client_urls),
+            listen_client_http_urls: urls(&cfg.listen_client_http_urls),
             listen_peer_urls: urls(&cfg.listen_peer_urls),
             advertise_client_urls: urls(&cfg.advertise_client_urls),
             initial_advertise_peer_urls: urls(&cfg.initial_advertise_peer_urls),
@@ -179,15 +183,22 @@ pub async fn run(
     );
 
     tracing::info!("listen-peer-urls" = ?opts.listen_peer_urls, "configuring peer listeners");
+    let all_client_urls: Vec<String> = opts
+        .listen_client_urls
+        .iter()
+        .chain(&opts.listen_client_http_urls)
+        .cloned()
+        .collect();
     let security = Security::prepare(
         &opts.tls,
         &opts.data_dir,
-        &opts.listen_client_urls,
+        &all_client_urls,
         &opts.listen_peer_urls,
     )?;
     let peer_listeners = serve::bind(&opts.listen_peer_urls).await?;
     tracing::info!("listen-client-urls" = ?opts.listen_client_urls, "configuring client listeners");
     let listeners = serve::bind(&opts.listen_client_urls).await?;
+    let http_listeners = serve::bind(&opts.listen_client_http_urls).await?;
     // Advertise what was actually bound where the flag asked for port 0.
     let bound: Vec<String> = listeners
         .iter()
@@ -461,6 +472,7 @@ pub async fn run(
             gateway: opts.grpc_gateway,
         },
         listeners,
+        http_listeners,
         stop_rx,
     )
     .await;

@@ -1032,3 +1032,37 @@ both!(gateway_off, |target| async move {
     let health = http::curl(&url("/health"), &[]).await;
     assert_eq!(health.status, 200, "{}", health.body);
 });
+
+/// `--listen-client-http-urls` (etcd 3.5; Debian's 3.4.23 has no such
+/// flag, so this runs on etcd-rs only): HTTP — the gateway, health — moves
+/// to those listeners, and the client URLs serve gRPC only (an HTTP request
+/// there gets Go's 404).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separate_http_listeners_etcd_rs() {
+    let port = common::free_port();
+    let http_url = format!("http://127.0.0.1:{port}");
+    let options = NodeOptions::new().args(&[format!("--listen-client-http-urls={http_url}")]);
+    let node = Node::start_with(Target::EtcdRs, options).await;
+    let put = eventually(
+        Duration::from_secs(10),
+        "the HTTP listener serves",
+        || async {
+            let answer = http::post_json(
+                &format!("{http_url}/v3/kv/put"),
+                &json!({"key": "Zm9v", "value": "YmFy"}),
+                &[],
+            )
+            .await;
+            (answer.status == 200).then_some(answer)
+        },
+    )
+    .await;
+    assert_eq!(ok_json("put", &put), json!({"header": {"revision": "2"}}));
+    let health = http::curl(&format!("{http_url}/health"), &[]).await;
+    assert_eq!(health.status, 200, "{}", health.body);
+    // The client URL: gRPC (etcdctl) yes, HTTP no.
+    let on_client = post(&format!("{}/v3/kv/range", node.client_url()), "{}", &[]).await;
+    assert_text(&on_client, 404, "404 page not found\n");
+    let got = common::etcdctl(&node, &["get", "foo", "--print-value-only"]).await;
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "bar");
+}

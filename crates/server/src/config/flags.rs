@@ -326,7 +326,7 @@ static FLAGS: &[Flag] = &[
         "URLs to accept raft traffic from other members on."),
     flag!(Member, "listen-client-urls", Supported, urls => listen_client_urls, "http://localhost:2379",
         "URLs to accept client gRPC traffic (and HTTP, unless --listen-client-http-urls is set) on."),
-    flag!(Member, "listen-client-http-urls", Ignored, urls => listen_client_http_urls, "",
+    flag!(Member, "listen-client-http-urls", Supported, urls => listen_client_http_urls, "",
         "URLs to serve client HTTP only on, taking HTTP off --listen-client-urls."),
     flag!(Member, "max-snapshots", Ignored, uint => max_snapshots, "5",
         "Snapshot files to keep (0 keeps all)."),

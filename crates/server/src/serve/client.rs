@@ -8,6 +8,9 @@
 //! learner refuses) → the service in `crate::api`; or, for HTTP,
 //! [`HttpApi`] (`/health`, `/version`, ..., and the JSON gateway, whose
 //! calls come back into the same gRPC stack).
+//!
+//! With `--listen-client-http-urls`, HTTP is served on those listeners only
+//! and the client URLs serve gRPC only (etcd 3.5).
 
 use std::sync::Arc;
 
@@ -27,7 +30,7 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tower::util::BoxCloneSyncService;
 
-use super::dispatch::Dispatch;
+use super::dispatch::{Dispatch, Serves};
 use super::grpc_compat::GrpcCompat;
 use super::http::gateway::Gateway;
 use super::http::HttpApi;
@@ -106,11 +109,13 @@ async fn routes(port: &ClientPort, shutdown: &watch::Receiver<bool>) -> Routes {
         .prepare()
 }
 
-/// Serves every client listener until `shutdown` flips to true; each
-/// handle resolves when its listener has stopped.
+/// Serves every client listener (`listeners`: the client URLs,
+/// `http_listeners`: `--listen-client-http-urls`) until `shutdown` flips to
+/// true; each handle resolves when its listener has stopped.
 pub async fn serve(
     port: ClientPort,
     listeners: Vec<Listener>,
+    http_listeners: Vec<Listener>,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<Result<(), tonic::transport::Error>>> {
     let routes = routes(&port, &shutdown).await;
@@ -123,9 +128,23 @@ pub async fn serve(
             port.server.limits().max_request_bytes,
         )
     });
-    let service = Dispatch::new(grpc, HttpApi::new(port.server.clone(), gateway));
+    let client_serves = if http_listeners.is_empty() {
+        Serves::Both
+    } else {
+        Serves::GrpcOnly
+    };
+    let service = Dispatch::new(
+        grpc,
+        HttpApi::new(port.server.clone(), gateway),
+        client_serves,
+    );
+    let listeners = listeners.into_iter().map(|l| (l, service.clone())).chain(
+        http_listeners
+            .into_iter()
+            .map(|l| (l, service.clone().serving(Serves::HttpOnly))),
+    );
     let mut handles = Vec::new();
-    for listener in listeners {
+    for (listener, service) in listeners {
         let address = listener.address();
         if listener.url().is_tls() {
             tracing::info!(address = %address, "serving client traffic securely");
@@ -154,11 +173,9 @@ pub async fn serve(
             .max_concurrent_streams(port.http2.max_concurrent_streams)
             .http2_keepalive_interval(Some(port.http2.keepalive_interval))
             .http2_keepalive_timeout(Some(port.http2.keepalive_timeout));
-        handles.push(tokio::spawn(server.serve_with_incoming_shutdown(
-            service.clone(),
-            incoming,
-            stopped,
-        )));
+        handles.push(tokio::spawn(
+            server.serve_with_incoming_shutdown(service, incoming, stopped),
+        ));
     }
     handles
 }

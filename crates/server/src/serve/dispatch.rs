@@ -4,6 +4,10 @@
 //! goes to the HTTP side ([`HttpApi`]). A gRPC request costs one header
 //! check here and nothing else: its future is the gRPC stack's own, only
 //! HTTP answers are boxed.
+//!
+//! Under `--listen-client-http-urls` a listener serves one side only
+//! ([`Serves`]): the client URLs gRPC, the HTTP URLs everything else; a
+//! request for the other side gets Go's 404.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -26,16 +30,30 @@ pub fn is_grpc<B>(request: &Request<B>) -> bool {
             .is_some_and(|v| v.contains("application/grpc"))
 }
 
+/// Which side(s) a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serves {
+    Both,
+    GrpcOnly,
+    HttpOnly,
+}
+
 /// Routes each request to `grpc` or to the HTTP side.
 #[derive(Clone)]
 pub struct Dispatch<G> {
     grpc: G,
     http: HttpApi,
+    serves: Serves,
 }
 
 impl<G> Dispatch<G> {
-    pub fn new(grpc: G, http: HttpApi) -> Self {
-        Dispatch { grpc, http }
+    pub fn new(grpc: G, http: HttpApi, serves: Serves) -> Self {
+        Dispatch { grpc, http, serves }
+    }
+
+    /// The same stack, serving `serves`.
+    pub fn serving(self, serves: Serves) -> Self {
+        Dispatch { serves, ..self }
     }
 }
 
@@ -54,8 +72,11 @@ where
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        if is_grpc(&request) {
+        let grpc = is_grpc(&request);
+        if grpc && self.serves != Serves::HttpOnly {
             Either::Left(self.grpc.call(request))
+        } else if !grpc && self.serves == Serves::GrpcOnly {
+            Either::Right(async { Ok(HttpApi::not_found()) }.boxed())
         } else {
             let http = self.http.clone();
             Either::Right(async move { Ok(http.serve(request).await) }.boxed())

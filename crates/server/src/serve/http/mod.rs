@@ -58,8 +58,27 @@ impl HttpApi {
         HttpApi { server, gateway }
     }
 
-    /// Answers one request; only the gateway reads the body.
+    /// Answers one request; only the gateway reads the body. Every answer
+    /// carries the CORS headers of etcd's default `--cors=*`.
     pub async fn serve(&self, request: Request<Body>) -> Response<Body> {
+        let mut response = self.route(request).await;
+        let headers = response.headers_mut();
+        for (name, value) in CORS {
+            headers.insert(*name, HeaderValue::from_static(value));
+        }
+        response
+    }
+
+    /// The answer to a path that is not served (Go's 404).
+    pub fn not_found() -> Response<Body> {
+        not_found()
+    }
+
+    async fn route(&self, request: Request<Body>) -> Response<Body> {
+        // The CORS preflight, answered before any route.
+        if request.method() == Method::OPTIONS {
+            return Response::new(Body::empty());
+        }
         if let Some(gateway) = &self.gateway {
             match Gateway::route(request.uri().path()) {
                 Some(_) if !gateway::allows(request.method()) => return plain_method_not_allowed(),
@@ -148,6 +167,20 @@ fn method_not_allowed() -> Response<Body> {
 fn plain_method_not_allowed() -> Response<Body> {
     error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
 }
+
+/// What etcd's CORS wrapper adds to every HTTP answer under the default
+/// `--cors=*`.
+const CORS: &[(&str, &str)] = &[
+    ("access-control-allow-origin", "*"),
+    (
+        "access-control-allow-methods",
+        "POST, GET, OPTIONS, PUT, DELETE",
+    ),
+    (
+        "access-control-allow-headers",
+        "accept, content-type, authorization",
+    ),
+];
 
 /// Plain text, the type Go gives (or sniffs for) every text answer here.
 const TEXT: &str = "text/plain; charset=utf-8";

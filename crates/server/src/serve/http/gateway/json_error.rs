@@ -24,14 +24,40 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     // Syntax first, of the whole value, as Go's decoder reads it before
     // unmarshalling, so a syntax error names its character as Go's scanner
     // does; then the value as the message.
-    if let Some(Err(e)) = serde_json::Deserializer::from_slice(body)
-        .into_iter::<serde::de::IgnoredAny>()
+    let mut value = match serde_json::Deserializer::from_slice(body)
+        .into_iter::<serde_json::Value>()
         .next()
     {
-        return Err(syntax_error(body, &e));
+        Some(Ok(value)) => value,
+        Some(Err(e)) => return Err(syntax_error(body, &e)),
+        None => serde_json::Value::Null,
+    };
+    // A field set to `null` is unset for Go's unmarshaler; pbjson refuses
+    // it for scalars. Such a body is read from the value (whose errors have
+    // no position), every other from the text (whose errors do).
+    if drop_nulls(&mut value) {
+        return T::deserialize(value).map_err(|e| data_error(body, &e));
     }
     T::deserialize(&mut serde_json::Deserializer::from_slice(body))
         .map_err(|e| data_error(body, &e))
+}
+
+/// Removes every object member whose value is `null`, at any depth; whether
+/// there was one.
+fn drop_nulls(value: &mut serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Object(members) => {
+            let before = members.len();
+            members.retain(|_, v| !v.is_null());
+            let mut dropped = members.len() != before;
+            for member in members.values_mut() {
+                dropped |= drop_nulls(member);
+            }
+            dropped
+        }
+        serde_json::Value::Array(items) => items.iter_mut().fold(false, |d, i| drop_nulls(i) | d),
+        _ => false,
+    }
 }
 
 /// Go's scanner error for a body that is not JSON.
