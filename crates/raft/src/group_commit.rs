@@ -33,11 +33,21 @@ struct GroupState {
 /// The appends one sync answers. Dropped unanswered (the sync could not be
 /// requested, or the WAL discarded the request), it fails every one of them,
 /// so Raft learns of the failure instead of waiting forever.
-pub struct SyncWaiters(Vec<IOFlushed<TypeConfig>>);
+pub struct SyncWaiters(Vec<IOFlushed<TypeConfig>>, std::time::Instant);
 
 impl SyncWaiters {
+    /// The appends one sync about to be requested answers.
+    pub fn new(appends: Vec<IOFlushed<TypeConfig>>) -> SyncWaiters {
+        SyncWaiters(appends, std::time::Instant::now())
+    }
+
     /// Answers every append with the sync's result.
+    /// A successful sync is etcd's `etcd_disk_wal_fsync_duration_seconds`.
     pub fn complete(mut self, res: &io::Result<()>) {
+        if res.is_ok() {
+            let seconds = self.1.elapsed().as_secs_f64();
+            crate::metrics::METRICS.wal_fsync_seconds.observe(seconds);
+        }
         for flushed in self.0.drain(..) {
             let res = match res {
                 Ok(()) => Ok(()),
@@ -97,7 +107,7 @@ impl GroupCommit {
             }
             state.in_flight = true;
         }
-        let batch = WalCallback::Group(SyncWaiters(vec![flushed]), self.clone());
+        let batch = WalCallback::Group(SyncWaiters::new(vec![flushed]), self.clone());
         wal.flush(true, Some(batch)).inspect_err(|_| self.abandon())
     }
 
@@ -149,7 +159,7 @@ fn syncer(wal: Weak<Mutex<RaftLog<WalTypes>>>, group: Weak<GroupCommit>, complet
             Ok(mut state) => mem::take(&mut state.waiting),
             Err(_) => return,
         };
-        let callback = WalCallback::Group(SyncWaiters(batch), group.clone());
+        let callback = WalCallback::Group(SyncWaiters::new(batch), group.clone());
         if let Err(e) = wal.flush(true, Some(callback)) {
             // The callback was dropped unanswered, which failed every parked
             // append (see SyncWaiters); Raft treats that as fatal.
@@ -168,7 +178,7 @@ mod tests {
     #[tokio::test]
     async fn waiters_dropped_unanswered_fail_their_appends() {
         let (tx, rx) = TypeConfig::oneshot();
-        drop(SyncWaiters(vec![IOFlushed::signal(tx)]));
+        drop(SyncWaiters::new(vec![IOFlushed::signal(tx)]));
         assert!(rx.await.unwrap().is_err());
     }
 
@@ -176,7 +186,7 @@ mod tests {
     async fn waiters_completed_get_the_sync_result() {
         let (tx1, rx1) = TypeConfig::oneshot();
         let (tx2, rx2) = TypeConfig::oneshot();
-        SyncWaiters(vec![IOFlushed::signal(tx1), IOFlushed::signal(tx2)]).complete(&Ok(()));
+        SyncWaiters::new(vec![IOFlushed::signal(tx1), IOFlushed::signal(tx2)]).complete(&Ok(()));
         assert!(rx1.await.unwrap().is_ok());
         assert!(rx2.await.unwrap().is_ok());
     }

@@ -12,6 +12,8 @@
 //!   [`peer_service`]: the `RaftPeer` service peers reach us on;
 //!   [`peer_codec`]: the bytes of those RPCs; [`snapshot_transfer`]:
 //!   streaming a snapshot to a member that fell behind the purged log.
+//! - [`metrics`]: etcd's `etcd_server_*` Raft metrics and the WAL's fsync
+//!   latency.
 //! - [`faults`]: a test facility, peer faults injected from a file.
 //! - [`liveness`]: the leader as etcd's check-quorum reports it.
 //! - [`leader_client`]: reaching the current leader's peer service, for
@@ -33,6 +35,7 @@ pub mod leader_client;
 pub mod liveness;
 pub mod log_store;
 pub mod membership;
+pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod peer_codec;

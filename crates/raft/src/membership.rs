@@ -543,7 +543,8 @@ impl Membership {
                     Some(member) if !member.is_learner => {
                         return Err(MembershipError::MemberNotLearner)
                     }
-                    Some(_) => {}
+                    // etcd counts a promotion once the leader's checks pass.
+                    Some(_) => crate::metrics::METRICS.learner_promotions.inc(),
                 }
             }
         }

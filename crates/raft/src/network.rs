@@ -29,6 +29,7 @@ use openraft::raft::{TransferLeaderRequest, TransferLeaderResponse};
 use openraft::{OptionalSend, RaftNetworkFactory, RaftNetworkV2};
 use tonic::transport::Channel;
 
+use crate::metrics::PeerMetrics;
 use crate::peer_codec;
 use crate::snapshot_transfer::{self, SendError};
 use crate::state_machine::SnapshotFile;
@@ -41,6 +42,9 @@ pub const MAX_PEER_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
 /// Creates a client per peer.
 pub struct PeerNetwork {
     pub dialer: PeerDialer,
+    /// `--heartbeat-interval`: a leader's heartbeat to a peer later than
+    /// twice this after the last one is etcd's heartbeat send failure.
+    pub heartbeat_interval: std::time::Duration,
 }
 
 /// A client for one peer.
@@ -49,6 +53,12 @@ pub struct PeerClient {
     dialer: PeerDialer,
     url: Option<String>,
     client: Option<RaftPeerClient<Channel>>,
+    /// This peer's `etcd_network_peer_*` series.
+    metrics: PeerMetrics,
+    /// When the last heartbeat the peer answered was sent, and how late
+    /// the next may be.
+    last_heartbeat: Option<std::time::Instant>,
+    heartbeat_due: std::time::Duration,
 }
 
 /// Which RPC a call is, for error messages.
@@ -102,6 +112,7 @@ impl PeerClient {
             return Err(self.unreachable("blocked by the peer fault file"));
         }
         let mut client = self.client()?;
+        self.metrics.sent.inc_by(payload.len() as u64);
         let request = PeerMessage { payload };
         let call = async move {
             match rpc {
@@ -113,7 +124,11 @@ impl PeerClient {
         };
         match tokio::time::timeout(option.hard_ttl(), call).await {
             Err(_) => Err(self.network(format!("no answer within {:?}", option.hard_ttl()))),
-            Ok(Ok(response)) => Ok(response.into_inner().payload),
+            Ok(Ok(response)) => {
+                let payload = response.into_inner().payload;
+                self.metrics.received.inc_by(payload.len() as u64);
+                Ok(payload)
+            }
             Ok(Err(status)) if status.code() == tonic::Code::Unavailable => {
                 Err(self.unreachable(status.message()))
             }
@@ -135,6 +150,9 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             dialer: self.dialer.clone(),
             url: node.peer_urls.first().cloned(),
             client: None,
+            metrics: PeerMetrics::of(target),
+            last_heartbeat: None,
+            heartbeat_due: self.heartbeat_interval * 2,
         }
     }
 }
@@ -148,7 +166,30 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         let payload = peer_codec::encode_append_request(&rpc);
-        let bytes = self.call(Rpc::AppendEntries, payload, &option).await?;
+        // A heartbeat's round trip is etcd's peer RTT. A heartbeat sent
+        // more than two intervals after the previous one the peer answered
+        // is etcd's heartbeat send failure (the leader fell behind its
+        // schedule); the gaps of a peer that does not answer are not.
+        let heartbeat = rpc.entries.is_empty();
+        let started = std::time::Instant::now();
+        if heartbeat {
+            if let Some(last) = self.last_heartbeat {
+                if started.duration_since(last) > self.heartbeat_due {
+                    crate::metrics::METRICS.heartbeat_failures.inc();
+                }
+            }
+        }
+        let sent = self.call(Rpc::AppendEntries, payload, &option).await;
+        if heartbeat {
+            match &sent {
+                Ok(_) => {
+                    self.metrics.rtt.observe(started.elapsed().as_secs_f64());
+                    self.last_heartbeat = Some(started);
+                }
+                Err(_) => self.last_heartbeat = None,
+            }
+        }
+        let bytes = sent?;
         self.decoded(peer_codec::decode_append_response(&bytes))
     }
 

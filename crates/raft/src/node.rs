@@ -145,7 +145,7 @@ pub struct RaftNode {
     contact: LeaderContact,
     /// When this member took office as leader (for a leader without a
     /// quorum acknowledgement yet).
-    leader_since: LeaderSince,
+    leader_since: Arc<LeaderSince>,
     /// `--election-timeout`: how long a leader or a silent leader is
     /// trusted (see [`crate::liveness`]).
     election_timeout: Duration,
@@ -212,6 +212,7 @@ impl RaftNode {
             config,
             PeerNetwork {
                 dialer: opts.dialer.clone(),
+                heartbeat_interval: opts.heartbeat_interval,
             },
             log.clone(),
             state_machine,
@@ -235,7 +236,7 @@ impl RaftNode {
             backend,
             snap_dir: opts.snap_dir.clone(),
             contact: LeaderContact::default(),
-            leader_since: LeaderSince::default(),
+            leader_since: Arc::default(),
             election_timeout: opts.election_timeout,
         };
         let initialized = node
@@ -269,6 +270,12 @@ impl RaftNode {
         // Voters added as learners become voters once caught up, whichever
         // member leads by then.
         tokio::spawn(node.membership.clone().promote_caught_up());
+        crate::metrics::register_all();
+        tokio::spawn(follow_metrics(
+            node.raft.metrics(),
+            node.freshness(),
+            opts.heartbeat_interval,
+        ));
         Ok(node)
     }
 
@@ -391,10 +398,20 @@ impl RaftNode {
     /// follower the leader proposes it, and the answer is this member's own
     /// apply of it, as etcd answers.
     pub async fn propose(&self, request: RaftRequest) -> Result<ApplyResponse, ProposeError> {
-        if self.is_leader() {
-            return self.propose_here(request).await;
+        let _pending = crate::metrics::Pending::start();
+        let result = if self.is_leader() {
+            self.propose_here(request).await
+        } else {
+            self.propose_through_leader(request).await
+        };
+        // etcd counts the proposals Raft refused or never answered in
+        // time, not the requests it applied with an error.
+        if let Err(e) = &result {
+            if !matches!(e, ProposeError::Apply(_)) {
+                crate::metrics::METRICS.failed.inc();
+            }
         }
-        self.propose_through_leader(request).await
+        result
     }
 
     async fn propose_here(&self, request: RaftRequest) -> Result<ApplyResponse, ProposeError> {
@@ -481,6 +498,17 @@ impl RaftNode {
     /// before the read began. A member cut off from the majority does not
     /// answer from its stale state: it times out.
     pub async fn read_index(&self) -> Result<(), ProposeError> {
+        let result = self.read_index_once().await;
+        match &result {
+            Ok(()) => {}
+            // Raft never confirmed the read in time (etcd's slow read index).
+            Err(ProposeError::Timeout) => crate::metrics::METRICS.slow_read_indexes.inc(),
+            Err(_) => crate::metrics::METRICS.read_indexes_failed.inc(),
+        }
+        result
+    }
+
+    async fn read_index_once(&self) -> Result<(), ProposeError> {
         let deadline = self.deadline();
         loop {
             let index = if self.is_leader() {
@@ -621,25 +649,17 @@ impl RaftNode {
     /// The leader as etcd's check-quorum would report it (see
     /// [`crate::liveness`]).
     fn visible_leader(&self, m: &openraft::RaftMetrics<TypeConfig>) -> Option<MemberId> {
-        let membership = m.membership_config.membership();
-        let view = RaftView {
+        self.freshness().visible_leader(m)
+    }
+
+    /// What judging the leader's freshness takes, apart from Raft.
+    fn freshness(&self) -> Freshness {
+        Freshness {
             member_id: self.member_id,
-            state: m.state,
-            current_leader: m.current_leader,
-            sole_voter: membership.voter_ids().eq([self.member_id]),
-            quorum_acked_ago: match &m.last_quorum_acked {
-                Some(acked) => Some(openraft::Instant::elapsed(&**acked)),
-                None if m.state == ServerState::Leader => {
-                    Some(self.leader_since.ago(m.current_term))
-                }
-                None => None,
-            },
-            leader_contact_ago: self.contact.ago(),
-        };
-        // A follower's election timer runs up to 1.5 election timeouts;
-        // one more heartbeat's worth of slack avoids flapping.
-        let follower_timeout = self.election_timeout * 2;
-        visible_leader(&view, self.election_timeout, follower_timeout)
+            contact: self.contact.clone(),
+            leader_since: self.leader_since.clone(),
+            election_timeout: self.election_timeout,
+        }
     }
 
     /// The service other members send Raft RPCs to; serve it on the peer
@@ -685,6 +705,76 @@ impl RaftNode {
     /// Whether this member is the leader now.
     pub fn is_leader(&self) -> bool {
         self.with_metrics(|m| m.state == ServerState::Leader)
+    }
+}
+
+/// The parts of a node that judge whether its leader is fresh
+/// ([`crate::liveness`]); cheap to clone.
+#[derive(Clone)]
+struct Freshness {
+    member_id: MemberId,
+    contact: LeaderContact,
+    leader_since: Arc<LeaderSince>,
+    election_timeout: Duration,
+}
+
+impl Freshness {
+    /// The leader as etcd's check-quorum would report it.
+    fn visible_leader(&self, m: &openraft::RaftMetrics<TypeConfig>) -> Option<MemberId> {
+        let membership = m.membership_config.membership();
+        let view = RaftView {
+            member_id: self.member_id,
+            state: m.state,
+            current_leader: m.current_leader,
+            sole_voter: membership.voter_ids().eq([self.member_id]),
+            quorum_acked_ago: match &m.last_quorum_acked {
+                Some(acked) => Some(openraft::Instant::elapsed(&**acked)),
+                None if m.state == ServerState::Leader => {
+                    Some(self.leader_since.ago(m.current_term))
+                }
+                None => None,
+            },
+            leader_contact_ago: self.contact.ago(),
+        };
+        // A follower's election timer runs up to 1.5 election timeouts;
+        // one more heartbeat's worth of slack avoids flapping.
+        let follower_timeout = self.election_timeout * 2;
+        visible_leader(&view, self.election_timeout, follower_timeout)
+    }
+}
+
+/// Keeps this member's Raft state gauges current (see
+/// [`crate::metrics`]): on every change of Raft's metrics, and at least
+/// every heartbeat, since a leader's freshness ages without one. Ends once
+/// Raft is gone.
+async fn follow_metrics(
+    mut metrics: openraft::alias::WatchReceiverOf<TypeConfig, openraft::RaftMetrics<TypeConfig>>,
+    freshness: Freshness,
+    every: Duration,
+) {
+    let mut leaders = crate::metrics::LeaderTracker::default();
+    loop {
+        let sample = {
+            let m = metrics.borrow_watched();
+            if m.running_state.is_err() {
+                return;
+            }
+            crate::metrics::Sample {
+                visible_leader: freshness.visible_leader(&m).is_some(),
+                raft_leader: m.current_leader,
+                is_leader: m.state == ServerState::Leader,
+                is_learner: crate::membership::reported_learner(
+                    m.committed_membership_config.membership(),
+                    freshness.member_id,
+                ),
+                committed: m.local_committed.map_or(0, |c| c.index),
+                applied: m.last_applied.map_or(0, |a| a.index),
+            }
+        };
+        crate::metrics::record(&mut leaders, &sample);
+        if let Ok(Err(_)) = tokio::time::timeout(every, metrics.changed()).await {
+            return;
+        }
     }
 }
 

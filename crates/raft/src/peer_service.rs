@@ -147,14 +147,20 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<PeerMessage>,
     ) -> Result<Response<PeerMessage>, Status> {
-        let rpc = peer_codec::decode_append_request(&request.into_inner().payload)
-            .map_err(bad_request)?;
+        let payload = request.into_inner().payload;
+        let rpc = peer_codec::decode_append_request(&payload).map_err(bad_request)?;
+        let leader = {
+            use openraft::vote::RaftLeaderId;
+            *rpc.vote.leader_id().node_id()
+        };
         let resp = self.raft.append_entries(rpc).await.map_err(stopped)?;
         // Anything but "your vote is stale" means the sender leads us.
         if !matches!(resp, AppendEntriesResponse::HigherVote(_)) {
             self.contact.record(std::time::Instant::now());
         }
-        answer(peer_codec::encode_append_response(&resp))
+        let answer_bytes = peer_codec::encode_append_response(&resp);
+        crate::metrics::served_append(leader, payload.len(), answer_bytes.len());
+        answer(answer_bytes)
     }
 
     async fn vote(&self, request: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {

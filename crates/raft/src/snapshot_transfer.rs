@@ -286,7 +286,11 @@ where
             header.size
         )));
     }
+    let started = std::time::Instant::now();
     file.sync_all().await.map_err(disk)?;
+    crate::metrics::METRICS
+        .snap_db_fsync_seconds
+        .observe(started.elapsed().as_secs_f64());
     Ok(Received {
         vote: header.vote,
         meta: header.meta,

@@ -228,7 +228,12 @@ fn apply_batch(
             EntryPayload::Blank => Applied(None),
             EntryPayload::Normal(Proposal(request)) => {
                 request_id = request.id;
-                Applied(Some(batch.apply_at(entry.log_id.index, request)))
+                let started = Instant::now();
+                let applied = batch.apply_at(entry.log_id.index, request);
+                if started.elapsed() > crate::metrics::SLOW_APPLY {
+                    crate::metrics::METRICS.slow_applies.inc();
+                }
+                Applied(Some(applied))
             }
             EntryPayload::Membership(membership) => {
                 let mut bytes = WalLogId::from_raft(&entry.log_id).to_bytes().to_vec();

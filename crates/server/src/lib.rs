@@ -26,6 +26,8 @@
 //! - [`concurrency`]: server-side Lock and Election recipes (etcd's key
 //!   layout, waiting on deletes through the watch hub), used by `api::lock`
 //!   and `api::election`.
+//! - [`metrics`]: Prometheus `/metrics` under etcd's names (the server's
+//!   own metrics, the gRPC ones, the text rendering).
 //! - [`errors`]: etcd's client-visible errors and their gRPC statuses.
 //!
 //! A Put, end to end: `etcd_transport` accepts the connection (TLS, the
@@ -48,6 +50,7 @@ pub mod join;
 pub mod lease;
 pub mod logging;
 pub mod member;
+pub mod metrics;
 pub mod restore;
 pub mod run;
 pub mod serve;

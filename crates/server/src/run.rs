@@ -74,6 +74,11 @@ pub struct ServeOptions {
     pub auth_token_ttl: Duration,
     /// `--experimental-watch-progress-notify-interval` (0: etcd's default).
     pub watch_progress_notify_interval: Duration,
+    /// `--listen-metrics-urls`: extra listeners serving `/metrics` and
+    /// `/health` only.
+    pub listen_metrics_urls: Vec<String>,
+    /// `--metrics`.
+    pub metrics: crate::metrics::Detail,
 }
 
 impl ServeOptions {
@@ -118,6 +123,8 @@ impl ServeOptions {
             auth_token: cfg.auth_token.clone(),
             auth_token_ttl: Duration::from_secs(cfg.auth_token_ttl),
             grpc_gateway: cfg.enable_grpc_gateway,
+            listen_metrics_urls: urls(&cfg.listen_metrics_urls),
+            metrics: crate::metrics::Detail::parse(&cfg.metrics),
         })
     }
 }
@@ -199,6 +206,10 @@ pub async fn run(
     tracing::info!("listen-client-urls" = ?opts.listen_client_urls, "configuring client listeners");
     let listeners = serve::bind(&opts.listen_client_urls).await?;
     let http_listeners = serve::bind(&opts.listen_client_http_urls).await?;
+    if !opts.listen_metrics_urls.is_empty() {
+        tracing::info!("listen-metrics-urls" = ?opts.listen_metrics_urls, "configuring metrics listeners");
+    }
+    let metrics_listeners = serve::bind(&opts.listen_metrics_urls).await?;
     // Advertise what was actually bound where the flag asked for port 0.
     let bound: Vec<String> = listeners
         .iter()
@@ -216,6 +227,7 @@ pub async fn run(
         source,
     })?);
     tracing::info!(path = %db_path.display(), "opened backend db");
+    etcd_storage::metrics::observe(&backend);
 
     let bootstrap = Bootstrap {
         name: &opts.name,
@@ -453,6 +465,19 @@ pub async fn run(
         tracing::warn!(error = %e, "lessor could not follow the raft role yet");
     }
     lease_peer.ready(server.clone(), lessor.clone());
+    crate::metrics::init(&crate::metrics::Member {
+        member_id: identity.member_id,
+        // The quota in force; a disabled one as given (negative), as etcd.
+        quota_backend_bytes: server
+            .limits()
+            .quota_backend_bytes
+            .map_or(opts.quota_backend_bytes, |q| {
+                i64::try_from(q).unwrap_or(i64::MAX)
+            }),
+        server_version: VERSION,
+        cluster_version: CLUSTER_VERSION,
+    });
+    crate::metrics::watch::observe(&hub);
     let (stop_tx, stop_rx) = watch::channel(false);
     let watch_service = Arc::new(WatchService::new(
         server.clone(),
@@ -470,12 +495,20 @@ pub async fn run(
             http2: opts.http2,
             tls: security.client.clone(),
             gateway: opts.grpc_gateway,
+            metrics: opts.metrics,
         },
         listeners,
         http_listeners,
-        stop_rx,
+        stop_rx.clone(),
     )
     .await;
+    let mut handles = handles;
+    handles.extend(serve::metrics_port::serve(
+        server.clone(),
+        metrics_listeners,
+        security.client.clone(),
+        stop_rx,
+    ));
     tracing::info!("ready to serve client requests");
     let lessor_loop = lease::expiry::spawn(lessor.clone(), server.clone());
     let compactor = tokio::spawn(crate::compactor::run(server.clone(), opts.auto_compaction));

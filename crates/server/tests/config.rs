@@ -452,7 +452,8 @@ fn unimplemented_flags_are_classified() {
         &[],
     );
     let ignored: Vec<_> = cfg.unsupported().iter().map(|u| u.flag).collect();
-    assert_eq!(ignored, ["max-wals", "enable-pprof", "metrics"]);
+    // `--metrics` is served: not in the list.
+    assert_eq!(ignored, ["max-wals", "enable-pprof"]);
     assert!(cfg.notices().iter().any(|n| n.message.contains("capnslog")));
 
     let refused: &[(&[&str], &str)] = &[

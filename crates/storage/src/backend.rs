@@ -284,6 +284,15 @@ impl Backend {
     /// thread that holds one transaction while beginning another (the
     /// snapshot builder does) is not stuck behind us until `wait` ends.
     pub fn defragment(&self, wait: Duration) -> Result<(), DefragError> {
+        let started = Instant::now();
+        let defragmented = self.defragment_within(wait);
+        if defragmented.is_ok() {
+            crate::metrics::DEFRAG_SECONDS.observe(started.elapsed().as_secs_f64());
+        }
+        defragmented
+    }
+
+    fn defragment_within(&self, wait: Duration) -> Result<(), DefragError> {
         let deadline = Instant::now() + wait;
         loop {
             // `try_write`, never `write`: a blocked `write` would stop new
@@ -456,6 +465,13 @@ impl Backend {
     /// `<path>.tmp`, committed durably, then renamed into place, so `path`
     /// never holds a partial copy.
     pub fn write_snapshot(&self, view: &ReadTxn, path: &Path) -> Result<(), StorageError> {
+        let started = Instant::now();
+        self.copy_snapshot(view, path)?;
+        crate::metrics::SNAPSHOT_SECONDS.observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    fn copy_snapshot(&self, view: &ReadTxn, path: &Path) -> Result<(), StorageError> {
         let src = view.redb();
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");

@@ -19,6 +19,7 @@
 //!   by committed auth requests with etcd's rules; looked up on [`ReadTxn`].
 //! - [`request`]: what each kind of request is (name, quota cost, whether
 //!   it may grow the store), in one place.
+//! - [`metrics`]: etcd's `etcd_mvcc_*` and `etcd_disk_backend_*` metrics.
 //! - [`hash`]: HashKV (etcd's algorithm) and Hash over a read view.
 //! - [`error`]: [`StorageError`] (fatal) and [`ApplyError`] (etcd's
 //!   client-visible refusals).
@@ -34,6 +35,7 @@ pub mod backend;
 pub mod error;
 pub mod hash;
 pub mod lease;
+pub mod metrics;
 pub mod mvcc;
 pub mod read;
 pub mod request;

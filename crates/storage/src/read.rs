@@ -5,6 +5,7 @@
 //! It owns nothing but the redb read transaction and the revisions read at
 //! its start; the read logic itself is in `mvcc`, `apply::txn` and `lease`.
 
+use crate::metrics::Tally;
 use etcd_proto::etcdserverpb::{AlarmMember, RangeRequest, RangeResponse, TxnRequest, TxnResponse};
 use etcd_proto::mvccpb::Event;
 use std::sync::Arc;
@@ -173,6 +174,7 @@ impl ReadTxn {
             leases: self.txn.open_table(LEASES)?,
             current: self.current,
             compacted: self.compacted,
+            tally: Tally::default(),
         })
     }
 }
@@ -186,6 +188,14 @@ pub(crate) struct ReadView {
     leases: ReadOnlyTable<i64, &'static [u8]>,
     current: i64,
     compacted: i64,
+    /// The ranges run, for etcd's `etcd_mvcc_*_total` when the view ends.
+    tally: Tally,
+}
+
+impl Drop for ReadView {
+    fn drop(&mut self) {
+        self.tally.record();
+    }
 }
 
 impl MvccTables for ReadView {
@@ -217,6 +227,7 @@ impl KvTxn for ReadView {
     }
 
     fn range(&self, range: &KeyRange<'_>, opts: &RangeOptions) -> Result<RangeResult, ApplyError> {
+        self.tally.range();
         range_keys(self, range, self.current, self.compacted, opts)
     }
 

@@ -460,9 +460,9 @@ static FLAGS: &[Flag] = &[
     // ---- monitoring ----
     flag!(Monitoring, "enable-pprof", Ignored, bool => enable_pprof, "false",
         "Serve runtime profiling data under /debug/pprof/ on the client URLs."),
-    flag!(Monitoring, "metrics", Ignored, string => metrics, "basic",
+    flag!(Monitoring, "metrics", Supported, string => metrics, "basic",
         "Metrics detail: 'basic', or 'extensive' to add gRPC latency histograms."),
-    flag!(Monitoring, "listen-metrics-urls", Ignored, urls => listen_metrics_urls, "",
+    flag!(Monitoring, "listen-metrics-urls", Supported, urls => listen_metrics_urls, "",
         "Extra URLs serving only /metrics and /health."),
     // ---- logging ----
     flag!(Logging, "logger", ByValue, string => logger, "zap",

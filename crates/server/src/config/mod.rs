@@ -27,8 +27,7 @@
 //!   only loses a tuning knob or an optional feature whose absence is
 //!   visible: `--max-snapshots`, `--max-wals`, `--backend-*`,
 //!   `--initial-election-tick-advance`, `--pre-vote`, `--raft-*-timeout`,
-//!   `--socket-reuse-*`, `--listen-client-http-urls`,
-//!   `--listen-metrics-urls`, `--metrics`, `--enable-pprof`,
+//!   `--socket-reuse-*`, `--listen-client-http-urls`, `--enable-pprof`,
 //!   `--enable-grpc-gateway`, `--cors`, `--enable-log-rotation`, `--log-rotation-config-json`, `--enable-v2`,
 //!   `--experimental-enable-v2v3`, `--v2-deprecation`, `--discovery-fallback`,
 //!   `--discovery-proxy`, `--proxy-*` timings, the distributed-tracing flags,

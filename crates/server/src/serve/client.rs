@@ -5,9 +5,10 @@
 //! certificate checks, the caller's CN on the connection) → tonic's HTTP/2
 //! (or HTTP/1.1) server → [`Dispatch`] (gRPC or HTTP) → [`GrpcCompat`]
 //! (grpc-go's wording of transport errors) → [`LearnerGuard`] (what a
-//! learner refuses) → the service in `crate::api`; or, for HTTP,
-//! [`HttpApi`] (`/health`, `/version`, ..., and the JSON gateway, whose
-//! calls come back into the same gRPC stack).
+//! learner refuses) → [`GrpcMetered`] (the `grpc_server_*` counts) → the
+//! service in `crate::api`; or, for HTTP, [`HttpApi`] (`/health`,
+//! `/version`, `/metrics`, ..., and the JSON gateway, whose calls come back
+//! into the same gRPC stack).
 //!
 //! With `--listen-client-http-urls`, HTTP is served on those listeners only
 //! and the client URLs serve gRPC only (etcd 3.5).
@@ -32,6 +33,7 @@ use tower::util::BoxCloneSyncService;
 
 use super::dispatch::{Dispatch, Serves};
 use super::grpc_compat::GrpcCompat;
+use super::grpc_metrics::GrpcMetered;
 use super::http::gateway::Gateway;
 use super::http::HttpApi;
 use super::learner_guard::LearnerGuard;
@@ -63,6 +65,8 @@ pub struct ClientPort {
     pub tls: Option<Arc<ServerTls>>,
     /// Whether the JSON gateway is served (`--enable-grpc-gateway`).
     pub gateway: bool,
+    /// `--metrics`: whether gRPC latency histograms are kept.
+    pub metrics: crate::metrics::Detail,
 }
 
 /// The gRPC router with every service, as each listener serves it.
@@ -121,7 +125,13 @@ pub async fn serve(
     let routes = routes(&port, &shutdown).await;
     // The middleware, built once: the same stack serves every listener,
     // and the JSON gateway calls it too.
-    let grpc = GrpcCompat::new(LearnerGuard::new(routes, port.server.clone()));
+    let grpc_metrics = Arc::new(crate::metrics::grpc::GrpcMetrics::new(
+        port.metrics == crate::metrics::Detail::Extensive,
+    ));
+    let grpc = GrpcCompat::new(LearnerGuard::new(
+        GrpcMetered::new(routes, grpc_metrics),
+        port.server.clone(),
+    ));
     let gateway = port.gateway.then(|| {
         Gateway::new(
             BoxCloneSyncService::new(grpc.clone()),

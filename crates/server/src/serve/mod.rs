@@ -12,8 +12,11 @@
 //! - [`dispatch`]: gRPC and plain HTTP on the same port, as etcd serves
 //!   them; [`http`]: the HTTP side (`/health`, `/livez`, `/readyz`,
 //!   `/version`; Go's 404 for every other path).
-//! - [`grpc_compat`] and [`learner_guard`]: the middleware (grpc-go's
-//!   wording of transport errors; what a learner refuses).
+//! - [`grpc_compat`], [`learner_guard`] and [`grpc_metrics`]: the
+//!   middleware (grpc-go's wording of transport errors; what a learner
+//!   refuses; the `grpc_server_*` counts).
+//! - [`metrics_port`]: the `--listen-metrics-urls` listeners (`/metrics`,
+//!   `/health`).
 //! - [`peer`]: the peer port (Raft and the member-to-member services).
 //!
 //! Listeners are bound before Raft starts, so a port conflict fails the
@@ -28,8 +31,10 @@
 pub mod client;
 pub mod dispatch;
 pub mod grpc_compat;
+pub mod grpc_metrics;
 pub mod http;
 pub mod learner_guard;
+pub mod metrics_port;
 pub mod peer;
 pub mod security;
 

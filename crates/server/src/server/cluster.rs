@@ -19,7 +19,16 @@ impl EtcdServer {
     ) -> Result<Vec<MemberInfo>, EtcdError> {
         self.check_admin(caller).await?;
         let deadline = tokio::time::Instant::now() + self.limits.request_timeout;
-        Ok(self.node.membership().change(change, deadline).await?)
+        let promote = matches!(change, MemberChange::Promote { .. });
+        let changed = self.node.membership().change(change, deadline).await;
+        changed.map_err(|e| {
+            let e = EtcdError::from(e);
+            // etcd counts each refused promotion by its error's text.
+            if promote && !matches!(e, EtcdError::NotLeader) {
+                crate::metrics::learner_promote_failed(&e.to_string());
+            }
+            e
+        })
     }
 
     /// Open to every caller, as in etcd.

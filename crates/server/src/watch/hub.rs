@@ -64,6 +64,24 @@ impl Default for HubConfig {
     }
 }
 
+/// What [`Hub::counts`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchCounts {
+    pub watchers: usize,
+    pub unsynced: usize,
+    pub streams: usize,
+}
+
+/// A [`Hub`] handle that lets it go (for the metrics' scrape-time gauges).
+#[derive(Clone)]
+pub struct WeakHub(std::sync::Weak<Shared>);
+
+impl WeakHub {
+    pub fn upgrade(&self) -> Option<Hub> {
+        self.0.upgrade().map(|shared| Hub { shared })
+    }
+}
+
 /// A cheap handle to the hub; clones share it.
 #[derive(Clone)]
 pub struct Hub {
@@ -167,6 +185,22 @@ impl Hub {
     /// The newest published revision.
     pub fn revision(&self) -> i64 {
         self.shared.lock().published
+    }
+
+    /// How many watchers (and of them unsynced) and streams there are, for
+    /// etcd's watch gauges. Costs a walk of the watchers under the lock.
+    pub fn counts(&self) -> WatchCounts {
+        let st = self.shared.lock();
+        WatchCounts {
+            watchers: st.watchers.len(),
+            unsynced: st.watchers.values().filter(|w| !w.synced).count(),
+            streams: st.streams.len(),
+        }
+    }
+
+    /// A handle that does not keep the hub alive.
+    pub fn downgrade(&self) -> WeakHub {
+        WeakHub(Arc::downgrade(&self.shared))
     }
 
     /// Delivers a committed batch to the synced watchers it concerns. Called

@@ -38,7 +38,7 @@ pub mod span;
 pub mod stream;
 pub mod watcher;
 
-pub use hub::{Hub, HubConfig};
+pub use hub::{Hub, HubConfig, WatchCounts, WeakHub};
 pub use span::{EmptyRange, Span};
 pub use stream::{Created, Watch, WatchStream};
 pub use watcher::{Delivery, Filters, WatchBatch, WatchSpec, WatcherKey, STREAM};

@@ -23,6 +23,7 @@ use super::revision::Revision;
 use super::{KvTxn, MvccTables, RangeOptions, RangeResult};
 use crate::backend::{KEY_INDEX, KV, LATEST, LEASES, LEASE_KEYS};
 use crate::error::{ApplyError, StorageError};
+use crate::metrics::Tally;
 
 /// The tables a write request touches, open in the batch's transaction.
 pub(crate) struct WriteTables<'t> {
@@ -71,6 +72,8 @@ pub(crate) struct TxnWrite<'t> {
     /// One event per change, in sub-revision order; its length is the next
     /// sub revision.
     events: Vec<Event>,
+    /// The operations run, for etcd's `etcd_mvcc_*_total` when it ends.
+    tally: Tally,
 }
 
 impl<'t> TxnWrite<'t> {
@@ -80,6 +83,7 @@ impl<'t> TxnWrite<'t> {
             begin_rev,
             compacted,
             events: Vec::new(),
+            tally: Tally::default(),
         }
     }
 
@@ -89,8 +93,8 @@ impl<'t> TxnWrite<'t> {
     }
 
     /// Ends the request: its events (empty if nothing changed).
-    pub fn into_events(self) -> Vec<Event> {
-        self.events
+    pub fn into_events(mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
     }
 
     /// The revision reads see: etcd reads at `begin_rev + 1` once the request
@@ -142,6 +146,12 @@ impl<'t> TxnWrite<'t> {
     }
 }
 
+impl Drop for TxnWrite<'_> {
+    fn drop(&mut self) {
+        self.tally.record();
+    }
+}
+
 impl KvTxn for TxnWrite<'_> {
     fn rev(&self) -> i64 {
         self.begin_rev
@@ -156,6 +166,7 @@ impl KvTxn for TxnWrite<'_> {
     }
 
     fn range(&self, range: &KeyRange<'_>, opts: &RangeOptions) -> Result<RangeResult, ApplyError> {
+        self.tally.range();
         range_keys(&self.tables, range, self.read_rev(), self.compacted, opts)
     }
 
@@ -168,6 +179,7 @@ impl KvTxn for TxnWrite<'_> {
     /// this revision; an existing one keeps its create_revision and counts
     /// up its version. The key moves from its old lease to `lease`.
     fn put(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<i64, ApplyError> {
+        self.tally.puts += 1;
         let at = self.next_revision();
         let (main, sub) = at.to_key();
         let prev = self.live_kv(key)?;
@@ -208,6 +220,7 @@ impl KvTxn for TxnWrite<'_> {
     /// reported revision is the new one if this request changed anything
     /// (now or in an earlier op), else the unchanged store revision.
     fn delete_range(&mut self, range: &KeyRange<'_>) -> Result<(i64, i64), ApplyError> {
+        self.tally.deletes += 1;
         let mut live = Vec::new();
         visit_latest(&self.tables.latest, range, |_, r| {
             live.push(r);

@@ -11,7 +11,9 @@
 //!
 //! Every fact about the member comes from [`EtcdServer`]'s typed methods;
 //! nothing here reaches Raft or storage, and the gateway's calls go through
-//! the client port's own gRPC stack.
+//! the client port's own gRPC stack; `/metrics` is
+//! [`crate::metrics::render`]'s. On a `--listen-metrics-urls` listener only
+//! `/metrics` and `/health` are served (etcd's metrics mux).
 
 pub mod gateway;
 mod health;
@@ -32,11 +34,14 @@ pub struct HttpApi {
     server: Arc<EtcdServer>,
     /// The JSON gateway; `None` with `--enable-grpc-gateway=false`.
     gateway: Option<Gateway>,
+    /// A metrics listener's: `/metrics` and `/health` only.
+    metrics_only: bool,
 }
 
 /// What a path names.
 enum Route {
     Health,
+    Metrics,
     Version,
     Checks(health::Checks),
 }
@@ -47,6 +52,7 @@ impl Route {
     fn of(path: &str) -> Option<Route> {
         match path {
             "/health" => Some(Route::Health),
+            "/metrics" => Some(Route::Metrics),
             "/version" => Some(Route::Version),
             other => health::Checks::of(other).map(Route::Checks),
         }
@@ -55,7 +61,20 @@ impl Route {
 
 impl HttpApi {
     pub fn new(server: Arc<EtcdServer>, gateway: Option<Gateway>) -> HttpApi {
-        HttpApi { server, gateway }
+        HttpApi {
+            server,
+            gateway,
+            metrics_only: false,
+        }
+    }
+
+    /// What a `--listen-metrics-urls` listener serves.
+    pub fn metrics_only(server: Arc<EtcdServer>) -> HttpApi {
+        HttpApi {
+            server,
+            gateway: None,
+            metrics_only: true,
+        }
     }
 
     /// Answers one request; only the gateway reads the body. Every answer
@@ -87,15 +106,19 @@ impl HttpApi {
                 None => {}
             }
         }
-        let Some(route) = Route::of(request.uri().path()) else {
+        let route = Route::of(request.uri().path())
+            .filter(|route| !self.metrics_only || matches!(route, Route::Health | Route::Metrics));
+        let Some(route) = route else {
             return not_found();
         };
-        if request.method() != Method::GET {
+        // Go's promhttp answers every method; etcd's own handlers GET only.
+        if request.method() != Method::GET && !matches!(route, Route::Metrics) {
             return method_not_allowed();
         }
         let query = Query::parse(request.uri().query());
         match route {
             Route::Health => health::health(&self.server, &query).await,
+            Route::Metrics => ok(crate::metrics::CONTENT_TYPE, crate::metrics::render()),
             Route::Version => version::version(),
             Route::Checks(checks) => checks.run(&self.server, &query).await,
         }
@@ -202,8 +225,16 @@ mod tests {
     fn routes_match_whole_paths() {
         assert!(matches!(Route::of("/health"), Some(Route::Health)));
         assert!(matches!(Route::of("/version"), Some(Route::Version)));
+        assert!(matches!(Route::of("/metrics"), Some(Route::Metrics)));
         assert!(matches!(Route::of("/readyz"), Some(Route::Checks(_))));
-        for path in ["/", "/health/", "/healthz", "/version/x", "/v3/kv/range"] {
+        for path in [
+            "/",
+            "/health/",
+            "/healthz",
+            "/metrics/",
+            "/version/x",
+            "/v3/kv/range",
+        ] {
             assert!(Route::of(path).is_none(), "{path}");
         }
     }
