@@ -40,6 +40,7 @@ pub mod network;
 pub mod node;
 pub mod peer_codec;
 pub mod peer_service;
+mod prober;
 pub mod snapshot_transfer;
 pub mod state_machine;
 pub mod types;

@@ -157,9 +157,9 @@ pub(crate) struct PeerMetrics {
     /// Request bytes this member sent the peer.
     pub sent: IntCounter,
     /// Response bytes the peer sent back (what a leader sends us unasked is
-    /// counted by [`served_append`]).
+    /// counted by [`served`]).
     pub received: IntCounter,
-    /// Heartbeat round trips.
+    /// Probe round trips (`crate::prober`).
     pub rtt: Histogram,
 }
 
@@ -181,15 +181,15 @@ impl PeerMetrics {
 /// as a slow apply.
 pub(crate) const SLOW_APPLY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// The bytes of one AppendEntries the peer service served: the leader's
-/// request received, and our answer sent back. Each leader's series are
-/// resolved once.
-pub(crate) fn served_append(leader: u64, received: usize, sent: usize) {
+/// The bytes of one request the peer service served (an AppendEntries, a
+/// probe): the peer's request received, and our answer sent back. Each
+/// peer's series are resolved once.
+pub(crate) fn served(peer: u64, received: usize, sent: usize) {
     static SERIES: LazyLock<Mutex<HashMap<u64, (IntCounter, IntCounter)>>> =
         LazyLock::new(Default::default);
     let mut series = SERIES.lock().unwrap_or_else(PoisonError::into_inner);
-    let (from, to) = series.entry(leader).or_insert_with(|| {
-        let id = format!("{leader:x}");
+    let (from, to) = series.entry(peer).or_insert_with(|| {
+        let id = format!("{peer:x}");
         let m = &*METRICS;
         (
             m.peer_received_bytes.with_label_values(&[&id]),

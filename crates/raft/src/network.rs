@@ -166,8 +166,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         let payload = peer_codec::encode_append_request(&rpc);
-        // A heartbeat's round trip is etcd's peer RTT. A heartbeat sent
-        // more than two intervals after the previous one the peer answered
+        // A heartbeat sent more than two intervals after the previous one the peer answered
         // is etcd's heartbeat send failure (the leader fell behind its
         // schedule); the gaps of a peer that does not answer are not.
         let heartbeat = rpc.entries.is_empty();
@@ -182,10 +181,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         let sent = self.call(Rpc::AppendEntries, payload, &option).await;
         if heartbeat {
             match &sent {
-                Ok(_) => {
-                    self.metrics.rtt.observe(started.elapsed().as_secs_f64());
-                    self.last_heartbeat = Some(started);
-                }
+                Ok(_) => self.last_heartbeat = Some(started),
                 Err(_) => self.last_heartbeat = None,
             }
         }

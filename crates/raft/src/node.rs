@@ -270,6 +270,11 @@ impl RaftNode {
         // Voters added as learners become voters once caught up, whichever
         // member leads by then.
         tokio::spawn(node.membership.clone().promote_caught_up());
+        tokio::spawn(crate::prober::run(
+            node.membership.clone(),
+            opts.dialer.clone(),
+            opts.member_id,
+        ));
         crate::metrics::register_all();
         tokio::spawn(follow_metrics(
             node.raft.metrics(),

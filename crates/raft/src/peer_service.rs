@@ -19,6 +19,7 @@ use std::path::PathBuf;
 
 use etcd_proto::raftpb::SnapshotChunk;
 use openraft::alias::SnapshotOf;
+use openraft::async_runtime::WatchReceiver;
 use openraft::raft::AppendEntriesResponse;
 use openraft::Raft;
 use tonic::{Request, Response, Status, Streaming};
@@ -94,6 +95,16 @@ fn answer(payload: Vec<u8>) -> Result<Response<PeerMessage>, Status> {
 
 #[tonic::async_trait]
 impl RaftPeer for PeerService {
+    async fn probe(&self, request: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
+        let payload = request.into_inner().payload;
+        let prober = crate::prober::sender(&payload)
+            .ok_or_else(|| Status::invalid_argument("a probe names its sender"))?;
+        let own_id = self.raft.metrics().borrow_watched().id;
+        let answer = crate::prober::payload(own_id);
+        crate::metrics::served(prober, payload.len(), answer.len());
+        Ok(Response::new(PeerMessage { payload: answer }))
+    }
+
     async fn install_snapshot(
         &self,
         request: Request<Streaming<SnapshotChunk>>,
@@ -159,7 +170,7 @@ impl RaftPeer for PeerService {
             self.contact.record(std::time::Instant::now());
         }
         let answer_bytes = peer_codec::encode_append_response(&resp);
-        crate::metrics::served_append(leader, payload.len(), answer_bytes.len());
+        crate::metrics::served(leader, payload.len(), answer_bytes.len());
         answer(answer_bytes)
     }
 

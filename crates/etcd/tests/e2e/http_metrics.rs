@@ -629,21 +629,17 @@ both!(leader_change_in_a_cluster, |target| async move {
     // not talk to each other after the election). 3.4 also counts bytes
     // `From="0"`, from peers not identified yet: not asserted.
     for i in 0..3 {
-        let page = eventually(Duration::from_secs(10), "peer traffic shows", || async {
+        let page = eventually(Duration::from_secs(20), "peer traffic shows", || async {
             let page = scrape(cluster.member(i)).await;
             let all = (0..3).filter(|j| *j != i).all(|j| {
                 let to = [("To", ids[j].as_str())];
                 let from = [("From", ids[j].as_str())];
                 let talks = i == leader || j == leader;
-                // etcd probes every peer on its own (rafthttp's prober), so
-                // every member sends to and times each peer. etcd-rs times
-                // the leader's heartbeats and counts Raft's own messages,
-                // so only the leader's links to its followers show those.
-                let probes = target == Target::Reference || i == leader;
-                (!probes
-                    || page.sum("etcd_network_peer_sent_bytes_total", &to) > 0.0
-                        && page.sum("etcd_network_peer_round_trip_time_seconds_count", &to) > 0.0)
+                // Every member probes each peer (etcd's rafthttp prober,
+                // every 4 s), so it sends to and times every peer.
+                page.sum("etcd_network_peer_sent_bytes_total", &to) > 0.0
                     && (!talks || page.sum("etcd_network_peer_received_bytes_total", &from) > 0.0)
+                    && page.sum("etcd_network_peer_round_trip_time_seconds_count", &to) > 0.0
             });
             all.then_some(page)
         })
