@@ -12,8 +12,9 @@
 //!   [`peer_service`]: the `RaftPeer` service peers reach us on;
 //!   [`peer_codec`]: the bytes of those RPCs; [`snapshot_transfer`]:
 //!   streaming a snapshot to a member that fell behind the purged log.
-//! - [`metrics`]: etcd's `etcd_server_*` Raft metrics and the WAL's fsync
-//!   latency.
+//! - [`metrics`]: etcd's `etcd_server_*` Raft metrics, the WAL's fsync
+//!   latency and the peer traffic; `prober`: etcd's peer prober (a round
+//!   trip to every other member every 4 s).
 //! - [`faults`]: a test facility, peer faults injected from a file.
 //! - [`liveness`]: the leader as etcd's check-quorum reports it.
 //! - [`leader_client`]: reaching the current leader's peer service, for
