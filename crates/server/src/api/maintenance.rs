@@ -9,8 +9,8 @@
 //! it. Downgrade answers `Unimplemented` for now.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use etcd_proto::etcdserverpb::maintenance_server::Maintenance;
 use etcd_proto::etcdserverpb::{
@@ -26,38 +26,17 @@ use crate::errors::EtcdError;
 use crate::server::EtcdServer;
 use crate::VERSION;
 
-/// How stale Status.dbSizeInUse may get. Measuring it walks the whole
-/// database under the apply lock, so it is refreshed in the background, at
-/// most this often, when Status is asked for.
-const SIZE_IN_USE_MAX_AGE: Duration = Duration::from_secs(10);
-
 /// How long Defragment waits for transactions begun before it to end
 /// (below etcdctl's default 5 s command timeout).
 const DEFRAG_WAIT: Duration = Duration::from_secs(4);
 
 pub struct MaintenanceService {
     server: Arc<EtcdServer>,
-    /// When a dbSizeInUse refresh was last started.
-    size_refreshed: Mutex<Instant>,
 }
 
 impl MaintenanceService {
     pub fn new(server: Arc<EtcdServer>) -> MaintenanceService {
-        MaintenanceService {
-            server,
-            size_refreshed: Mutex::new(Instant::now()),
-        }
-    }
-
-    fn refresh_size_in_use_if_stale(&self) {
-        let Ok(mut last) = self.size_refreshed.lock() else {
-            return;
-        };
-        if last.elapsed() < SIZE_IN_USE_MAX_AGE {
-            return;
-        }
-        *last = Instant::now();
-        self.server.refresh_size_in_use();
+        MaintenanceService { server }
     }
 }
 
@@ -93,7 +72,7 @@ impl Maintenance for MaintenanceService {
         _request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
         let status = self.server.member_status().await?;
-        self.refresh_size_in_use_if_stale();
+        self.server.refresh_size_in_use_if_stale();
         let raft = status.raft;
         let mut errors = Vec::new();
         if raft.leader.is_none() {

@@ -28,6 +28,11 @@ pub struct MemberStatus {
     pub alarms: Vec<AlarmMember>,
 }
 
+/// How stale the backend's size in use may get. Measuring it walks the
+/// whole database under the apply lock, so it is refreshed in the
+/// background, at most this often, when Status or a scrape asks for it.
+const SIZE_IN_USE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl EtcdServer {
     /// This member's state for `Status`, served from what it has applied.
     pub async fn member_status(&self) -> Result<MemberStatus, EtcdError> {
@@ -55,6 +60,21 @@ impl EtcdServer {
             Ok(txn.alarms(AlarmType::None as i32)?)
         })
         .await
+    }
+
+    /// Starts a new measure of the backend's size in use when the last is
+    /// older than [`SIZE_IN_USE_MAX_AGE`]; for Status and for `/metrics`
+    /// (`etcd_mvcc_db_total_size_in_use_in_bytes`), which read the cached
+    /// figure.
+    pub fn refresh_size_in_use_if_stale(&self) {
+        let Ok(mut last) = self.size_refreshed.lock() else {
+            return;
+        };
+        if last.elapsed() < SIZE_IN_USE_MAX_AGE {
+            return;
+        }
+        *last = std::time::Instant::now();
+        self.refresh_size_in_use();
     }
 
     /// Measures the backend's size in use again, in the background (it

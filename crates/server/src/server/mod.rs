@@ -100,6 +100,8 @@ pub struct EtcdServer {
     limits: Limits,
     /// Tokens and how callers are identified (see [`crate::auth`]).
     authn: Arc<Authenticator>,
+    /// When a measure of the backend's size in use last started.
+    size_refreshed: std::sync::Mutex<std::time::Instant>,
 }
 
 impl EtcdServer {
@@ -114,6 +116,7 @@ impl EtcdServer {
             cluster_id,
             limits,
             authn,
+            size_refreshed: std::sync::Mutex::new(std::time::Instant::now()),
         })
     }
 

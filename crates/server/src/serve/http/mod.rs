@@ -118,7 +118,12 @@ impl HttpApi {
         let query = Query::parse(request.uri().query());
         match route {
             Route::Health => health::health(&self.server, &query).await,
-            Route::Metrics => ok(crate::metrics::CONTENT_TYPE, crate::metrics::render()),
+            Route::Metrics => {
+                // The size in use is measured in the background; a scrape
+                // keeps it at most a few seconds old, as Status does.
+                self.server.refresh_size_in_use_if_stale();
+                ok(crate::metrics::CONTENT_TYPE, crate::metrics::render())
+            }
             Route::Version => version::version(),
             Route::Checks(checks) => checks.run(&self.server, &query).await,
         }
