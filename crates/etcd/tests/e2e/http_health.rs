@@ -22,69 +22,16 @@ use crate::common;
 use crate::quota::{fill, quota};
 
 use common::cluster::Cluster;
+use common::http::{self, Answer};
 use common::{eventually, Node, Target};
-
-/// One HTTP answer as curl received it.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    /// Header names lowercased, in order.
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The status and body, for one-line comparisons.
-    fn pair(&self) -> (u16, &str) {
-        (self.status, self.body.as_str())
-    }
-}
 
 /// `curl -X METHOD` of `path` on the node's client URL.
 async fn request(node: &Node, method: &str, path: &str) -> Answer {
-    let url = format!("{}{path}", node.client_url());
-    let out = tokio::process::Command::new("curl")
-        .args(["-sS", "-i", "--max-time", "30", "-X", method, &url])
-        .output()
-        .await
-        .expect("run curl (apt-get install curl)");
-    assert!(
-        out.status.success(),
-        "curl {method} {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    parse(&String::from_utf8(out.stdout).expect("a UTF-8 answer"))
+    http::curl(&format!("{}{path}", node.client_url()), &["-X", method]).await
 }
 
 async fn get(node: &Node, path: &str) -> Answer {
     request(node, "GET", path).await
-}
-
-/// Splits `curl -i`'s output into status, headers and body.
-fn parse(raw: &str) -> Answer {
-    let (head, body) = raw.split_once("\r\n\r\n").expect("headers, then a body");
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .expect("a status line");
-    let headers = lines
-        .filter_map(|line| line.split_once(": "))
-        .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: body.to_string(),
-    }
 }
 
 /// `/health`'s body for a verdict: 3.4's has no reason.
