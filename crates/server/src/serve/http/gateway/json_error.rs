@@ -60,28 +60,58 @@ fn drop_nulls(value: &mut serde_json::Value) -> bool {
     }
 }
 
+/// serde_json's syntax errors (by the start of their text) and where Go's
+/// scanner says it was when it met the same character.
+const SYNTAX_CONTEXTS: &[(&str, &str)] = &[
+    (
+        "key must be a string",
+        "looking for beginning of object key string",
+    ),
+    (
+        "trailing comma",
+        "looking for beginning of object key string",
+    ),
+    ("expected `:`", "after object key"),
+    ("expected `,` or `}`", "after object key:value pair"),
+    ("expected `,` or `]`", "after array element"),
+    ("invalid number", "in numeric literal"),
+    ("invalid escape", "in string escape code"),
+    ("control character", "in string literal"),
+];
+
+/// serde's names of a JSON value's kind (the start of what follows
+/// "invalid type: ") and Go's.
+const VALUE_KINDS: &[(&str, &str)] = &[
+    ("integer", "number"),
+    ("floating point", "number"),
+    ("string", "string"),
+    ("boolean", "bool"),
+    ("map", "object"),
+    ("sequence", "array"),
+];
+
+/// What pbjson's visitors expect, and the Go type of such a field.
+const GO_TYPES: &[(&str, &str)] = &[
+    ("a base64 string", "[]uint8"),
+    ("a string", "string"),
+    ("a boolean", "bool"),
+];
+
+/// The value of the first entry of `table` whose key starts `text`.
+fn by_prefix<'a>(text: &str, table: &[(&str, &'a str)]) -> Option<&'a str> {
+    table
+        .iter()
+        .find(|(prefix, _)| text.starts_with(prefix))
+        .map(|(_, value)| *value)
+}
+
 /// Go's scanner error for a body that is not JSON.
 fn syntax_error(body: &[u8], error: &serde_json::Error) -> String {
     if error.classify() == Category::Eof {
         return "unexpected EOF".to_string();
     }
     let text = error.to_string();
-    let context = if text.starts_with("key must be a string") || text.starts_with("trailing comma")
-    {
-        "looking for beginning of object key string"
-    } else if text.starts_with("expected `:`") {
-        "after object key"
-    } else if text.starts_with("expected `,` or `}`") {
-        "after object key:value pair"
-    } else if text.starts_with("expected `,` or `]`") {
-        "after array element"
-    } else if text.starts_with("invalid number") {
-        "in numeric literal"
-    } else if text.starts_with("control character") || text.starts_with("invalid escape") {
-        "in string literal"
-    } else {
-        "looking for beginning of value"
-    };
+    let context = by_prefix(&text, SYNTAX_CONTEXTS).unwrap_or("looking for beginning of value");
     match offending_byte(body, error.line(), error.column()) {
         Some(byte) => format!("invalid character {} {context}", go_quoted_char(byte)),
         None => text,
@@ -158,25 +188,15 @@ fn data_error(body: &[u8], error: &serde_json::Error) -> String {
     }
     // serde's "invalid type: integer `5`, expected a base64 string".
     if let Some(rest) = text.strip_prefix("invalid type: ") {
-        let found = if rest.starts_with("integer") || rest.starts_with("floating point") {
-            "number"
-        } else if rest.starts_with("string") {
-            "string"
-        } else if rest.starts_with("boolean") {
-            "bool"
-        } else if rest.starts_with("map") {
-            "object"
-        } else if rest.starts_with("sequence") {
-            "array"
-        } else {
-            return text.to_string();
-        };
         let expected = rest.rsplit("expected ").next().unwrap_or_default();
-        let go_type = match expected {
-            "a base64 string" => "[]uint8",
-            "a string" => "string",
-            "a boolean" => "bool",
-            _ => return text.to_string(),
+        let (Some(found), Some(go_type)) = (
+            by_prefix(rest, VALUE_KINDS),
+            GO_TYPES
+                .iter()
+                .find(|(e, _)| *e == expected)
+                .map(|(_, t)| *t),
+        ) else {
+            return text.to_string();
         };
         return format!("json: cannot unmarshal {found} into Go value of type {go_type}");
     }
@@ -216,6 +236,26 @@ mod tests {
             "invalid character '\"' after object key"
         );
         assert_eq!(error(r#"{"key":"#), "unexpected EOF");
+        assert_eq!(
+            error(r#"{"key":"Zm9v",}"#),
+            "invalid character '}' looking for beginning of object key string"
+        );
+        assert_eq!(
+            error(r#"{"key":"Zm9v" 1}"#),
+            "invalid character '1' after object key:value pair"
+        );
+        assert_eq!(
+            error(r#"{"key":"a\q"}"#),
+            "invalid character 'q' in string escape code"
+        );
+        assert_eq!(
+            error(r#"{"prev_kv":"x"}"#),
+            "json: cannot unmarshal string into Go value of type bool"
+        );
+        assert_eq!(
+            error(r#"{"value":{}}"#),
+            "json: cannot unmarshal object into Go value of type []uint8"
+        );
     }
 
     #[test]
