@@ -27,10 +27,9 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("{e}");
-            if e.prints_usage() {
-                eprintln!("{}", etcd_server::config::usage());
-            }
+            // Logging is not up yet: etcd's own words for a refused
+            // configuration (Go flag errors with the usage, else zap lines).
+            eprint!("{}", etcd_server::logging::config_error_report(&e));
             return ExitCode::from(e.exit_code() as u8);
         }
     };

@@ -113,7 +113,8 @@ pub fn level_filter(level: LogLevel) -> LevelFilter {
 }
 
 /// Logs what was noticed while reading the configuration, and one
-/// "flag is not yet supported by etcd-rs; ignoring" warning per ignored flag.
+/// "flag is not yet supported by etcd-rs; ignoring" warning per ignored flag
+/// (and per feature gate turned on that etcd-rs does not implement).
 pub fn log_config_notices(cfg: &Config) {
     for notice in cfg.notices() {
         let fields = json_object(notice.fields.iter().map(|(k, v)| (*k, v.as_str())));
@@ -126,6 +127,12 @@ pub fn log_config_notices(cfg: &Config) {
         tracing::warn!(
             "flag-name" = unsupported.flag,
             "flag is not yet supported by etcd-rs; ignoring"
+        );
+    }
+    for gate in cfg.feature_gates.ignored() {
+        tracing::warn!(
+            "feature-gate" = gate.name,
+            "feature gate is not yet supported by etcd-rs; ignoring"
         );
     }
 }

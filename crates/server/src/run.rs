@@ -74,6 +74,8 @@ pub struct ServeOptions {
     pub auth_token_ttl: Duration,
     /// `--experimental-watch-progress-notify-interval` (0: etcd's default).
     pub watch_progress_notify_interval: Duration,
+    /// The gates `--feature-gates` set, as etcd 3.6 logs them at start.
+    pub feature_gates: String,
     /// `--listen-metrics-urls`: extra listeners serving `/metrics` and
     /// `/health` only.
     pub listen_metrics_urls: Vec<String>,
@@ -119,6 +121,7 @@ impl ServeOptions {
             },
             auto_compaction: cfg.auto_compaction(),
             watch_progress_notify_interval: cfg.experimental_watch_progress_notify_interval,
+            feature_gates: cfg.feature_gates.to_string(),
             bcrypt_cost: cfg.bcrypt_cost as u32,
             auth_token: cfg.auth_token.clone(),
             auth_token_ttl: Duration::from_secs(cfg.auth_token_ttl),
@@ -186,6 +189,7 @@ pub async fn run(
         "listen-client-urls" = ?opts.listen_client_urls,
         "advertise-client-urls" = ?opts.advertise_client_urls,
         "initial-cluster" = ?opts.initial_cluster,
+        "feature-gates" = %opts.feature_gates,
         "starting an etcd server"
     );
 

@@ -23,6 +23,7 @@ mod cluster_restart;
 mod cluster_snapshot;
 mod crash;
 mod disk_full;
+mod etcd36_flags;
 mod etcdctl_auth;
 mod etcdctl_auth_enforced;
 mod etcdctl_cluster;

@@ -92,6 +92,11 @@ fn from_command_line(
     env: &[(String, String)],
 ) -> Result<(), ConfigError> {
     env::apply(cfg, &mut cli.set, env)?;
+    // etcd 3.6's checks on its new names, before the others as in etcd.
+    cfg.feature_gates
+        .conflicts()
+        .map_err(ConfigError::Invalid)?;
+    validate::check_renamed(|name| cli.set.contains(name))?;
     for (name, timeout) in [
         ("raft-read-timeout", &mut cfg.raft_read_timeout),
         ("raft-write-timeout", &mut cfg.raft_write_timeout),

@@ -15,7 +15,9 @@ use serde::Deserialize;
 
 use super::url::Url;
 use super::value::go_quote;
-use super::{ClusterState, CompactionMode, Config, ConfigError, ConfigSource, LogLevel, Notice};
+use super::{
+    ClusterState, CompactionMode, Config, ConfigError, ConfigSource, Gate, LogLevel, Notice,
+};
 
 /// The defaults a config file starts from (etcd's `embed.NewConfig`).
 pub(crate) fn defaults() -> Config {
@@ -54,12 +56,39 @@ pub(crate) fn from_yaml(text: &str) -> Result<Config, ConfigError> {
     let decode_err =
         |e: serde_yaml_ng::Error| ConfigError::File(format!("error unmarshaling YAML: {e}"));
     let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(decode_err)?;
+    let present = explicit_keys(&value);
     let file: FileConfig = if value.is_null() {
         FileConfig::default()
     } else {
         serde_yaml_ng::from_value(value).map_err(decode_err)?
     };
-    file.into_config()
+    let cfg = file.into_config()?;
+    super::validate::check_renamed(|name| present.contains(name))?;
+    Ok(cfg)
+}
+
+/// The settings a file names, as flag names: its top-level keys, with
+/// etcd's two exceptions (a misspelt 3.5 key, and 3.6's peer SAN setting
+/// inside `peer-transport-security`).
+fn explicit_keys(value: &serde_yaml_ng::Value) -> std::collections::BTreeSet<String> {
+    let mut keys = std::collections::BTreeSet::new();
+    let Some(map) = value.as_mapping() else {
+        return keys;
+    };
+    for (key, inner) in map {
+        let Some(key) = key.as_str() else { continue };
+        match key {
+            "experimental-snapshot-catch-up-entries" => {
+                keys.insert("experimental-snapshot-catchup-entries".to_string());
+            }
+            "peer-transport-security" if inner.get("skip-client-san-verification").is_some() => {
+                keys.insert("peer-skip-client-san-verification".to_string());
+            }
+            _ => {}
+        }
+        keys.insert(key.to_string());
+    }
+    keys
 }
 
 /// A duration as etcd's YAML holds it: integer nanoseconds.
@@ -87,6 +116,8 @@ struct Security {
     auto_tls: Option<bool>,
     allowed_cn: Option<Vec<String>>,
     allowed_hostname: Option<Vec<String>>,
+    /// etcd 3.6's place for `--peer-skip-client-san-verification`.
+    skip_client_san_verification: Option<bool>,
 }
 
 /// `socket-options`.
@@ -173,6 +204,26 @@ struct FileConfig {
     experimental_distributed_tracing_service_name: Option<String>,
     experimental_distributed_tracing_instance_id: Option<String>,
     experimental_distributed_tracing_sampling_rate: Option<i64>,
+    experimental_peer_skip_client_san_verification: Option<bool>,
+    // etcd 3.6's names for the experimental settings above.
+    compact_hash_check_time: Option<Nanos>,
+    corrupt_check_time: Option<Nanos>,
+    compaction_batch_limit: Option<i64>,
+    compaction_sleep_interval: Option<Nanos>,
+    watch_progress_notify_interval: Option<Nanos>,
+    warning_apply_duration: Option<Nanos>,
+    bootstrap_defrag_threshold_megabytes: Option<u64>,
+    downgrade_check_time: Option<Nanos>,
+    memory_mlock: Option<bool>,
+    snapshot_catchup_entries: Option<u64>,
+    enable_distributed_tracing: Option<bool>,
+    distributed_tracing_address: Option<String>,
+    distributed_tracing_service_name: Option<String>,
+    distributed_tracing_instance_id: Option<String>,
+    distributed_tracing_sampling_rate: Option<i64>,
+    /// etcd 3.6: the `--feature-gates` text, `Name=bool,...`.
+    feature_gates: Option<String>,
+    log_format: Option<String>,
     force_new_cluster: Option<bool>,
     unsafe_no_fsync: Option<bool>,
     enable_pprof: Option<bool>,
@@ -262,13 +313,9 @@ impl FileConfig {
             auth_token => auth_token,
             bcrypt_cost => bcrypt_cost,
             auth_token_ttl => auth_token_ttl,
-            experimental_initial_corrupt_check => experimental_initial_corrupt_check,
             experimental_corrupt_check_time => experimental_corrupt_check_time via nanos,
-            experimental_compact_hash_check_enabled => experimental_compact_hash_check_enabled,
             experimental_compact_hash_check_time => experimental_compact_hash_check_time via nanos,
             experimental_enable_v2v3 => experimental_enable_v2v3,
-            experimental_enable_lease_checkpoint => experimental_enable_lease_checkpoint,
-            experimental_enable_lease_checkpoint_persist => experimental_enable_lease_checkpoint_persist,
             experimental_compaction_batch_limit => experimental_compaction_batch_limit,
             experimental_compaction_sleep_interval => experimental_compaction_sleep_interval via nanos,
             experimental_watch_progress_notify_interval => experimental_watch_progress_notify_interval via nanos,
@@ -276,13 +323,27 @@ impl FileConfig {
             experimental_bootstrap_defrag_threshold_megabytes => experimental_bootstrap_defrag_threshold_megabytes,
             experimental_downgrade_check_time => experimental_downgrade_check_time via nanos,
             experimental_memory_mlock => experimental_memory_mlock,
-            experimental_txn_mode_write_with_shared_buffer => experimental_txn_mode_write_with_shared_buffer,
-            experimental_stop_grpc_service_on_defrag => experimental_stop_grpc_service_on_defrag,
             experimental_enable_distributed_tracing => experimental_enable_distributed_tracing,
             experimental_distributed_tracing_address => experimental_distributed_tracing_address,
             experimental_distributed_tracing_service_name => experimental_distributed_tracing_service_name,
             experimental_distributed_tracing_instance_id => experimental_distributed_tracing_instance_id,
             experimental_distributed_tracing_sampling_rate => experimental_distributed_tracing_sampling_rate,
+            experimental_peer_skip_client_san_verification => experimental_peer_skip_client_san_verification,
+            compact_hash_check_time => experimental_compact_hash_check_time via nanos,
+            corrupt_check_time => experimental_corrupt_check_time via nanos,
+            compaction_batch_limit => experimental_compaction_batch_limit,
+            compaction_sleep_interval => experimental_compaction_sleep_interval via nanos,
+            watch_progress_notify_interval => experimental_watch_progress_notify_interval via nanos,
+            warning_apply_duration => experimental_warning_apply_duration via nanos,
+            bootstrap_defrag_threshold_megabytes => experimental_bootstrap_defrag_threshold_megabytes,
+            downgrade_check_time => experimental_downgrade_check_time via nanos,
+            memory_mlock => experimental_memory_mlock,
+            snapshot_catchup_entries => experimental_snapshot_catchup_entries,
+            enable_distributed_tracing => experimental_enable_distributed_tracing,
+            distributed_tracing_address => experimental_distributed_tracing_address,
+            distributed_tracing_service_name => experimental_distributed_tracing_service_name,
+            distributed_tracing_instance_id => experimental_distributed_tracing_instance_id,
+            distributed_tracing_sampling_rate => experimental_distributed_tracing_sampling_rate,
             force_new_cluster => force_new_cluster,
             unsafe_no_fsync => unsafe_no_fsync,
             enable_pprof => enable_pprof,
@@ -298,6 +359,53 @@ impl FileConfig {
             proxy_write_timeout => proxy_write_timeout,
             proxy_read_timeout => proxy_read_timeout,
         });
+
+        let gate_keys = [
+            (
+                f.experimental_initial_corrupt_check,
+                Gate::InitialCorruptCheck,
+            ),
+            (
+                f.experimental_compact_hash_check_enabled,
+                Gate::CompactHashCheck,
+            ),
+            (
+                f.experimental_enable_lease_checkpoint,
+                Gate::LeaseCheckpoint,
+            ),
+            (
+                f.experimental_enable_lease_checkpoint_persist,
+                Gate::LeaseCheckpointPersist,
+            ),
+            (
+                f.experimental_txn_mode_write_with_shared_buffer,
+                Gate::TxnModeWriteWithSharedBuffer,
+            ),
+            (
+                f.experimental_stop_grpc_service_on_defrag,
+                Gate::StopGrpcServiceOnDefrag,
+            ),
+        ];
+        for (value, gate) in gate_keys {
+            if let Some(on) = value {
+                cfg.feature_gates.set_flag(gate, on);
+            }
+        }
+        if let Some(text) = f.feature_gates.as_deref().filter(|s| !s.is_empty()) {
+            cfg.feature_gates
+                .set_gates(text)
+                .map_err(ConfigError::Invalid)?;
+        }
+        cfg.feature_gates
+            .conflicts()
+            .map_err(ConfigError::Invalid)?;
+        if let Some(format) = f.log_format {
+            cfg.log_format = if format.is_empty() {
+                "json".to_string()
+            } else {
+                format
+            };
+        }
 
         let url_keys = [
             (
@@ -396,6 +504,9 @@ impl FileConfig {
             apply_security(&mut cfg.client_tls, sec);
         }
         if let Some(sec) = f.peer_transport_security {
+            if let Some(skip) = sec.skip_client_san_verification {
+                cfg.experimental_peer_skip_client_san_verification = skip;
+            }
             apply_security(&mut cfg.peer_tls, sec);
         }
         if cfg.self_signed_cert_validity == 0 {

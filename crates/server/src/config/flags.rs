@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use super::compaction::CompactionMode;
 use super::url::Url;
 use super::value::{go_quote, parse_bool, parse_flag_duration, parse_int, parse_uint, NumError};
-use super::{ClusterState, Config, LogLevel};
+use super::{ClusterState, Config, Gate, LogLevel};
 
 /// Where a flag stands in etcd-rs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,6 +306,101 @@ macro_rules! flag {
     };
 }
 
+/// A gate-backed etcd 3.5 boolean: records the flag's value for the gate;
+/// whether it counts as set is the gate's state (see `features.rs`).
+macro_rules! gate_flag {
+    ($name:literal, $gate:ident, $def:literal, $help:literal) => {
+        Flag {
+            name: $name,
+            section: Section::Experimental,
+            is_bool: true,
+            support: Support::Supported,
+            default_text: $def,
+            help: $help,
+            set: |c, v| {
+                c.feature_gates.set_flag(Gate::$gate, parse_bool(v)?);
+                Ok(())
+            },
+            is_default: |c, d| {
+                c.feature_gates.enabled(Gate::$gate) == d.feature_gates.enabled(Gate::$gate)
+            },
+        }
+    };
+}
+
+/// `--feature-gates`: merged into the gates; `Err` is etcd's reason.
+fn feature_gates(c: &mut Config, v: &str) -> Result<(), String> {
+    c.feature_gates.set_gates(v)
+}
+
+/// `--log-format`: an empty value means JSON, as in etcd; other values are
+/// checked with the rest of the configuration (etcd's wording is not a flag
+/// error).
+fn log_format(v: &str) -> Result<String, String> {
+    Ok(if v.is_empty() { "json" } else { v }.to_string())
+}
+
+/// etcd 3.6's names for etcd 3.5's `--experimental-*` flags: (3.5 name,
+/// 3.6 name). Both are accepted and set the same setting; giving both is
+/// refused (see `validate.rs`).
+pub(crate) const RENAMED: &[(&str, &str)] = &[
+    (
+        "experimental-compact-hash-check-time",
+        "compact-hash-check-time",
+    ),
+    ("experimental-corrupt-check-time", "corrupt-check-time"),
+    (
+        "experimental-compaction-batch-limit",
+        "compaction-batch-limit",
+    ),
+    (
+        "experimental-watch-progress-notify-interval",
+        "watch-progress-notify-interval",
+    ),
+    (
+        "experimental-warning-apply-duration",
+        "warning-apply-duration",
+    ),
+    (
+        "experimental-bootstrap-defrag-threshold-megabytes",
+        "bootstrap-defrag-threshold-megabytes",
+    ),
+    ("experimental-memory-mlock", "memory-mlock"),
+    (
+        "experimental-snapshot-catchup-entries",
+        "snapshot-catchup-entries",
+    ),
+    (
+        "experimental-compaction-sleep-interval",
+        "compaction-sleep-interval",
+    ),
+    ("experimental-downgrade-check-time", "downgrade-check-time"),
+    (
+        "experimental-peer-skip-client-san-verification",
+        "peer-skip-client-san-verification",
+    ),
+    (
+        "experimental-enable-distributed-tracing",
+        "enable-distributed-tracing",
+    ),
+    (
+        "experimental-distributed-tracing-address",
+        "distributed-tracing-address",
+    ),
+    (
+        "experimental-distributed-tracing-service-name",
+        "distributed-tracing-service-name",
+    ),
+    (
+        "experimental-distributed-tracing-instance-id",
+        "distributed-tracing-instance-id",
+    ),
+    (
+        "experimental-distributed-tracing-sampling-rate",
+        "distributed-tracing-sampling-rate",
+    ),
+];
+
 static FLAGS: &[Flag] = &[
     // ---- member ----
     flag!(Member, "name", Supported, string => name, "default",
@@ -348,6 +443,16 @@ static FLAGS: &[Flag] = &[
         "Most concurrent HTTP/2 streams per client connection."),
     flag!(Member, "enable-grpc-gateway", Supported, bool => enable_grpc_gateway, "true",
         "Serve the JSON/HTTP gateway to the v3 API."),
+    Flag {
+        name: "feature-gates",
+        section: Section::Member,
+        is_bool: false,
+        support: Support::Supported,
+        default_text: "",
+        help: "Server feature gates (etcd 3.6), as Name=true|false pairs separated by commas; see the list below.",
+        set: feature_gates,
+        is_default: |c, d| c.feature_gates.to_string() == d.feature_gates.to_string(),
+    },
     flag!(Member, "grpc-keepalive-min-time", Supported, duration => grpc_keepalive_min_time, "5s",
         "Shortest keepalive ping interval a client may use."),
     flag!(Member, "grpc-keepalive-interval", Supported, duration => grpc_keepalive_interval, "2h0m0s",
@@ -450,6 +555,8 @@ static FLAGS: &[Flag] = &[
         "Highest TLS version accepted: TLS1.2 or TLS1.3 (empty: library default)."),
     flag!(Security, "experimental-peer-skip-client-san-verification", Supported, bool => experimental_peer_skip_client_san_verification, "false",
         "Do not check the SAN of certificates presented by peers."),
+    flag!(Security, "peer-skip-client-san-verification", Supported, bool => experimental_peer_skip_client_san_verification, "false",
+        "Do not check the SAN of certificates presented by peers (etcd 3.6 name)."),
     // ---- auth ----
     flag!(Auth, "auth-token", ByValue, string => auth_token, "simple",
         "Auth token type and its options ('simple' or 'jwt,...')."),
@@ -471,6 +578,8 @@ static FLAGS: &[Flag] = &[
         "Where logs go: 'default' (stderr), 'stderr', 'stdout', or file paths, comma-separated."),
     flag!(Logging, "log-level", Supported, log_level => log_level, "info",
         "Lowest level logged: debug, info, warn, error, panic or fatal."),
+    flag!(Logging, "log-format", ByValue, log_format => log_format, "json",
+        "Log format (etcd 3.6): 'json' or 'console'; etcd-rs writes JSON either way."),
     flag!(Logging, "enable-log-rotation", Ignored, bool => enable_log_rotation, "false",
         "Rotate the log file when --log-outputs names exactly one file."),
     flag!(Logging, "log-rotation-config-json", Ignored, string => log_rotation_config_json,
@@ -487,6 +596,16 @@ static FLAGS: &[Flag] = &[
         "Instance ID on exported spans; unique per member."),
     flag!(Tracing, "experimental-distributed-tracing-sampling-rate", Ignored, int => experimental_distributed_tracing_sampling_rate, "0",
         "Spans sampled per million."),
+    flag!(Tracing, "enable-distributed-tracing", Ignored, bool => experimental_enable_distributed_tracing, "false",
+        "Export OpenTelemetry traces (etcd 3.6 name)."),
+    flag!(Tracing, "distributed-tracing-address", Ignored, string => experimental_distributed_tracing_address, "localhost:4317",
+        "Address of the trace collector (etcd 3.6 name)."),
+    flag!(Tracing, "distributed-tracing-service-name", Ignored, string => experimental_distributed_tracing_service_name, "etcd",
+        "Service name on exported spans (etcd 3.6 name)."),
+    flag!(Tracing, "distributed-tracing-instance-id", Ignored, string => experimental_distributed_tracing_instance_id, "",
+        "Instance ID on exported spans (etcd 3.6 name)."),
+    flag!(Tracing, "distributed-tracing-sampling-rate", Ignored, int => experimental_distributed_tracing_sampling_rate, "0",
+        "Spans sampled per million (etcd 3.6 name)."),
     // ---- v2 proxy ----
     flag!(Proxy, "proxy", Rejected, proxy_mode => proxy, "off",
         "Run as a v2 proxy: 'off', 'readonly' or 'on'."),
@@ -501,38 +620,58 @@ static FLAGS: &[Flag] = &[
     flag!(Proxy, "proxy-read-timeout", Ignored, uint => proxy_read_timeout, "0",
         "Milliseconds allowed for a proxied read (0: no limit)."),
     // ---- experimental ----
-    flag!(Experimental, "experimental-initial-corrupt-check", Ignored, bool => experimental_initial_corrupt_check, "false",
-        "Compare data hashes with peers before serving traffic."),
+    gate_flag!("experimental-initial-corrupt-check", InitialCorruptCheck, "false",
+        "Compare data hashes with peers before serving traffic (gate InitialCorruptCheck)."),
     flag!(Experimental, "experimental-corrupt-check-time", Ignored, duration => experimental_corrupt_check_time, "0s",
         "Period of the cluster-wide data hash check (0 disables)."),
-    flag!(Experimental, "experimental-compact-hash-check-enabled", Ignored, bool => experimental_compact_hash_check_enabled, "false",
-        "Let the leader compare followers' hashes at compaction points."),
+    flag!(Experimental, "corrupt-check-time", Ignored, duration => experimental_corrupt_check_time, "0s",
+        "Period of the cluster-wide data hash check (etcd 3.6 name)."),
+    gate_flag!("experimental-compact-hash-check-enabled", CompactHashCheck, "false",
+        "Let the leader compare followers' hashes at compaction points (gate CompactHashCheck)."),
     flag!(Experimental, "experimental-compact-hash-check-time", Ignored, duration => experimental_compact_hash_check_time, "1m0s",
         "Period of the compaction hash check."),
-    flag!(Experimental, "experimental-enable-lease-checkpoint", Ignored, bool => experimental_enable_lease_checkpoint, "false",
-        "Replicate remaining lease TTLs so a leader change does not renew every lease."),
-    flag!(Experimental, "experimental-enable-lease-checkpoint-persist", Ignored, bool => experimental_enable_lease_checkpoint_persist, "false",
-        "Also persist remaining lease TTLs (needs --experimental-enable-lease-checkpoint)."),
+    flag!(Experimental, "compact-hash-check-time", Ignored, duration => experimental_compact_hash_check_time, "1m0s",
+        "Period of the compaction hash check (etcd 3.6 name)."),
+    gate_flag!("experimental-enable-lease-checkpoint", LeaseCheckpoint, "false",
+        "Replicate remaining lease TTLs so a leader change does not renew every lease (gate LeaseCheckpoint)."),
+    gate_flag!("experimental-enable-lease-checkpoint-persist", LeaseCheckpointPersist, "false",
+        "Also persist remaining lease TTLs (needs --experimental-enable-lease-checkpoint) (gate LeaseCheckpointPersist)."),
     flag!(Experimental, "experimental-compaction-batch-limit", Ignored, int => experimental_compaction_batch_limit, "0",
         "Revisions deleted per compaction batch (0: server default of 1000)."),
+    flag!(Experimental, "compaction-batch-limit", Ignored, int => experimental_compaction_batch_limit, "0",
+        "Revisions deleted per compaction batch (etcd 3.6 name)."),
     flag!(Experimental, "experimental-compaction-sleep-interval", Ignored, duration => experimental_compaction_sleep_interval, "0s",
         "Pause between compaction batches (0: server default)."),
+    flag!(Experimental, "compaction-sleep-interval", Ignored, duration => experimental_compaction_sleep_interval, "0s",
+        "Pause between compaction batches (etcd 3.6 name)."),
     flag!(Experimental, "experimental-watch-progress-notify-interval", Supported, duration => experimental_watch_progress_notify_interval, "0s",
         "Period of progress notifications to watchers that asked for them (0: 10m)."),
+    flag!(Experimental, "watch-progress-notify-interval", Supported, duration => experimental_watch_progress_notify_interval, "0s",
+        "Period of progress notifications to watchers that asked for them (etcd 3.6 name; 0: 10m)."),
     flag!(Experimental, "experimental-downgrade-check-time", Ignored, duration => experimental_downgrade_check_time, "5s",
         "Period of the cluster downgrade check."),
+    flag!(Experimental, "downgrade-check-time", Ignored, duration => experimental_downgrade_check_time, "5s",
+        "Period of the cluster downgrade check (etcd 3.6 name)."),
     flag!(Experimental, "experimental-warning-apply-duration", Ignored, duration => experimental_warning_apply_duration, "100ms",
         "Log applies that take longer than this."),
+    flag!(Experimental, "warning-apply-duration", Ignored, duration => experimental_warning_apply_duration, "100ms",
+        "Log applies that take longer than this (etcd 3.6 name)."),
     flag!(Experimental, "experimental-memory-mlock", Ignored, bool => experimental_memory_mlock, "false",
         "Lock the process's memory so it is never swapped out."),
-    flag!(Experimental, "experimental-txn-mode-write-with-shared-buffer", Ignored, bool => experimental_txn_mode_write_with_shared_buffer, "true",
-        "Let write transactions read through the shared read buffer."),
-    flag!(Experimental, "experimental-stop-grpc-service-on-defrag", Ignored, bool => experimental_stop_grpc_service_on_defrag, "false",
-        "Report NOT_SERVING on the gRPC health service while defragmenting."),
+    flag!(Experimental, "memory-mlock", Ignored, bool => experimental_memory_mlock, "false",
+        "Lock the process's memory so it is never swapped out (etcd 3.6 name)."),
+    gate_flag!("experimental-txn-mode-write-with-shared-buffer", TxnModeWriteWithSharedBuffer, "true",
+        "Let write transactions read through the shared read buffer (gate TxnModeWriteWithSharedBuffer)."),
+    gate_flag!("experimental-stop-grpc-service-on-defrag", StopGrpcServiceOnDefrag, "false",
+        "Report NOT_SERVING on the gRPC health service while defragmenting (gate StopGRPCServiceOnDefrag)."),
     flag!(Experimental, "experimental-bootstrap-defrag-threshold-megabytes", Ignored, uint => experimental_bootstrap_defrag_threshold_megabytes, "0",
         "Defragment at boot when that frees at least this many megabytes (0: never)."),
+    flag!(Experimental, "bootstrap-defrag-threshold-megabytes", Ignored, uint => experimental_bootstrap_defrag_threshold_megabytes, "0",
+        "Defragment at boot when that frees at least this many megabytes (etcd 3.6 name)."),
     flag!(Experimental, "experimental-snapshot-catchup-entries", Ignored, uint => experimental_snapshot_catchup_entries, "5000",
         "Raft entries kept after log compaction for slow followers to catch up from."),
+    flag!(Experimental, "snapshot-catchup-entries", Ignored, uint => experimental_snapshot_catchup_entries, "5000",
+        "Raft entries kept after log compaction for slow followers (etcd 3.6 name)."),
     // ---- unsafe ----
     flag!(Unsafe, "force-new-cluster", Rejected, bool => force_new_cluster, "false",
         "Restart this member as a one-member cluster, dropping all others."),

@@ -5,6 +5,7 @@
 //! etcd-rs.
 
 use super::flags::{self, Section, Support};
+use super::FeatureGates;
 
 const USAGE: &str = "Usage:
 
@@ -44,6 +45,12 @@ pub(crate) fn flags_text() -> String {
                 Support::Ignored => out.push_str(" [etcd-rs: not yet supported, ignored]"),
                 Support::Rejected => out.push_str(" [etcd-rs: not yet supported]"),
                 Support::Supported | Support::ByValue => {}
+            }
+            if flag.name == "feature-gates" {
+                for line in FeatureGates::help_lines() {
+                    out.push_str("\n      ");
+                    out.push_str(&line);
+                }
             }
             out.push('\n');
         }

@@ -1,6 +1,13 @@
 //! Server configuration: etcd 3.5's flags, `ETCD_*` environment variables
 //! and `--config-file` YAML, resolved into one typed [`Config`].
 //!
+//! etcd 3.6's spellings are accepted beside 3.5's: the de-prefixed names of
+//! the `--experimental-*` flags (`--watch-progress-notify-interval`, ...;
+//! the pairs are `flags::RENAMED`, and giving both names of one setting is
+//! refused as 3.6 refuses it), `--feature-gates` with etcd's gates, which
+//! also stand behind the 3.5 experimental booleans they replaced
+//! ([`features`]), and `--log-format`.
+//!
 //! # Sources and precedence (as etcd does it)
 //! * Command-line flags, parsed with Go `flag` package rules: `-name` and
 //!   `--name` both work, values follow as `--name=v` or `--name v`, boolean
@@ -31,8 +38,10 @@
 //!   `--enable-grpc-gateway`, `--cors`, `--enable-log-rotation`, `--log-rotation-config-json`, `--enable-v2`,
 //!   `--experimental-enable-v2v3`, `--v2-deprecation`, `--discovery-fallback`,
 //!   `--discovery-proxy`, `--proxy-*` timings, the distributed-tracing flags,
-//!   every other `--experimental-*` flag, `--unsafe-no-fsync` (etcd-rs keeps
-//!   syncing), and `--logger=capnslog` (logs stay JSON).
+//!   every other `--experimental-*` flag (and its 3.6 name), feature gates
+//!   whose behaviour etcd-rs lacks (logged by gate name), `--unsafe-no-fsync`
+//!   (etcd-rs keeps syncing), and `--logger=capnslog` / `--log-format=console`
+//!   (logs stay JSON).
 //! * **Refused at startup** ([`ConfigError::NotSupported`]) when ignoring them
 //!   would silently weaken security or change what the member is:
 //!   `--host-whitelist`, `--auth-token` other than
@@ -53,6 +62,7 @@ mod cluster;
 mod compaction;
 mod env;
 mod error;
+pub mod features;
 mod file;
 pub(crate) mod flags;
 mod help;
@@ -68,6 +78,7 @@ use std::time::Duration;
 pub use cluster::parse_initial_cluster;
 pub use compaction::{AutoCompaction, CompactionMode};
 pub use error::ConfigError;
+pub use features::{FeatureGates, Gate};
 pub use help::usage;
 pub use url::Url;
 
@@ -400,6 +411,9 @@ pub struct Config {
     pub log_outputs: Vec<String>,
     /// `--log-level`: lowest level written.
     pub log_level: LogLevel,
+    /// `--log-format` (etcd 3.6): `json` (etcd-rs writes JSON only) or
+    /// `console`.
+    pub log_format: String,
     /// `--enable-log-rotation`: rotate the single file in `--log-outputs`.
     pub enable_log_rotation: bool,
     /// `--log-rotation-config-json`: rotation limits as JSON.
@@ -433,23 +447,15 @@ pub struct Config {
     pub proxy_read_timeout: u64,
 
     // ---- experimental -------------------------------------------------
-    /// `--experimental-initial-corrupt-check`: compare hashes with peers
-    /// before serving.
-    pub experimental_initial_corrupt_check: bool,
+    /// `--feature-gates` (etcd 3.6) together with the etcd 3.5 boolean flags
+    /// that became gates (`--experimental-initial-corrupt-check`,
+    /// `--experimental-enable-lease-checkpoint[-persist]`, ...).
+    pub feature_gates: FeatureGates,
     /// `--experimental-corrupt-check-time`: period of the cluster hash check
     /// (0 = off).
     pub experimental_corrupt_check_time: Duration,
-    /// `--experimental-compact-hash-check-enabled`: leader checks followers'
-    /// hashes at compaction points.
-    pub experimental_compact_hash_check_enabled: bool,
     /// `--experimental-compact-hash-check-time`: period of that check (> 0).
     pub experimental_compact_hash_check_time: Duration,
-    /// `--experimental-enable-lease-checkpoint`: leader replicates remaining
-    /// lease TTLs so a leader change does not reset them.
-    pub experimental_enable_lease_checkpoint: bool,
-    /// `--experimental-enable-lease-checkpoint-persist`: also persist them
-    /// (requires the checkpoint flag).
-    pub experimental_enable_lease_checkpoint_persist: bool,
     /// `--experimental-compaction-batch-limit`: revisions deleted per
     /// compaction batch (0 = server default, 1000).
     pub experimental_compaction_batch_limit: i64,
@@ -466,12 +472,6 @@ pub struct Config {
     pub experimental_warning_apply_duration: Duration,
     /// `--experimental-memory-mlock`: lock the process's memory in RAM.
     pub experimental_memory_mlock: bool,
-    /// `--experimental-txn-mode-write-with-shared-buffer`: let write Txns read
-    /// through the shared read buffer.
-    pub experimental_txn_mode_write_with_shared_buffer: bool,
-    /// `--experimental-stop-grpc-service-on-defrag`: report NOT_SERVING on the
-    /// health service while defragmenting.
-    pub experimental_stop_grpc_service_on_defrag: bool,
     /// `--experimental-bootstrap-defrag-threshold-megabytes`: defragment at
     /// boot if that would free at least this much (0 = never).
     pub experimental_bootstrap_defrag_threshold_megabytes: u64,
@@ -580,6 +580,7 @@ impl Default for Config {
             logger: "zap".to_string(),
             log_outputs: vec![DEFAULT_LOG_OUTPUT.to_string()],
             log_level: LogLevel::Info,
+            log_format: "json".to_string(),
             enable_log_rotation: false,
             log_rotation_config_json:
                 r#"{"maxsize": 100, "maxage": 0, "maxbackups": 0, "localtime": false, "compress": false}"#
@@ -595,20 +596,15 @@ impl Default for Config {
             proxy_dial_timeout: 1000,
             proxy_write_timeout: 5000,
             proxy_read_timeout: 0,
-            experimental_initial_corrupt_check: false,
+            feature_gates: FeatureGates::default(),
             experimental_corrupt_check_time: Duration::ZERO,
-            experimental_compact_hash_check_enabled: false,
             experimental_compact_hash_check_time: Duration::from_secs(60),
-            experimental_enable_lease_checkpoint: false,
-            experimental_enable_lease_checkpoint_persist: false,
             experimental_compaction_batch_limit: 0,
             experimental_compaction_sleep_interval: Duration::ZERO,
             experimental_watch_progress_notify_interval: Duration::ZERO,
             experimental_downgrade_check_time: Duration::from_secs(5),
             experimental_warning_apply_duration: Duration::from_millis(100),
             experimental_memory_mlock: false,
-            experimental_txn_mode_write_with_shared_buffer: true,
-            experimental_stop_grpc_service_on_defrag: false,
             experimental_bootstrap_defrag_threshold_megabytes: 0,
             experimental_snapshot_catchup_entries: 5000,
             force_new_cluster: false,

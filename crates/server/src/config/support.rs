@@ -44,6 +44,10 @@ pub(crate) fn classify(cfg: &mut Config, defaults: &Config) -> Result<(), Config
             }
         }
     }
+    // JSON is the one format etcd-rs writes.
+    if cfg.log_format == "console" {
+        ignored.push(Unsupported { flag: "log-format" });
+    }
     cfg.unsupported = ignored;
     if !(BCRYPT_MIN_COST..=BCRYPT_MAX_COST).contains(&cfg.bcrypt_cost) {
         cfg.notices.push(Notice::warn(

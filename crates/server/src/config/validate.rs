@@ -7,9 +7,10 @@
 
 use std::time::Duration;
 
+use super::flags::RENAMED;
 use super::url::{check_bind_urls, check_host_urls, join};
 use super::value::{format_go_duration, go_quote};
-use super::{Config, ConfigError, Notice, TlsConfig, DEFAULT_LOG_OUTPUT};
+use super::{Config, ConfigError, Gate, Notice, TlsConfig, DEFAULT_LOG_OUTPUT};
 
 /// The longest election timeout etcd accepts, in milliseconds.
 const MAX_ELECTION_MS: u64 = 50_000;
@@ -48,20 +49,7 @@ pub(crate) fn check(cfg: &mut Config) -> Result<(), ConfigError> {
     if !cfg.listen_client_urls.is_empty() && cfg.advertise_client_urls.is_empty() {
         return Err(ConfigError::UnsetAdvertiseClientUrls);
     }
-    if cfg.experimental_enable_lease_checkpoint && !cfg.experimental_enable_lease_checkpoint_persist
-    {
-        cfg.notices.push(Notice::warn(
-            "Detected that checkpointing is enabled without persistence. Consider enabling experimental-enable-lease-checkpoint-persist",
-            vec![],
-        ));
-    }
-    if cfg.experimental_enable_lease_checkpoint_persist && !cfg.experimental_enable_lease_checkpoint
-    {
-        return Err(invalid(
-            "setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint"
-                .to_string(),
-        ));
-    }
+    check_lease_checkpoints(cfg)?;
     if cfg.experimental_compact_hash_check_time == Duration::ZERO {
         return Err(invalid(format!(
             "--experimental-compact-hash-check-time must be >0 (set to {})",
@@ -84,6 +72,51 @@ pub(crate) fn check(cfg: &mut Config) -> Result<(), ConfigError> {
                 "distributed tracing configurition is not valid: ({p})"
             )));
         }
+    }
+    Ok(())
+}
+
+/// etcd 3.6 refuses a setting given under both its 3.5 and its 3.6 name;
+/// `explicit` says which names the command line (or the file) set.
+pub(crate) fn check_renamed(explicit: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
+    match RENAMED
+        .iter()
+        .find(|(old, new)| explicit(old) && explicit(new))
+    {
+        Some((old, new)) => Err(ConfigError::Invalid(format!(
+            "cannot set --{old} and --{new} at the same time, please use --{new} only"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Checkpoint persistence needs checkpoints; worded as 3.6 words it when
+/// the gates decided it, as 3.5 does when its flags did.
+fn check_lease_checkpoints(cfg: &mut Config) -> Result<(), ConfigError> {
+    let gates = &cfg.feature_gates;
+    let checkpoint = gates.enabled(Gate::LeaseCheckpoint);
+    let persist = gates.enabled(Gate::LeaseCheckpointPersist);
+    let by_gates = gates.set_by_gates(Gate::LeaseCheckpoint)
+        || gates.set_by_gates(Gate::LeaseCheckpointPersist);
+    if checkpoint && !persist {
+        cfg.notices.push(Notice::warn(
+            if by_gates {
+                "Detected that checkpointing is enabled without persistence. Consider enabling feature gate LeaseCheckpointPersist"
+            } else {
+                "Detected that checkpointing is enabled without persistence. Consider enabling experimental-enable-lease-checkpoint-persist"
+            },
+            vec![],
+        ));
+    }
+    if persist && !checkpoint {
+        return Err(ConfigError::Invalid(
+            if by_gates {
+                "enabling feature gate LeaseCheckpointPersist requires enabling feature gate LeaseCheckpoint"
+            } else {
+                "setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint"
+            }
+            .to_string(),
+        ));
     }
     Ok(())
 }
@@ -115,6 +148,12 @@ pub(crate) fn check_timeouts(tick_ms: u64, election_ms: u64) -> Result<(), Confi
 
 /// `--logger`, `--log-outputs` and log rotation settings.
 fn check_logging(cfg: &mut Config) -> Result<(), ConfigError> {
+    if !matches!(cfg.log_format.as_str(), "json" | "console") {
+        return Err(ConfigError::Invalid(format!(
+            "unknown log format: {}, supported values json, console",
+            cfg.log_format
+        )));
+    }
     match cfg.logger.as_str() {
         "zap" => {}
         // etcd 3.5 refuses capnslog; etcd-rs keeps running and says the
@@ -403,7 +442,7 @@ mod tests {
     #[test]
     fn lease_checkpoint_and_hash_check() {
         assert_eq!(
-            check_default(|c| c.experimental_enable_lease_checkpoint_persist = true).unwrap_err(),
+            check_default(|c| c.feature_gates.set_flag(Gate::LeaseCheckpointPersist, true)).unwrap_err(),
             "setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint"
         );
         assert_eq!(

@@ -1018,7 +1018,8 @@ pub struct FailedStart {
 }
 
 impl FailedStart {
-    /// The log's JSON lines at level `error` or `fatal`, each as its `msg`
+    /// The log's JSON lines at level `error` or `fatal` (and etcd's "failed
+    /// to verify flags", a warning), each as its `msg`
     /// and `error` fields joined (`listener failed: open ...`), and every
     /// non-JSON line as it is: what a person reads to learn why it stopped.
     pub fn errors(&self) -> Vec<String> {
@@ -1028,7 +1029,9 @@ impl FailedStart {
             .filter_map(|line| match serde_json::from_str::<Value>(line) {
                 Ok(json) => {
                     let level = json["level"].as_str().unwrap_or_default();
-                    matches!(level, "error" | "fatal" | "panic").then(|| {
+                    // etcd refuses a configuration at level warn.
+                    let refused = json["msg"] == "failed to verify flags";
+                    (refused || matches!(level, "error" | "fatal" | "panic")).then(|| {
                         format!(
                             "{}: {}",
                             json["msg"].as_str().unwrap_or_default(),
