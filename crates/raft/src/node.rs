@@ -594,6 +594,7 @@ impl RaftNode {
         }
         tracing::info!(
             "local-member-id" = %format!("{:x}", self.member_id),
+            "current-leader-member-id" = %format!("{:x}", self.member_id),
             "transferee-member-id" = %format!("{to:x}"),
             "leadership transfer starting"
         );
@@ -611,11 +612,84 @@ impl RaftNode {
             .map_err(|_| ProposeError::Timeout)?;
         tracing::info!(
             "local-member-id" = %format!("{:x}", self.member_id),
+            "old-leader-member-id" = %format!("{:x}", self.member_id),
             "new-leader-member-id" = %format!("{to:x}"),
             took = ?started.elapsed(),
             "leadership transfer finished"
         );
         Ok(())
+    }
+
+    /// Before a graceful stop, as etcd's `Stop` does: a leader with other
+    /// voters hands the leadership to the most caught-up one, so the others
+    /// go on serving at once instead of waiting an election timeout (and
+    /// writes already forwarded to this member are not left hanging).
+    /// Failures are logged; the stop goes on either way.
+    pub async fn transfer_leadership_on_stop(&self) {
+        let me = format!("{:x}", self.member_id);
+        let (leading, transferee) = self.with_metrics(|m| {
+            let others = m
+                .membership_config
+                .membership()
+                .voter_ids()
+                .filter(|id| *id != self.member_id)
+                .collect::<Vec<_>>();
+            // etcd hands over to the voter connected longest; here, among
+            // the voters that acknowledged a heartbeat within an election
+            // timeout (a member already stopped must not be chosen: the
+            // transfer would wait out its deadline), the one whose log is
+            // furthest along.
+            let recent = |id: &MemberId| {
+                m.heartbeat
+                    .as_ref()
+                    .and_then(|acks| acks.get(id).cloned().flatten())
+                    .is_some_and(|acked| {
+                        openraft::Instant::elapsed(&*acked) < self.election_timeout
+                    })
+            };
+            let matched = |id: &MemberId| {
+                m.replication
+                    .as_ref()
+                    .and_then(|progress| progress.get(id).and_then(|l| l.as_ref().map(|l| l.index)))
+            };
+            let best = others
+                .iter()
+                .filter(|id| recent(id))
+                .max_by_key(|id| matched(id))
+                .copied();
+            (m.state == ServerState::Leader, (others, best))
+        });
+        let current = self
+            .status()
+            .leader
+            .map(|l| format!("{l:x}"))
+            .unwrap_or_default();
+        if !leading {
+            tracing::info!(
+                "local-member-id" = %me,
+                "current-leader-member-id" = %current,
+                "skipped leadership transfer; local server is not leader"
+            );
+            return;
+        }
+        let (others, best) = transferee;
+        if others.is_empty() {
+            tracing::info!(
+                "local-member-id" = %me,
+                "current-leader-member-id" = %current,
+                "skipped leadership transfer for single voting member cluster"
+            );
+            return;
+        }
+        let error = match best {
+            Some(to) => match self.transfer_leader(to).await {
+                Ok(()) => return,
+                Err(e) => e.to_string(),
+            },
+            // No follower has acknowledged anything: etcd's ErrUnhealthy.
+            None => "etcdserver: unhealthy cluster".to_string(),
+        };
+        tracing::warn!("local-member-id" = %me, error = %error, "leadership transfer failed");
     }
 
     fn deadline(&self) -> Instant {

@@ -563,6 +563,9 @@ pub async fn run(
     {
         tracing::warn!("lease checkpoints at shutdown timed out");
     }
+    if failure.is_none() {
+        server.node().transfer_leadership_on_stop().await;
+    }
     server.node().shutdown().await;
     for handle in peer_handles {
         handle.abort();

@@ -20,6 +20,8 @@
 //!   elect a leader and serve writes and linearizable reads; restarted, the
 //!   two catch up (same HashKV at the same revision on all five).
 //!
+//! - A leader stopped gracefully (SIGTERM) hands the leadership over first.
+//!
 //! Fail-over times are printed (`--heartbeat-interval=50
 //! --election-timeout=500`, the harness's defaults).
 
@@ -361,6 +363,57 @@ both!(watches_survive_killing_the_leader, |target| async move {
 both!(watches_survive_moving_the_leader, |target| async move {
     watches_across_leader_change(target, Change::Move).await;
 });
+
+/// The raft term member `i` reports.
+async fn term_of(cluster: &Cluster, i: usize) -> u64 {
+    let mut client = cluster.probe_client(i).await.expect("member answers");
+    let status = client.status().await.expect("Status");
+    status.header().expect("header").raft_term()
+}
+
+// A leader stopped with SIGTERM hands the leadership over before it exits,
+// as etcd's Stop does: its log names the transferee, one of the others, and
+// the others lead on with it after exactly one election (the transferee's),
+// not one of their own after an election timeout.
+both!(
+    graceful_stop_hands_the_leadership_over,
+    |target| async move {
+        let mut cluster = Cluster::start(target, 3, &[]).await;
+        let leader = cluster.wait_leader(LEADER_WAIT).await;
+        let term_before = term_of(&cluster, leader).await;
+        cluster.member_mut(leader).terminate().await;
+        let log = cluster.member(leader).log();
+        let finished: Vec<serde_json::Value> = log
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|json| json["msg"] == "leadership transfer finished")
+            .collect();
+        assert_eq!(
+            finished.len(),
+            1,
+            "[{target:?}] the stopped leader's log:\n{log}"
+        );
+        let named = finished[0]["new-leader-member-id"]
+            .as_str()
+            .unwrap_or_default();
+        let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+        let transferee = others
+            .iter()
+            .copied()
+            .find(|&i| format!("{:x}", cluster.member_id(i)) == named)
+            .unwrap_or_else(|| panic!("[{target:?}] transferee {named} is not one of {others:?}"));
+        let agreed = cluster.wait_leader_among(&others, LEADER_WAIT).await;
+        assert_eq!(
+            agreed, transferee,
+            "[{target:?}] the others follow the transferee"
+        );
+        assert_eq!(
+            term_of(&cluster, agreed).await,
+            term_before + 1,
+            "[{target:?}] one election"
+        );
+    }
+);
 
 /// One keep-alive the server answered.
 #[derive(Clone, Debug)]
