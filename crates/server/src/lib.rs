@@ -18,7 +18,8 @@
 //!   the middleware (grpc-go's transport error wording, what a learner
 //!   refuses), TLS from etcd's flags and the one peer dialer (connections
 //!   themselves are `etcd_transport`'s).
-//! - [`compactor`]: auto-compaction schedules.
+//! - [`compactor`]: auto-compaction schedules; [`systemd`]: the readiness
+//!   notice a `Type=notify` unit waits for.
 //! - [`watch`]: the watch hub (every watcher; live fan-out of committed
 //!   events, catch-up from storage for those behind), used by `api::watch`.
 //! - [`lease`]: the lessor (expiry on the leader, keep-alives, TTL
@@ -55,6 +56,7 @@ pub mod restore;
 pub mod run;
 pub mod serve;
 pub mod server;
+pub mod systemd;
 pub mod watch;
 
 /// The etcd server version we report (`Status.version`, `/version`): the etcd

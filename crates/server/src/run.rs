@@ -514,6 +514,7 @@ pub async fn run(
         stop_rx,
     ));
     tracing::info!("ready to serve client requests");
+    crate::systemd::notify_ready();
     let lessor_loop = lease::expiry::spawn(lessor.clone(), server.clone());
     let compactor = tokio::spawn(crate::compactor::run(server.clone(), opts.auto_compaction));
 
