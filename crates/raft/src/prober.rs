@@ -7,6 +7,12 @@
 //! Owns the probe loop and the probe's payload; the answer is the peer
 //! service's (`peer_service::probe`). The bytes both ways count as peer
 //! traffic, as etcd counts its probes' and link heartbeats'.
+//!
+//! It is also where a peer going away or coming back is logged, once per
+//! change, with etcd's lines ("peer became inactive (message send to peer
+//! failed)", "peer became active"): Raft's own retries to a stopped member
+//! are not logged at all (see `logging.rs` in the server), so an operator
+//! reads one line per event rather than ten per second.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -37,6 +43,8 @@ pub(crate) fn sender(payload: &[u8]) -> Option<u64> {
 /// Probes every other member of `membership` until the task is dropped.
 pub(crate) async fn run(membership: Membership, dialer: PeerDialer, member_id: u64) {
     let mut clients: HashMap<u64, (String, RaftPeerClient<Channel>, PeerMetrics)> = HashMap::new();
+    // Whether each peer answered its last probe; unknown until probed.
+    let mut active: HashMap<u64, bool> = HashMap::new();
     let mut ticks = tokio::time::interval(INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -48,6 +56,7 @@ pub(crate) async fn run(membership: Membership, dialer: PeerDialer, member_id: u
             .filter_map(|m| Some((m.id, m.node.peer_urls.first()?.clone())))
             .collect();
         clients.retain(|id, _| peers.iter().any(|(peer, _)| peer == id));
+        active.retain(|id, _| peers.iter().any(|(peer, _)| peer == id));
         for (id, url) in peers {
             let stale = clients.get(&id).is_none_or(|(known, _, _)| *known != url);
             if stale {
@@ -64,14 +73,36 @@ pub(crate) async fn run(membership: Membership, dialer: PeerDialer, member_id: u
             };
             let sent = request.payload.len();
             let started = Instant::now();
-            if let Ok(Ok(answer)) = tokio::time::timeout(TIMEOUT, client.probe(request)).await {
-                metrics.rtt.observe(started.elapsed().as_secs_f64());
-                metrics.sent.inc_by(sent as u64);
-                metrics
-                    .received
-                    .inc_by(answer.into_inner().payload.len() as u64);
-            }
+            let failure = match tokio::time::timeout(TIMEOUT, client.probe(request)).await {
+                Ok(Ok(answer)) => {
+                    metrics.rtt.observe(started.elapsed().as_secs_f64());
+                    metrics.sent.inc_by(sent as u64);
+                    metrics
+                        .received
+                        .inc_by(answer.into_inner().payload.len() as u64);
+                    None
+                }
+                Ok(Err(status)) => Some(status.message().to_string()),
+                Err(_) => Some(format!("no answer within {TIMEOUT:?}")),
+            };
+            let was = active.insert(id, failure.is_none());
+            log_change(id, was, failure.as_deref());
         }
+    }
+}
+
+/// One line when a peer starts or stops answering (not for a peer that was
+/// never reached: its first answer is its "became active").
+fn log_change(id: u64, was_active: Option<bool>, failure: Option<&str>) {
+    let peer = format!("{id:x}");
+    match (was_active, failure) {
+        (Some(false) | None, None) => tracing::info!("peer-id" = %peer, "peer became active"),
+        (Some(true), Some(error)) => tracing::warn!(
+            "peer-id" = %peer,
+            error,
+            "peer became inactive (message send to peer failed)"
+        ),
+        _ => {}
     }
 }
 

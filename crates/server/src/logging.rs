@@ -15,7 +15,8 @@
 //! `--log-outputs` (`default`/`stderr`, `stdout`, file paths appended to,
 //! `/dev/null` silences everything) and `--logger` (always JSON).
 //! Dependencies (tonic, h2, openraft, ...) log at warn and above, or at the
-//! chosen level if that is stricter. zap's sampling and log rotation are not
+//! chosen level if that is stricter; openraft's per-send retry warnings to an
+//! unreachable peer only at error (the peer prober reports the peer once). zap's sampling and log rotation are not
 //! reproduced.
 //!
 //! This module owns the subscriber; it does not decide what gets logged.
@@ -93,12 +94,25 @@ where
 fn filter(level: LogLevel) -> Targets {
     let ours = level_filter(level);
     let others = ours.min(LevelFilter::WARN);
-    OWN_TARGETS
+    let targets = OWN_TARGETS
         .iter()
         .fold(Targets::new().with_default(others), |t, target| {
             t.with_target(*target, ours)
-        })
+        });
+    // openraft warns on every failed send to an unreachable member (several
+    // a second per peer); the peer prober logs each such peer once, going
+    // away and coming back, as etcd does.
+    RAFT_RETRY_TARGETS.iter().fold(targets, |t, target| {
+        t.with_target(*target, ours.min(LevelFilter::ERROR))
+    })
 }
+
+/// openraft's modules whose warnings are retries of sends to a peer.
+const RAFT_RETRY_TARGETS: &[&str] = &[
+    "openraft::replication",
+    "openraft::core::heartbeat",
+    "openraft::engine::handler::replication_handler",
+];
 
 /// Maps zap's levels onto `tracing`'s.
 pub fn level_filter(level: LogLevel) -> LevelFilter {
