@@ -30,6 +30,7 @@ mod etcdctl_cluster;
 mod etcdctl_kv;
 mod etcdctl_lease;
 mod etcdctl_lock;
+mod etcdctl_ours;
 mod etcdctl_watch;
 mod go_clientv3;
 mod go_coordination;

@@ -5,6 +5,7 @@
 //!
 //! Layout of the suite (one concept per file, each test run against both
 //! targets): `etcdctl_kv.rs` and `etcdctl_cluster.rs` (the etcdctl flows),
+//! `etcdctl_ours.rs` (our `etcdctl` beside etcdctl 3.5.1, output for output),
 //! `grpc_kv.rs` (Range/Put/DeleteRange/Compact/headers), `grpc_txn.rs`,
 //! `grpc_errors.rs` (exact codes and messages), `grpc_bad_input.rs` (raw
 //! malformed bodies), `restart.rs` (SIGTERM + restart) and `crash.rs`
