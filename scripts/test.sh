@@ -4,7 +4,7 @@
 # them), etcd's Go sources (the wire-compatibility test reads its .proto files
 # and the Go clientv3 test builds against them), Go, protoc (for the
 # etcd-client crate the Rust tests use as an independent client), openssl
-# (test certificates) and curl (the HTTP endpoints).
+# (test certificates) and curl (the HTTP endpoints); then the container test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,4 +27,13 @@ scripts/apt-install.sh ${packages[@]+"${packages[@]}"}
 # size of the build on its disk.
 if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 
-cargo test --workspace --all-targets --no-fail-fast "$@"
+status=0
+cargo test --workspace --all-targets --no-fail-fast "$@" || status=$?
+
+# The container image and the docker-compose files, with a real engine
+# (scripts/test-container.sh installs and starts it). Slow (a static release
+# build), so it is not a cargo test; ETCD_RS_SKIP_CONTAINER_TEST=1 skips it.
+if [ -z "${ETCD_RS_SKIP_CONTAINER_TEST:-}" ]; then
+    scripts/test-container.sh || status=$?
+fi
+exit $status
