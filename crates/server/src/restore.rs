@@ -1,9 +1,11 @@
 //! `etcdutl snapshot restore`: turns a snapshot saved with `etcdctl snapshot
 //! save` into the data dir of a member of a NEW cluster.
 //!
-//! A saved snapshot is a copy of a member's backend (`member/snap/db`, one
-//! redb file) followed by the SHA-256 of those bytes, as etcd's Snapshot RPC
-//! sends it. Restoring checks the hash (unless `--skip-hash-check`, for a db
+//! A saved snapshot is etcd's database (bbolt, with etcd's buckets) followed
+//! by the SHA-256 of those bytes, as etcd's Snapshot RPC sends it, whether
+//! etcd-rs or etcd saved it; it is imported into a new redb backend
+//! (`etcd_storage::etcd_snapshot`). A copy of an etcd-rs backend (one redb
+//! file, the format etcd-rs snapshots had before) is still restored as is. Restoring checks the hash (unless `--skip-hash-check`, for a db
 //! copied straight out of a data dir), writes the db into the new data dir,
 //! and replaces what tied it to the old cluster: the Raft state (applied log
 //! id and membership) and the source member's own records are dropped, so
@@ -19,7 +21,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use etcd_storage::Backend;
+use etcd_storage::bbolt::{self, read::BoltFile};
+use etcd_storage::{etcd_snapshot, Backend};
 use sha2::{Digest, Sha256};
 
 use crate::member::{self, Bootstrap};
@@ -70,6 +73,13 @@ pub enum RestoreError {
     Io { path: String, source: io::Error },
     #[error("snapshot is not an etcd-rs backend: {0}")]
     NotABackend(String),
+    /// An etcd database (bbolt) that could not be read.
+    #[error("{0}")]
+    Etcd(String),
+    /// The trailing SHA-256 does not match (etcd's message, with Go's
+    /// printing of byte slices).
+    #[error("expected sha256 {expected}, got {got}")]
+    HashMismatch { expected: String, got: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> RestoreError + '_ {
@@ -128,6 +138,24 @@ fn write_data_dir(
 ) -> Result<(), RestoreError> {
     fs::create_dir_all(snap_dir).map_err(io_err(snap_dir))?;
     let db_path = snap_dir.join("db");
+    if is_bbolt(&opts.snapshot)? {
+        // etcd's format: what `etcdctl snapshot save` gets from etcd-rs and
+        // from etcd itself, or an etcd member's `member/snap/db`.
+        let etcd_db = snap_dir.join("db.etcd");
+        copy_bbolt_verified(&opts.snapshot, &etcd_db, opts.skip_hash_check)?;
+        let backend =
+            Backend::open(&db_path).map_err(|e| RestoreError::NotABackend(e.to_string()))?;
+        let imported = BoltFile::open(&etcd_db)
+            .map_err(|e| RestoreError::Etcd(e.to_string()))
+            .and_then(|bolt| {
+                etcd_snapshot::import(&bolt, &backend)
+                    .map_err(|e| RestoreError::Etcd(e.to_string()))
+            });
+        let _ = fs::remove_file(&etcd_db);
+        imported?;
+        member::store(&backend, identity)?;
+        return Ok(());
+    }
     copy_verified(&opts.snapshot, &db_path, opts.skip_hash_check)?;
 
     let backend = Backend::open(&db_path).map_err(|e| RestoreError::NotABackend(e.to_string()))?;
@@ -140,6 +168,65 @@ fn write_data_dir(
     batch.commit(true).map_err(not_a_backend)?;
     member::store(&backend, identity)?;
     Ok(())
+}
+
+/// Whether `path` starts with a bbolt meta page (etcd's database format).
+fn is_bbolt(path: &Path) -> Result<bool, RestoreError> {
+    let mut head = [0u8; 20];
+    let mut file = File::open(path).map_err(io_err(path))?;
+    match file.read_exact(&mut head) {
+        Ok(()) => Ok(u32::from_le_bytes([head[16], head[17], head[18], head[19]]) == bbolt::MAGIC),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// Copies an etcd snapshot to `dest` without its trailing hash, with etcd's
+/// rule for telling whether it has one: a bbolt file is whole pages, so
+/// a size 32 bytes past a multiple of 512 means a SHA-256 was appended.
+fn copy_bbolt_verified(src: &Path, dest: &Path, skip_hash_check: bool) -> Result<(), RestoreError> {
+    let mut file = File::open(src).map_err(io_err(src))?;
+    let len = file.metadata().map_err(io_err(src))?.len();
+    let has_hash = len % 512 == 32;
+    if !has_hash && !skip_hash_check {
+        return Err(RestoreError::MissingHash);
+    }
+    let body_len = if has_hash { len - 32 } else { len };
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .map_err(io_err(dest))?;
+    let mut sha = Sha256::new();
+    let mut body = (&mut file).take(body_len);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = body.read(&mut buf).map_err(io_err(src))?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(io_err(dest))?;
+    }
+    if has_hash && !skip_hash_check {
+        let mut trailer = Vec::new();
+        file.read_to_end(&mut trailer).map_err(io_err(src))?;
+        let got = sha.finalize().to_vec();
+        if got != trailer {
+            return Err(RestoreError::HashMismatch {
+                expected: go_bytes(&trailer),
+                got: go_bytes(&got),
+            });
+        }
+    }
+    out.sync_all().map_err(io_err(dest))?;
+    Ok(())
+}
+
+/// A byte slice as Go's `%v` prints it: `[1 2 3]`.
+fn go_bytes(bytes: &[u8]) -> String {
+    let parts: Vec<String> = bytes.iter().map(u8::to_string).collect();
+    format!("[{}]", parts.join(" "))
 }
 
 /// Copies the snapshot to `dest` without its trailing hash, checking the

@@ -232,7 +232,7 @@ impl Backend {
     /// A panic while it was held cannot leave the handle half-changed
     /// (redb's compaction is transactional, and `install` replaces the
     /// `Arc` in one move), so a poisoned lock is used as is.
-    fn handle(&self) -> RwLockReadGuard<'_, Arc<Database>> {
+    pub(crate) fn handle(&self) -> RwLockReadGuard<'_, Arc<Database>> {
         self.db.read().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -145,7 +145,7 @@ fn any_key_live(txn: &ReadTransaction, rev: i64) -> Result<bool, StorageError> {
 }
 
 /// etcd's bucket key of a change: main, `_`, sub, and `t` for a tombstone.
-fn etcd_bucket_key(r: Revision, tombstone: bool) -> Vec<u8> {
+pub(crate) fn etcd_bucket_key(r: Revision, tombstone: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(18);
     out.extend_from_slice(&r.main.to_be_bytes());
     out.push(b'_');
@@ -179,7 +179,7 @@ fn hash_table<K: Key + 'static, V: Value + 'static>(
 
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as Go's
 /// `crc32.MakeTable(crc32.Castagnoli)`.
-struct Crc32c(u32);
+pub(crate) struct Crc32c(u32);
 
 const CASTAGNOLI_TABLE: [u32; 256] = castagnoli_table();
 

@@ -21,6 +21,10 @@
 //!   it may grow the store), in one place.
 //! - [`metrics`]: etcd's `etcd_mvcc_*` and `etcd_disk_backend_*` metrics.
 //! - [`hash`]: HashKV (etcd's algorithm) and Hash over a read view.
+//! - [`bbolt`]: bbolt's file format (etcd's database), written and read;
+//!   [`etcd_snapshot`]: our store as etcd's buckets in such a file (what
+//!   `etcdctl snapshot save` gets) and an etcd snapshot back into our store
+//!   (`etcdutl snapshot restore`).
 //! - [`error`]: [`StorageError`] (fatal) and [`ApplyError`] (etcd's
 //!   client-visible refusals).
 //!
@@ -32,7 +36,9 @@
 pub mod apply;
 pub mod auth;
 pub mod backend;
+pub mod bbolt;
 pub mod error;
+pub mod etcd_snapshot;
 pub mod hash;
 pub mod lease;
 pub mod metrics;

