@@ -204,11 +204,11 @@ const fn castagnoli_table() -> [u32; 256] {
 }
 
 impl Crc32c {
-    fn new() -> Crc32c {
+    pub(crate) fn new() -> Crc32c {
         Crc32c(!0)
     }
 
-    fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         let mut c = self.0;
         for &b in bytes {
             c = CASTAGNOLI_TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
@@ -216,7 +216,7 @@ impl Crc32c {
         self.0 = c;
     }
 
-    fn finish(&self) -> u32 {
+    pub(crate) fn finish(&self) -> u32 {
         !self.0
     }
 }

@@ -1,13 +1,18 @@
 //! `etcdutl`: works on a member's files while no server runs, like etcd's
 //! `etcdutl`. Today: `snapshot restore` (a new cluster's data dir from
-//! `etcdctl snapshot save` output) and `version`. The restore itself lives
-//! in `etcd_server::restore`; this file is only the command line.
+//! `etcdctl snapshot save` output, ours or etcd's), `snapshot status` (of a
+//! snapshot in etcd's format, as etcd computes it) and `version`. The
+//! restore itself lives in `etcd_server::restore`, the status in
+//! `etcd_storage::etcd_snapshot`; this file is only the command line and
+//! the printers.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use etcd_server::restore::{restore, RestoreOptions};
+use etcd_storage::bbolt::read::BoltFile;
+use etcd_storage::etcd_snapshot;
 
 /// etcd's exit code for bad arguments (etcdctl's `ExitBadArgs`).
 const EXIT_BAD_ARGS: u8 = 128;
@@ -18,6 +23,14 @@ const EXIT_BAD_ARGS: u8 = 128;
     about = "An administrative command line tool for etcd-rs data."
 )]
 struct Cli {
+    /// set the output format (fields, json, protobuf, simple, table)
+    #[arg(
+        short = 'w',
+        long = "write-out",
+        global = true,
+        default_value = "simple"
+    )]
+    write_out: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,6 +50,11 @@ enum Command {
 enum SnapshotCommand {
     /// Restores an etcd member snapshot to an etcd directory
     Restore(RestoreArgs),
+    /// Gets backend snapshot status of a given file
+    Status {
+        /// The snapshot file.
+        filename: Vec<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -80,7 +98,123 @@ fn main() -> ExitCode {
         Command::Snapshot {
             command: SnapshotCommand::Restore(args),
         } => snapshot_restore(args),
+        Command::Snapshot {
+            command: SnapshotCommand::Status { filename },
+        } => snapshot_status(&filename, &cli.write_out),
     }
+}
+
+/// etcd's exit code for an output format it does not have
+/// (`ExitBadFeature`).
+const EXIT_BAD_FEATURE: u8 = 4;
+
+fn snapshot_status(filename: &[PathBuf], format: &str) -> ExitCode {
+    let [file] = filename else {
+        eprintln!("Error: snapshot status requires exactly one argument");
+        return ExitCode::from(EXIT_BAD_ARGS);
+    };
+    if !matches!(format, "simple" | "json" | "table" | "fields") {
+        eprintln!("Error: {format} not supported as output format");
+        return ExitCode::from(EXIT_BAD_FEATURE);
+    }
+    if let Err(e) = std::fs::metadata(file) {
+        return fail(format!("stat {}: {}", file.display(), io_reason(&e)));
+    }
+    let status = BoltFile::open(file).and_then(|bolt| etcd_snapshot::status(&bolt));
+    let s = match status {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    match format {
+        "json" => println!(
+            "{{\"hash\":{},\"revision\":{},\"totalKey\":{},\"totalSize\":{}}}",
+            s.hash, s.revision, s.total_key, s.total_size
+        ),
+        "fields" => {
+            println!("\"Hash\" : {}", s.hash);
+            println!("\"Revision\" : {}", s.revision);
+            println!("\"Keys\" : {}", s.total_key);
+            println!("\"Size\" : {}", s.total_size);
+        }
+        "table" => print!(
+            "{}",
+            table(
+                &["HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"],
+                &[
+                    format!("{:x}", s.hash),
+                    s.revision.to_string(),
+                    s.total_key.to_string(),
+                    human_bytes(s.total_size),
+                ],
+            )
+        ),
+        _ => println!(
+            "{:x}, {}, {}, {}",
+            s.hash,
+            s.revision,
+            s.total_key,
+            human_bytes(s.total_size)
+        ),
+    }
+    ExitCode::SUCCESS
+}
+
+/// Go's wording of common file errors (`no such file or directory`).
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// go-humanize's `Bytes`: SI units, one decimal below 10.
+fn human_bytes(n: u64) -> String {
+    if n < 10 {
+        return format!("{n} B");
+    }
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let e = ((n as f64).ln() / 1000f64.ln()).floor() as usize;
+    let value = (n as f64 / 1000f64.powi(e as i32) * 10.0 + 0.5).floor() / 10.0;
+    if value < 10.0 {
+        format!("{value:.1} {}", UNITS[e])
+    } else {
+        format!("{value:.0} {}", UNITS[e])
+    }
+}
+
+/// One header row and one value row, as etcd's table printer lays them out
+/// (headers centred, values right-aligned, one space of margin).
+fn table(headers: &[&str], values: &[String]) -> String {
+    let widths: Vec<usize> = headers
+        .iter()
+        .zip(values)
+        .map(|(h, v)| h.len().max(v.len()))
+        .collect();
+    let rule: String = widths
+        .iter()
+        .map(|w| format!("+{}", "-".repeat(w + 2)))
+        .collect::<String>()
+        + "+\n";
+    let mut out = rule.clone();
+    for (h, w) in headers.iter().zip(&widths) {
+        let pad = w - h.len();
+        let left = pad / 2;
+        out.push_str(&format!(
+            "| {}{}{} ",
+            " ".repeat(left),
+            h,
+            " ".repeat(pad - left)
+        ));
+    }
+    out.push_str("|\n");
+    out.push_str(&rule);
+    for (v, w) in values.iter().zip(&widths) {
+        out.push_str(&format!("| {v:>w$} "));
+    }
+    out.push_str("|\n");
+    out.push_str(&rule);
+    out
 }
 
 fn snapshot_restore(args: RestoreArgs) -> ExitCode {

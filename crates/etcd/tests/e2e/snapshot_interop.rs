@@ -9,6 +9,8 @@
 //!   the same compaction point;
 //! - a snapshot saved from etcd is restored by our `etcdutl` into an
 //!   etcd-rs member serving the same, HashKV equal;
+//! - our `etcdutl snapshot status` prints what etcdutl 3.5.1 prints for
+//!   both, in every output format;
 //! - a snapshot taken through the Python etcd3 client passes both tools'
 //!   status;
 //! - a truncated or altered file is refused by our restore with etcd's
@@ -176,6 +178,25 @@ async fn assert_etcd_tools_read(file: &Path, revision: i64) {
     assert!(s34["totalKey"].as_u64().unwrap() > 40, "{s34}");
 }
 
+/// Our `etcdutl snapshot status` prints what etcdutl 3.5.1 prints, in
+/// every output format, with the same exit code.
+async fn assert_our_status_is_etcdutls(file: &Path) {
+    let theirs = etcdutl_351_async().await;
+    for format in ["simple", "json", "table", "fields", "protobuf"] {
+        let mut seen = Vec::new();
+        for tool in [Path::new(env!("CARGO_BIN_EXE_etcdutl")), theirs.as_path()] {
+            let out = tokio::process::Command::new(tool)
+                .args(["snapshot", "status", "-w", format])
+                .arg(file)
+                .output()
+                .await
+                .expect("run snapshot status");
+            seen.push((out.status.code(), out.stdout, out.stderr));
+        }
+        assert_eq!(seen[0], seen[1], "-w {format}: ours, then etcdutl 3.5.1");
+    }
+}
+
 /// A member of `target` restored from `file` by `target`'s tool, serving.
 async fn restored_member(target: Target, file: &Path) -> Node {
     let mut node = Node::start(target, &[]).await;
@@ -198,6 +219,7 @@ async fn an_etcd_rs_snapshot_is_restored_and_served_by_etcd() {
     let dir = tempfile::tempdir().unwrap();
     let file = save(&source, dir.path()).await;
     assert_etcd_tools_read(&file, revision).await;
+    assert_our_status_is_etcdutls(&file).await;
 
     let etcd = restored_member(Target::Reference, &file).await;
     let expected = served(&source).await;
@@ -228,6 +250,7 @@ async fn an_etcd_snapshot_is_restored_and_served_by_etcd_rs() {
     let revision = write_sample(&mut source.client().await).await;
     let dir = tempfile::tempdir().unwrap();
     let file = save(&source, dir.path()).await;
+    assert_our_status_is_etcdutls(&file).await;
 
     let ours = restored_member(Target::EtcdRs, &file).await;
     assert_eq!(served(&ours).await, served(&source).await);
