@@ -46,6 +46,10 @@ pub struct RestoreOptions {
     pub initial_advertise_peer_urls: Vec<String>,
     /// `--skip-hash-check`: accept a file without the trailing SHA-256.
     pub skip_hash_check: bool,
+    /// `--bump-revision`: how far to move the current revision ahead.
+    pub bump_revision: u64,
+    /// `--mark-compacted`: mark the bumped revision compacted.
+    pub mark_compacted: bool,
 }
 
 /// Where a restore put things, for the log lines.
@@ -153,6 +157,7 @@ fn write_data_dir(
             });
         let _ = fs::remove_file(&etcd_db);
         imported?;
+        bump(&backend, opts)?;
         member::store(&backend, identity)?;
         return Ok(());
     }
@@ -166,7 +171,18 @@ fn write_data_dir(
     let mut batch = backend.begin_apply().map_err(not_a_backend)?;
     batch.clear_upper_meta().map_err(not_a_backend)?;
     batch.commit(true).map_err(not_a_backend)?;
+    bump(&backend, opts)?;
     member::store(&backend, identity)?;
+    Ok(())
+}
+
+/// `--bump-revision` / `--mark-compacted`, once the data is in.
+fn bump(backend: &Backend, opts: &RestoreOptions) -> Result<(), RestoreError> {
+    if opts.bump_revision > 0 || opts.mark_compacted {
+        backend
+            .bump_revision(opts.bump_revision, opts.mark_compacted)
+            .map_err(|e| RestoreError::NotABackend(e.to_string()))?;
+    }
     Ok(())
 }
 
@@ -294,6 +310,8 @@ mod tests {
             initial_cluster_token: "restored".into(),
             initial_advertise_peer_urls: vec!["http://127.0.0.1:12380".into()],
             skip_hash_check: false,
+            bump_revision: 0,
+            mark_compacted: false,
         }
     }
 

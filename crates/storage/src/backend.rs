@@ -448,6 +448,28 @@ impl Backend {
         }
     }
 
+    /// `etcdutl snapshot restore --bump-revision N --mark-compacted`: moves
+    /// the current revision `amount` ahead (so revisions clients saw before
+    /// a restore are never reused for other data) and, when asked, marks the
+    /// new revision compacted, so watches and reads from older revisions are
+    /// refused as compacted. For a backend no server has open yet.
+    pub fn bump_revision(&self, amount: u64, mark_compacted: bool) -> Result<i64, StorageError> {
+        let db = self.handle();
+        let txn = db.begin_write()?;
+        let bumped;
+        {
+            let mut meta = txn.open_table(META)?;
+            let current = read_meta_i64(&meta, META_CURRENT_REVISION)?;
+            bumped = current.saturating_add(i64::try_from(amount).unwrap_or(i64::MAX));
+            meta.insert(META_CURRENT_REVISION, encode_i64(bumped).as_slice())?;
+            if mark_compacted {
+                meta.insert(META_COMPACTED_REVISION, encode_i64(bumped).as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(bumped)
+    }
+
     /// Makes every commit so far durable (an empty durable commit).
     pub fn sync(&self) -> Result<(), StorageError> {
         self.begin_apply()?.commit(true)?;

@@ -85,6 +85,12 @@ struct RestoreArgs {
     /// Ignore snapshot integrity hash value (required if copied from data directory)
     #[arg(long = "skip-hash-check", num_args = 0..=1, default_missing_value = "true")]
     skip_hash_check: Option<bool>,
+    /// How much to increase the latest revision after restore
+    #[arg(long = "bump-revision", default_value_t = 0)]
+    bump_revision: u64,
+    /// Mark the latest revision after restore as the point of scheduled compaction (required if --bump-revision > 0, disallowed otherwise)
+    #[arg(long = "mark-compacted", num_args = 0..=1, default_missing_value = "true")]
+    mark_compacted: Option<bool>,
 }
 
 fn main() -> ExitCode {
@@ -222,6 +228,12 @@ fn snapshot_restore(args: RestoreArgs) -> ExitCode {
         eprintln!("Error: snapshot restore requires exactly one argument");
         return ExitCode::from(EXIT_BAD_ARGS);
     };
+    let mark_compacted = args.mark_compacted.unwrap_or(false);
+    if (args.bump_revision == 0) == mark_compacted {
+        // etcd's wording, flag name and all.
+        eprintln!("Error: --mark-compacted required if --revision-bump > 0");
+        return ExitCode::from(EXIT_BAD_ARGS);
+    }
     // etcd's default names the member's own default peer URL.
     let initial_cluster = args
         .initial_cluster
@@ -249,6 +261,8 @@ fn snapshot_restore(args: RestoreArgs) -> ExitCode {
             .map(|s| s.trim().to_string())
             .collect(),
         skip_hash_check: args.skip_hash_check.unwrap_or(false),
+        bump_revision: args.bump_revision,
+        mark_compacted,
     };
     log("restoring snapshot", &opts.snapshot, None);
     match restore(&opts) {
