@@ -32,6 +32,7 @@ mod etcdctl_lease;
 mod etcdctl_lock;
 mod etcdctl_ours;
 mod etcdctl_watch;
+mod etcdutl_offline;
 mod go_clientv3;
 mod go_coordination;
 mod grpc_auth;
