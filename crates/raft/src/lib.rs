@@ -15,7 +15,9 @@
 //! - [`metrics`]: etcd's `etcd_server_*` Raft metrics, the WAL's fsync
 //!   latency and the peer traffic; `prober`: etcd's peer prober (a round
 //!   trip to every other member every 4 s).
-//! - [`faults`]: a test facility, peer faults injected from a file.
+//! - [`faults`]: a test facility, peer faults injected from a file; compiled
+//!   in only with the `fault-injection` feature (the test builds), so no
+//!   release binary carries it.
 //! - [`liveness`]: the leader as etcd's check-quorum reports it.
 //! - [`leader_client`]: reaching the current leader's peer service, for
 //!   what a follower hands to the leader.
@@ -29,7 +31,18 @@
 //! entry via `LogStore::append` (durable on the WAL's fsync callback) → commit →
 //! `StateMachine::apply` runs it through `etcd_storage` and answers the proposer.
 
+#[cfg(feature = "fault-injection")]
 pub mod faults;
+/// Without the `fault-injection` feature (every `cargo build`, release or
+/// not): no peer is ever blocked, and no variable is read.
+#[cfg(not(feature = "fault-injection"))]
+pub mod faults {
+    /// Never: faults exist only in test builds.
+    #[inline(always)]
+    pub fn blocked(_target: u64) -> bool {
+        false
+    }
+}
 pub mod forward;
 pub mod group_commit;
 pub mod leader_client;
