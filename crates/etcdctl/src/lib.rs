@@ -29,6 +29,10 @@ mod flags;
 mod kv;
 mod member;
 mod output;
+
+/// etcd's table layout and go-humanize's byte sizes, which `etcdutl`'s
+/// `snapshot status` prints too.
+pub use output::{humanize_bytes, table};
 mod tls;
 
 use std::io::Write;

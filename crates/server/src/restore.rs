@@ -142,7 +142,7 @@ fn write_data_dir(
 ) -> Result<(), RestoreError> {
     fs::create_dir_all(snap_dir).map_err(io_err(snap_dir))?;
     let db_path = snap_dir.join("db");
-    if is_bbolt(&opts.snapshot)? {
+    if bbolt::read::is_bbolt(&opts.snapshot).map_err(io_err(&opts.snapshot))? {
         // etcd's format: what `etcdctl snapshot save` gets from etcd-rs and
         // from etcd itself, or an etcd member's `member/snap/db`.
         let etcd_db = snap_dir.join("db.etcd");
@@ -186,17 +186,6 @@ fn bump(backend: &Backend, opts: &RestoreOptions) -> Result<(), RestoreError> {
     Ok(())
 }
 
-/// Whether `path` starts with a bbolt meta page (etcd's database format).
-fn is_bbolt(path: &Path) -> Result<bool, RestoreError> {
-    let mut head = [0u8; 20];
-    let mut file = File::open(path).map_err(io_err(path))?;
-    match file.read_exact(&mut head) {
-        Ok(()) => Ok(u32::from_le_bytes([head[16], head[17], head[18], head[19]]) == bbolt::MAGIC),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(e) => Err(io_err(path)(e)),
-    }
-}
-
 /// Copies an etcd snapshot to `dest` without its trailing hash, with etcd's
 /// rule for telling whether it has one: a bbolt file is whole pages, so
 /// a size 32 bytes past a multiple of 512 means a SHA-256 was appended.
@@ -208,26 +197,12 @@ fn copy_bbolt_verified(src: &Path, dest: &Path, skip_hash_check: bool) -> Result
         return Err(RestoreError::MissingHash);
     }
     let body_len = if has_hash { len - 32 } else { len };
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(dest)
-        .map_err(io_err(dest))?;
-    let mut sha = Sha256::new();
-    let mut body = (&mut file).take(body_len);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = body.read(&mut buf).map_err(io_err(src))?;
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(io_err(dest))?;
-    }
+    let mut out = create_new(dest)?;
+    let sha = copy_hashing(&mut file, src, &mut out, dest, body_len)?;
     if has_hash && !skip_hash_check {
         let mut trailer = Vec::new();
         file.read_to_end(&mut trailer).map_err(io_err(src))?;
-        let got = sha.finalize().to_vec();
+        let got = sha.to_vec();
         if got != trailer {
             return Err(RestoreError::HashMismatch {
                 expected: go_bytes(&trailer),
@@ -237,6 +212,38 @@ fn copy_bbolt_verified(src: &Path, dest: &Path, skip_hash_check: bool) -> Result
     }
     out.sync_all().map_err(io_err(dest))?;
     Ok(())
+}
+
+/// Creates the restored db file; refuses to overwrite one.
+fn create_new(dest: &Path) -> Result<File, RestoreError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .map_err(io_err(dest))
+}
+
+/// Copies the next `len` bytes of `file` (at `src`) to `out` (at `dest`);
+/// their SHA-256.
+fn copy_hashing(
+    file: &mut File,
+    src: &Path,
+    out: &mut File,
+    dest: &Path,
+    len: u64,
+) -> Result<Vec<u8>, RestoreError> {
+    let mut sha = Sha256::new();
+    let mut body = file.take(len);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = body.read(&mut buf).map_err(io_err(src))?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(io_err(dest))?;
+    }
+    Ok(sha.finalize().to_vec())
 }
 
 /// A byte slice as Go's `%v` prints it: `[1 2 3]`.
@@ -260,23 +267,9 @@ fn copy_verified(src: &Path, dest: &Path, skip_hash_check: bool) -> Result<(), R
         file.seek(SeekFrom::Start(0)).map_err(io_err(src))?;
     }
 
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(dest)
-        .map_err(io_err(dest))?;
-    let mut sha = Sha256::new();
-    let mut body = (&mut file).take(body_len);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = body.read(&mut buf).map_err(io_err(src))?;
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(io_err(dest))?;
-    }
-    let has_hash = len >= 32 && sha.finalize().as_slice() == trailer.as_slice();
+    let mut out = create_new(dest)?;
+    let sha = copy_hashing(&mut file, src, &mut out, dest, body_len)?;
+    let has_hash = len >= 32 && sha.as_slice() == trailer.as_slice();
     if !has_hash {
         // A corrupted hashed snapshot and a raw db look alike here (etcd tells
         // them apart by bbolt's page size); both need --skip-hash-check, and

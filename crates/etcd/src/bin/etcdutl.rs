@@ -15,8 +15,8 @@ use etcd_server::restore::{restore, RestoreOptions};
 use etcd_storage::bbolt::read::BoltFile;
 use etcd_storage::etcd_snapshot;
 
-/// etcd's exit code for bad arguments (etcdctl's `ExitBadArgs`).
-const EXIT_BAD_ARGS: u8 = 128;
+// etcd's exit codes (`cobrautl`), shared with our etcdctl.
+use etcd_ctl::{EXIT_BAD_ARGS, EXIT_BAD_FEATURE};
 
 #[derive(Parser)]
 #[command(
@@ -146,10 +146,6 @@ fn defrag(data_dir: &std::path::Path) -> ExitCode {
     }
 }
 
-/// etcd's exit code for an output format it does not have
-/// (`ExitBadFeature`).
-const EXIT_BAD_FEATURE: u8 = 4;
-
 fn snapshot_status(filename: &[PathBuf], format: &str) -> ExitCode {
     let [file] = filename else {
         eprintln!("Error: snapshot status requires exactly one argument");
@@ -180,14 +176,14 @@ fn snapshot_status(filename: &[PathBuf], format: &str) -> ExitCode {
         }
         "table" => print!(
             "{}",
-            table(
-                &["HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"],
-                &[
+            etcd_ctl::table(
+                &["hash", "revision", "total keys", "total size"],
+                &[vec![
                     format!("{:x}", s.hash),
                     s.revision.to_string(),
                     s.total_key.to_string(),
-                    human_bytes(s.total_size),
-                ],
+                    etcd_ctl::humanize_bytes(s.total_size),
+                ]],
             )
         ),
         _ => println!(
@@ -195,7 +191,7 @@ fn snapshot_status(filename: &[PathBuf], format: &str) -> ExitCode {
             s.hash,
             s.revision,
             s.total_key,
-            human_bytes(s.total_size)
+            etcd_ctl::humanize_bytes(s.total_size)
         ),
     }
     ExitCode::SUCCESS
@@ -208,55 +204,6 @@ fn io_reason(e: &std::io::Error) -> String {
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
         _ => e.to_string(),
     }
-}
-
-/// go-humanize's `Bytes`: SI units, one decimal below 10.
-fn human_bytes(n: u64) -> String {
-    if n < 10 {
-        return format!("{n} B");
-    }
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let e = ((n as f64).ln() / 1000f64.ln()).floor() as usize;
-    let value = (n as f64 / 1000f64.powi(e as i32) * 10.0 + 0.5).floor() / 10.0;
-    if value < 10.0 {
-        format!("{value:.1} {}", UNITS[e])
-    } else {
-        format!("{value:.0} {}", UNITS[e])
-    }
-}
-
-/// One header row and one value row, as etcd's table printer lays them out
-/// (headers centred, values right-aligned, one space of margin).
-fn table(headers: &[&str], values: &[String]) -> String {
-    let widths: Vec<usize> = headers
-        .iter()
-        .zip(values)
-        .map(|(h, v)| h.len().max(v.len()))
-        .collect();
-    let rule: String = widths
-        .iter()
-        .map(|w| format!("+{}", "-".repeat(w + 2)))
-        .collect::<String>()
-        + "+\n";
-    let mut out = rule.clone();
-    for (h, w) in headers.iter().zip(&widths) {
-        let pad = w - h.len();
-        let left = pad / 2;
-        out.push_str(&format!(
-            "| {}{}{} ",
-            " ".repeat(left),
-            h,
-            " ".repeat(pad - left)
-        ));
-    }
-    out.push_str("|\n");
-    out.push_str(&rule);
-    for (v, w) in values.iter().zip(&widths) {
-        out.push_str(&format!("| {v:>w$} "));
-    }
-    out.push_str("|\n");
-    out.push_str(&rule);
-    out
 }
 
 fn snapshot_restore(args: RestoreArgs) -> ExitCode {

@@ -43,6 +43,17 @@ struct Meta {
     txid: u64,
 }
 
+/// Whether the file at `path` starts with a bbolt meta page (the magic at
+/// its place); says nothing of the rest of the file.
+pub fn is_bbolt(path: &Path) -> io::Result<bool> {
+    let mut head = [0u8; PAGE_HEADER + 4];
+    match File::open(path)?.read_exact(&mut head) {
+        Ok(()) => Ok(head[PAGE_HEADER..] == MAGIC.to_le_bytes()),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// An open bbolt file.
 pub struct BoltFile {
     file: std::cell::RefCell<File>,
