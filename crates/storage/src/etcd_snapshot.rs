@@ -246,7 +246,7 @@ pub fn status(bolt: &BoltFile) -> Result<SnapshotStatus, BoltError> {
                 out.revision = i64::from_be_bytes(k[0..8].try_into().unwrap_or_default());
             }
             out.total_key += 1;
-            Ok(())
+            Ok::<(), BoltError>(())
         })?;
     }
     out.hash = crc.finish();
@@ -317,43 +317,31 @@ pub fn import(bolt: &BoltFile, backend: &Backend) -> Result<Imported, ImportErro
         let mut index: Vec<IndexRow> = Vec::new();
         {
             let mut kv = txn.open_table(KV)?;
-            let mut failure: Option<ImportError> = None;
             bolt.for_each(b"key", &mut |k, v| {
-                let result = (|| -> Result<(), ImportError> {
-                    let (r, tombstone) = parse_revision_key(k)?;
-                    let stored = KeyValue::decode(v)
-                        .map_err(|e| ImportError::Malformed(format!("key bucket at {r:?}: {e}")))?;
-                    let at = (r.main as u64, r.sub as u64);
-                    if tombstone {
-                        let row = KeyValue {
-                            key: stored.key.clone(),
-                            mod_revision: r.main,
-                            ..Default::default()
-                        };
-                        kv.insert(at, row.encode_to_vec().as_slice())?;
-                    } else {
-                        kv.insert(at, v)?;
-                    }
-                    index.push(IndexRow {
-                        key: stored.key,
-                        at,
-                        tombstone,
-                        lease: if tombstone { 0 } else { stored.lease },
-                    });
-                    imported.revisions += 1;
-                    imported.current_revision = imported.current_revision.max(r.main);
-                    Ok(())
-                })();
-                if let Err(e) = result {
-                    failure = Some(e);
-                    return Err(BoltError::Corrupt("import stopped".into()));
+                let (r, tombstone) = parse_revision_key(k)?;
+                let stored = KeyValue::decode(v)
+                    .map_err(|e| ImportError::Malformed(format!("key bucket at {r:?}: {e}")))?;
+                let at = (r.main as u64, r.sub as u64);
+                if tombstone {
+                    let row = KeyValue {
+                        key: stored.key.clone(),
+                        mod_revision: r.main,
+                        ..Default::default()
+                    };
+                    kv.insert(at, row.encode_to_vec().as_slice())?;
+                } else {
+                    kv.insert(at, v)?;
                 }
-                Ok(())
-            })
-            .map_err(|e| failure.take().map_or(ImportError::Bolt(e), |f| f))?;
-            if let Some(e) = failure {
-                return Err(e);
-            }
+                index.push(IndexRow {
+                    key: stored.key,
+                    at,
+                    tombstone,
+                    lease: if tombstone { 0 } else { stored.lease },
+                });
+                imported.revisions += 1;
+                imported.current_revision = imported.current_revision.max(r.main);
+                Ok::<(), ImportError>(())
+            })?;
         }
         index.sort_unstable_by(|a, b| (&a.key, a.at).cmp(&(&b.key, b.at)));
         let mut live_leases: Vec<(i64, &[u8])> = Vec::new();
@@ -383,35 +371,29 @@ pub fn import(bolt: &BoltFile, backend: &Backend) -> Result<Imported, ImportErro
 
         let mut leases = txn.open_table(LEASES)?;
         bolt.for_each(b"lease", &mut |k, v| {
-            let id = u64::from_be_bytes(
-                k.try_into()
-                    .map_err(|_| BoltError::Corrupt("lease bucket key of bad size".into()))?,
-            ) as i64;
-            leases
-                .insert(id, v)
-                .map_err(|e| BoltError::Corrupt(format!("lease table: {e}")))?;
+            let id: [u8; 8] = k
+                .try_into()
+                .map_err(|_| ImportError::Malformed("lease bucket key of bad size".into()))?;
+            leases.insert(i64::from_be_bytes(id), v)?;
             imported.leases += 1;
-            Ok(())
+            Ok::<(), ImportError>(())
         })?;
 
         let mut state = txn.open_table(AUTH_STATE)?;
         bolt.for_each(b"auth", &mut |k, v| {
-            let put = |state: &mut redb::Table<&str, u64>, name: &str, n: u64| {
-                state
-                    .insert(name, n)
-                    .map(|_| ())
-                    .map_err(|e| BoltError::Corrupt(format!("auth table: {e}")))
-            };
             match k {
-                b"authEnabled" => put(&mut state, ENABLED, u64::from(v.first() == Some(&1)))?,
-                b"authRevision" if v.len() == 8 => put(
-                    &mut state,
-                    REVISION,
-                    u64::from_be_bytes(v.try_into().unwrap_or_default()),
-                )?,
+                b"authEnabled" => {
+                    state.insert(ENABLED, u64::from(v.first() == Some(&1)))?;
+                }
+                b"authRevision" if v.len() == 8 => {
+                    state.insert(
+                        REVISION,
+                        u64::from_be_bytes(v.try_into().unwrap_or_default()),
+                    )?;
+                }
                 _ => {}
             }
-            Ok(())
+            Ok::<(), ImportError>(())
         })?;
         for (bucket, table) in [
             (&b"authRoles"[..], AUTH_ROLES),
@@ -420,21 +402,18 @@ pub fn import(bolt: &BoltFile, backend: &Backend) -> Result<Imported, ImportErro
             let mut t = txn.open_table(table)?;
             bolt.for_each(bucket, &mut |k, v| {
                 let name = std::str::from_utf8(k)
-                    .map_err(|_| BoltError::Corrupt("auth name is not UTF-8".into()))?;
-                t.insert(name, v)
-                    .map_err(|e| BoltError::Corrupt(format!("auth table: {e}")))?;
-                Ok(())
+                    .map_err(|_| ImportError::Malformed("auth name is not UTF-8".into()))?;
+                t.insert(name, v)?;
+                Ok::<(), ImportError>(())
             })?;
         }
 
         let mut alarms = txn.open_table(ALARMS)?;
         bolt.for_each(b"alarm", &mut |k, _| {
             let alarm = AlarmMember::decode(k)
-                .map_err(|e| BoltError::Corrupt(format!("alarm bucket: {e}")))?;
-            alarms
-                .insert((alarm.alarm, alarm.member_id), ())
-                .map_err(|e| BoltError::Corrupt(format!("alarm table: {e}")))?;
-            Ok(())
+                .map_err(|e| ImportError::Malformed(format!("alarm bucket: {e}")))?;
+            alarms.insert((alarm.alarm, alarm.member_id), ())?;
+            Ok::<(), ImportError>(())
         })?;
 
         let mut finished = None;
@@ -442,7 +421,7 @@ pub fn import(bolt: &BoltFile, backend: &Backend) -> Result<Imported, ImportErro
             if k == b"finishedCompactRev" {
                 finished = Some(v.to_vec());
             }
-            Ok(())
+            Ok::<(), ImportError>(())
         })?;
         if let Some(at) = finished {
             let (r, _) = parse_revision_key(&at)?;

@@ -29,10 +29,11 @@ pub enum BoltError {
     Io(#[from] io::Error),
 }
 
-/// Receives a bucket's entries: key, value.
-pub type EntryVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), BoltError> + 'a;
+/// Receives a bucket's entries: key, value. Its error (any type a
+/// [`BoltError`] converts into) stops the walk and is returned as it is.
+pub type EntryVisitor<'a, E> = dyn FnMut(&[u8], &[u8]) -> Result<(), E> + 'a;
 /// Receives a node's leaf elements: flags, key, value.
-type ElementVisitor<'a> = dyn FnMut(u32, &[u8], &[u8]) -> Result<(), BoltError> + 'a;
+type ElementVisitor<'a, E> = dyn FnMut(u32, &[u8], &[u8]) -> Result<(), E> + 'a;
 
 /// The meta page fields a reader needs.
 #[derive(Debug, Clone, Copy)]
@@ -118,26 +119,30 @@ impl BoltFile {
             if flags & BUCKET_LEAF != 0 {
                 names.push(k.to_vec());
             }
-            Ok(())
+            Ok::<(), BoltError>(())
         })?;
         Ok(names)
     }
 
     /// Calls `f` with every entry of bucket `name` in key order; `false`
     /// when there is no such bucket.
-    pub fn for_each(&self, name: &[u8], f: &mut EntryVisitor<'_>) -> Result<bool, BoltError> {
+    pub fn for_each<E: From<BoltError>>(
+        &self,
+        name: &[u8],
+        f: &mut EntryVisitor<'_, E>,
+    ) -> Result<bool, E> {
         let mut header = None;
         self.walk_page(self.meta.root, &mut |flags, k, v| {
             if flags & BUCKET_LEAF != 0 && k == name {
                 header = Some(v.to_vec());
             }
-            Ok(())
+            Ok::<(), E>(())
         })?;
         let Some(header) = header else {
             return Ok(false);
         };
         if header.len() < BUCKET_HEADER {
-            return Err(BoltError::Corrupt("short bucket header".into()));
+            return Err(BoltError::Corrupt("short bucket header".into()).into());
         }
         let root = u64::from_le_bytes(header[0..8].try_into().unwrap_or_default());
         let mut visit = |flags: u32, k: &[u8], v: &[u8]| {
@@ -146,11 +151,11 @@ impl BoltFile {
             if flags & BUCKET_LEAF == 0 {
                 f(k, v)?;
             }
-            Ok(())
+            Ok::<(), E>(())
         };
         if root == 0 {
             if !walk_node(&header[BUCKET_HEADER..], &mut visit)?.is_empty() {
-                return Err(BoltError::Corrupt("inline bucket with a branch".into()));
+                return Err(BoltError::Corrupt("inline bucket with a branch".into()).into());
             }
         } else {
             self.walk_page(root, &mut visit)?;
@@ -158,7 +163,11 @@ impl BoltFile {
         Ok(true)
     }
 
-    fn walk_page(&self, id: u64, visit: &mut ElementVisitor<'_>) -> Result<(), BoltError> {
+    fn walk_page<E: From<BoltError>>(
+        &self,
+        id: u64,
+        visit: &mut ElementVisitor<'_, E>,
+    ) -> Result<(), E> {
         let node = self.node(id)?;
         for child in walk_node(&node, visit)? {
             self.walk_page(child, visit)?;
@@ -191,14 +200,17 @@ impl BoltFile {
 
 /// Visits a leaf node's elements; for a branch node, returns its children
 /// (in order) for the caller to walk.
-fn walk_node(node: &[u8], visit: &mut ElementVisitor<'_>) -> Result<Vec<u64>, BoltError> {
-    let corrupt = || BoltError::Corrupt("element outside its page".into());
+fn walk_node<E: From<BoltError>>(
+    node: &[u8],
+    visit: &mut ElementVisitor<'_, E>,
+) -> Result<Vec<u64>, E> {
+    let corrupt = || E::from(BoltError::Corrupt("element outside its page".into()));
     if node.len() < PAGE_HEADER {
         return Err(corrupt());
     }
     let flags = u16::from_le_bytes([node[8], node[9]]);
     let count = u16::from_le_bytes([node[10], node[11]]) as usize;
-    let u32_at = |at: usize| -> Result<u32, BoltError> {
+    let u32_at = |at: usize| -> Result<u32, E> {
         node.get(at..at + 4)
             .map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()))
             .ok_or_else(corrupt)
@@ -226,9 +238,9 @@ fn walk_node(node: &[u8], visit: &mut ElementVisitor<'_>) -> Result<Vec<u64>, Bo
                 children.push(id);
             }
             other => {
-                return Err(BoltError::Corrupt(format!(
-                    "page of kind {other:#x} inside a bucket"
-                )))
+                return Err(
+                    BoltError::Corrupt(format!("page of kind {other:#x} inside a bucket")).into(),
+                )
             }
         }
     }
@@ -288,7 +300,7 @@ mod tests {
         assert!(bolt
             .for_each(name.as_bytes(), &mut |k, v| {
                 out.push((k.to_vec(), v.to_vec()));
-                Ok(())
+                Ok::<(), BoltError>(())
             })
             .unwrap());
         out
@@ -316,7 +328,9 @@ mod tests {
         assert!(entries(&bolt, "a").is_empty());
         assert_eq!(entries(&bolt, "key"), many);
         assert_eq!(entries(&bolt, "values"), big);
-        assert!(!bolt.for_each(b"missing", &mut |_, _| Ok(())).unwrap());
+        assert!(!bolt
+            .for_each(b"missing", &mut |_, _| Ok::<(), BoltError>(()))
+            .unwrap());
     }
 
     #[test]
