@@ -82,7 +82,9 @@ pub enum TxnWrite {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Response {
     /// `revision` is the response header's: the revision of this put.
-    Put { revision: Rev },
+    Put {
+        revision: Rev,
+    },
     Get {
         /// The header's revision: the store's revision the read saw.
         revision: Rev,
@@ -90,7 +92,10 @@ pub enum Response {
         more: bool,
         count: i64,
     },
-    Delete { revision: Rev, deleted: i64 },
+    Delete {
+        revision: Rev,
+        deleted: i64,
+    },
     Txn {
         revision: Rev,
         succeeded: bool,
@@ -98,9 +103,16 @@ pub enum Response {
         /// Always None when `succeeded`.
         current: Option<KeyValue>,
     },
-    LeaseGrant { revision: Rev, id: i64 },
-    LeaseRevoke { revision: Rev },
-    Compact { revision: Rev },
+    LeaseGrant {
+        revision: Rev,
+        id: i64,
+    },
+    LeaseRevoke {
+        revision: Rev,
+    },
+    Compact {
+        revision: Rev,
+    },
     Defragment,
 }
 
