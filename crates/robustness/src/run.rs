@@ -6,7 +6,7 @@
 //! cargo test -p etcd --test robustness                      # short suite
 //! cargo test -p etcd --test robustness -- --scenarios 200 --seed 1 --duration 12s
 //!     [--target etcd-rs|etcd] [--members 1|3] [--profile etcd|kubernetes]
-//!     [--fault KillLeader] [--report FILE]
+//!     [--fault KillLeader] [--report FILE] [--etcd-rs BINARY]
 //! ```
 //!
 //! A soak scenario `i` uses seed `S + i`, so one failing scenario is rerun
@@ -35,6 +35,9 @@ struct Options {
     profile: Option<Profile>,
     faults: Option<Vec<Fault>>,
     report: Option<PathBuf>,
+    /// Another etcd-rs binary than this build's (a soak on a copy, so a
+    /// rebuild during the run does not swap the binary under it).
+    etcd_rs: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -47,6 +50,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         profile: None,
         faults: None,
         report: None,
+        etcd_rs: None,
     };
     let mut args = args.iter();
     while let Some(flag) = args.next() {
@@ -80,6 +84,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 options.faults.get_or_insert_with(Vec::new).push(fault);
             }
             "--report" => options.report = Some(PathBuf::from(value()?)),
+            "--etcd-rs" => options.etcd_rs = Some(PathBuf::from(value()?)),
             // What cargo's test runner may pass to any test binary.
             "--nocapture" | "--quiet" | "-q" => {}
             other if other.starts_with("--test-threads") || other.starts_with("--color") => {}
@@ -197,6 +202,7 @@ struct Totals {
     faults: BTreeMap<Fault, u64>,
     failed: Vec<u64>,
     unchecked_keys: u64,
+    unknown_dialers: u64,
     known_bugs: BTreeMap<String, u64>,
 }
 
@@ -208,6 +214,7 @@ impl Totals {
         self.watch_events += verdict.watch_events;
         self.reads_replayed += verdict.reads_replayed;
         self.unchecked_keys += verdict.unchecked_keys.len() as u64;
+        self.unknown_dialers += verdict.unknown_dialers;
         for bug in &verdict.known_bugs {
             *self.known_bugs.entry(bug.clone()).or_default() += 1;
         }
@@ -268,6 +275,7 @@ pub async fn main(args: &[String], etcd_rs: PathBuf) -> bool {
             return false;
         }
     };
+    let etcd_rs = options.etcd_rs.clone().unwrap_or(etcd_rs);
     let mut ok = true;
     let mut report = String::new();
     for flavor in &options.targets {
@@ -304,12 +312,14 @@ pub async fn main(args: &[String], etcd_rs: PathBuf) -> bool {
             totals.add(scenario, &verdict);
             let faults: Vec<&str> = verdict.faults.iter().map(|(_, w)| w.as_str()).collect();
             println!(
-                "robustness {}: {} -> {} ops ({} indeterminate), {} watch events, faults: {} [{:.1}s] {}",
+                "robustness {}: {} -> {} ops ({} indeterminate), {} watch events, {} peer connections ({} unidentified), faults: {} [{:.1}s] {}",
                 server.name(),
                 scenario.describe(),
                 verdict.operations,
                 verdict.indeterminate,
                 verdict.watch_events,
+                verdict.peer_connections,
+                verdict.unknown_dialers,
                 faults.join("; "),
                 began.elapsed().as_secs_f64(),
                 if verdict.violations.is_empty() { "ok" } else { "FAILED" }
