@@ -780,6 +780,29 @@ mod tests {
     }
 
     #[test]
+    fn guarded_delete_of_an_absent_key_makes_no_revision() {
+        // kube's delete of a key it never saw: If(ModRevision == 0) Delete
+        // holds on an absent key, deletes nothing, and the header reports
+        // the unchanged store revision (here the same as a read's before).
+        let mut h = Builder::new();
+        h.put(0, (0, 10), "b", "w1", Some(2));
+        h.get(1, (20, 30), "a", 2, None);
+        let delete = Request::Txn {
+            key: "a".into(),
+            expected_mod_revision: 0,
+            then: TxnWrite::Delete,
+        };
+        let ok = Outcome::Ok(Response::Txn {
+            revision: 2,
+            succeeded: true,
+            current: None,
+        });
+        h.op(1, 40, 50, delete, ok);
+        h.get(1, (60, 70), "a", 2, None);
+        assert!(verdict(&h.0).violations.is_empty());
+    }
+
+    #[test]
     fn range_reads_project_onto_every_key_they_cover() {
         let mut h = Builder::new();
         h.put(0, (0, 10), "p/a", "1", Some(2));
