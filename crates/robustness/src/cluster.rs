@@ -64,6 +64,9 @@ pub struct Member {
     limited: bool,
     /// How many times the member was replaced (names its successor).
     generation: u32,
+    /// Removed and not added back (a replacement that failed): no longer
+    /// started, faulted or checked.
+    removed: bool,
 }
 
 impl Member {
@@ -167,6 +170,7 @@ impl Cluster {
                 paused: false,
                 limited: false,
                 generation: 0,
+                removed: false,
             });
         }
         let mut cluster = Cluster {
@@ -274,12 +278,18 @@ impl Cluster {
         }
     }
 
+    /// The endpoints of the members in the cluster.
     pub fn endpoints(&self) -> Vec<String> {
-        self.members.iter().map(Member::endpoint).collect()
+        self.active().map(Member::endpoint).collect()
+    }
+
+    /// The members in the cluster (not removed).
+    pub fn active(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(|m| !m.removed)
     }
 
     pub fn indexes(&self) -> Vec<usize> {
-        (0..self.members.len()).collect()
+        self.active().map(|m| m.index).collect()
     }
 
     /// SIGKILL: no shutdown, no flush.
@@ -340,13 +350,17 @@ impl Cluster {
         None
     }
 
-    /// The member ids by index (from a running member's member list).
+    /// The member ids by index (from a running member's member list; 0 for
+    /// a removed member).
     pub async fn member_ids(&self) -> Option<Vec<u64>> {
         let mut client = connect(&self.endpoints()).await.ok()?;
         let list = client.member_list().await.ok()?;
         self.members
             .iter()
             .map(|m| {
+                if m.removed {
+                    return Some(0);
+                }
                 list.members()
                     .iter()
                     .find(|x| x.name() == m.name)
@@ -383,10 +397,22 @@ impl Cluster {
         let member = &mut self.members[index];
         let _ = std::fs::remove_dir_all(&member.data_dir);
         let peer_url = format!("http://{}", member._proxy.local_addr());
-        let added = client
-            .member_add([peer_url.as_str()], None)
-            .await
-            .map_err(|e| format!("member add: {e}"))?;
+        // The same refusal can meet the add right after the removal.
+        let mut attempt = 0;
+        let added = loop {
+            match client.member_add([peer_url.as_str()], None).await {
+                Ok(added) => break added,
+                Err(e) => {
+                    attempt += 1;
+                    if attempt == 40 {
+                        // The cluster goes on without it.
+                        member.removed = true;
+                        return Err(format!("member add: {e}"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        };
         let old_name = member.name.clone();
         member.generation += 1;
         member.name = format!("m{index}-{}", member.generation);
@@ -455,7 +481,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for index in self.indexes() {
+        for index in 0..self.members.len() {
             self.kill(index);
         }
     }

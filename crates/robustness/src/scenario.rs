@@ -203,7 +203,7 @@ type MemberState = (i64, u32, BTreeMap<String, (String, i64)>);
 
 async fn member_states(cluster: &Cluster) -> Result<Vec<MemberState>, String> {
     let mut states = Vec::new();
-    for member in &cluster.members {
+    for member in cluster.active() {
         let mut client = connect(&[member.endpoint()])
             .await
             .map_err(|e| format!("{}: {e}", member.name))?;
