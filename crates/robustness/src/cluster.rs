@@ -54,7 +54,7 @@ pub struct Member {
     pub name: String,
     pub client_addr: SocketAddr,
     peer_addr: SocketAddr,
-    _proxy: PeerProxy,
+    proxy: PeerProxy,
     data_dir: PathBuf,
     log_path: PathBuf,
     args: Vec<String>,
@@ -162,7 +162,7 @@ impl Cluster {
                 name,
                 client_addr,
                 peer_addr: peer_addrs[index],
-                _proxy: proxy,
+                proxy,
                 data_dir,
                 log_path,
                 args,
@@ -396,7 +396,7 @@ impl Cluster {
         self.kill(index);
         let member = &mut self.members[index];
         let _ = std::fs::remove_dir_all(&member.data_dir);
-        let peer_url = format!("http://{}", member._proxy.local_addr());
+        let peer_url = format!("http://{}", member.proxy.local_addr());
         // The same refusal can meet the add right after the removal.
         let mut attempt = 0;
         let added = loop {

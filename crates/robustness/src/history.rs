@@ -71,6 +71,22 @@ pub enum Request {
     Defragment,
 }
 
+impl Request {
+    /// The (key, value, lease) a Put or a txn's put would write; values are
+    /// unique, so this names the one write of a value.
+    pub fn written_put(&self) -> Option<(&str, &str, i64)> {
+        match self {
+            Request::Put { key, value, lease }
+            | Request::Txn {
+                key,
+                then: TxnWrite::Put { value, lease },
+                ..
+            } => Some((key, value, *lease)),
+            _ => None,
+        }
+    }
+}
+
 /// The write a [`Request::Txn`] does when its compare holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TxnWrite {

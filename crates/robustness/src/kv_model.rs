@@ -303,17 +303,11 @@ fn keys(history: &History) -> BTreeSet<String> {
 fn keys_by_lease(history: &History) -> HashMap<i64, BTreeSet<String>> {
     let mut leased: HashMap<i64, BTreeSet<String>> = HashMap::new();
     for op in &history.operations {
-        let (key, lease) = match &op.request {
-            Request::Put { key, lease, .. } => (key, *lease),
-            Request::Txn {
-                key,
-                then: TxnWrite::Put { lease, .. },
-                ..
-            } => (key, *lease),
-            _ => continue,
-        };
-        if lease != 0 {
-            leased.entry(lease).or_default().insert(key.clone());
+        match op.request.written_put() {
+            Some((key, _, lease)) if lease != 0 => {
+                leased.entry(lease).or_default().insert(key.to_string());
+            }
+            _ => {}
         }
     }
     leased

@@ -110,11 +110,9 @@ impl Recorder {
     }
 
     pub fn history(&self) -> History {
-        let mut operations = self.operations.lock().unwrap().clone();
-        // Ids are positions; keep them so after sorting by call time.
-        operations.sort_by_key(|o| o.id);
         History {
-            operations,
+            // In recording order: each id is its position.
+            operations: self.operations.lock().unwrap().clone(),
             watches: self.watches.lock().unwrap().clone(),
         }
     }

@@ -357,7 +357,7 @@ impl<'h> Context<'h> {
             compactions: Vec::new(),
         };
         for op in &history.operations {
-            if let Some((_, value, _)) = written_value(op) {
+            if let Some((_, value, _)) = op.request.written_put() {
                 ctx.by_value.entry(value).or_default().push(op);
             }
             if let Outcome::Ok(resp) = &op.outcome {
@@ -383,36 +383,20 @@ impl<'h> Context<'h> {
 
     /// The writes that answered with `rev`, one per line.
     fn ops_at(&self, rev: Rev) -> String {
-        let mut m = String::new();
-        match self.by_revision.get(&rev) {
-            None => {
-                let _ = writeln!(m, "  no acknowledged write answered with revision {rev}");
-            }
-            Some(ops) => {
-                let _ = writeln!(m, "  writes that answered with revision {rev}:");
-                for op in ops {
-                    let _ = writeln!(m, "    {op}");
-                }
-            }
-        }
-        m
+        list_ops(
+            self.by_revision.get(&rev),
+            &format!("writes that answered with revision {rev}"),
+            &format!("no acknowledged write answered with revision {rev}"),
+        )
     }
 
     /// The writes of `value`, one per line.
     fn writers_of(&self, value: &str) -> String {
-        let mut m = String::new();
-        match self.by_value.get(value) {
-            None => {
-                let _ = writeln!(m, "  no operation wrote {value:?}");
-            }
-            Some(ops) => {
-                let _ = writeln!(m, "  operations that wrote {value:?}:");
-                for op in ops {
-                    let _ = writeln!(m, "    {op}");
-                }
-            }
-        }
-        m
+        list_ops(
+            self.by_value.get(value),
+            &format!("operations that wrote {value:?}"),
+            &format!("no operation wrote {value:?}"),
+        )
     }
 
     /// Whether a compaction may have removed revision `rev - 1` before
@@ -424,17 +408,21 @@ impl<'h> Context<'h> {
     }
 }
 
-/// The (key, value, lease) a Put or a txn-put would write.
-fn written_value(op: &Operation) -> Option<(&str, &str, i64)> {
-    match &op.request {
-        Request::Put { key, value, lease } => Some((key, value, *lease)),
-        Request::Txn {
-            key,
-            then: TxnWrite::Put { value, lease },
-            ..
-        } => Some((key, value, *lease)),
-        _ => None,
+/// `ops` under a heading, one per line, or `none` when there are none.
+fn list_ops(ops: Option<&Vec<&Operation>>, heading: &str, none: &str) -> String {
+    let mut m = String::new();
+    match ops {
+        None => {
+            let _ = writeln!(m, "  {none}");
+        }
+        Some(ops) => {
+            let _ = writeln!(m, "  {heading}:");
+            for op in ops {
+                let _ = writeln!(m, "    {op}");
+            }
+        }
     }
+    m
 }
 
 /// Whether `op`'s write may have taken effect: not rejected, and not a txn
@@ -454,7 +442,7 @@ fn written_keys(history: &History) -> BTreeSet<&str> {
     let mut keys: BTreeSet<&str> = history
         .operations
         .iter()
-        .filter_map(|op| written_value(op).map(|(k, _, _)| k))
+        .filter_map(|op| op.request.written_put().map(|(k, _, _)| k))
         .collect();
     keys.extend(history.events().map(|e| e.kv.key.as_str()));
     keys
@@ -745,7 +733,7 @@ fn check_event_sources(ctx: &Context<'_>, log: &RevisionLog, out: &mut Vec<Viola
                 .flatten()
                 .copied()
                 .filter(|op| may_have_written(op))
-                .filter(|op| written_value(op).is_some_and(|(k, _, _)| k == key))
+                .filter(|op| op.request.written_put().is_some_and(|(k, _, _)| k == key))
                 .collect();
             if writers.is_empty() {
                 let m = format!(
