@@ -53,7 +53,6 @@ pub struct Member {
     pub index: usize,
     pub name: String,
     pub client_addr: SocketAddr,
-    peer_addr: SocketAddr,
     proxy: PeerProxy,
     data_dir: PathBuf,
     log_path: PathBuf,
@@ -80,10 +79,6 @@ impl Member {
 
     pub fn is_running(&self) -> bool {
         self.child.is_some()
-    }
-
-    pub fn is_paused(&self) -> bool {
-        self.paused
     }
 
     /// The tail of the member's log, for a failure report.
@@ -161,7 +156,6 @@ impl Cluster {
                 index,
                 name,
                 client_addr,
-                peer_addr: peer_addrs[index],
                 proxy,
                 data_dir,
                 log_path,
@@ -468,14 +462,6 @@ impl Cluster {
             .map(|m| format!("--- {} ---\n{}", m.name, m.log_tail(lines)))
             .collect::<Vec<_>>()
             .join("\n")
-    }
-
-    pub fn data_dir(&self, index: usize) -> &Path {
-        &self.members[index].data_dir
-    }
-
-    pub fn peer_addr(&self, index: usize) -> SocketAddr {
-        self.members[index].peer_addr
     }
 }
 

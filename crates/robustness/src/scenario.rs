@@ -104,8 +104,7 @@ pub async fn run(server: &Server, scenario: &Scenario) -> Verdict {
         scenario.clients,
         scenario.seed,
         recorder.clone(),
-    )
-    .await;
+    );
     let mut verdict = Verdict::default();
     let end = Instant::now() + scenario.duration;
     tokio::time::sleep(Duration::from_millis(500)).await;

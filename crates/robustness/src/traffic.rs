@@ -352,7 +352,7 @@ pub struct Traffic {
 
 impl Traffic {
     /// Starts `clients` clients and the profile's watchers on `endpoints`.
-    pub async fn start(
+    pub fn start(
         profile: Profile,
         endpoints: Vec<String>,
         clients: usize,
@@ -675,7 +675,7 @@ fn get(
 
 /// Continues a paged list: kube-apiserver reads later pages at the first
 /// page's revision, from just after the last key it got.
-pub fn next_page(request: &Request, response: &Response) -> Option<Request> {
+fn next_page(request: &Request, response: &Response) -> Option<Request> {
     let (
         Request::Get {
             range_end, limit, ..
