@@ -12,7 +12,9 @@ What it does, in order:
      `--logger=zap --log-level=error`), then runs every workload against
      both, alternating etcd-rs, etcd, etcd-rs, etcd... so drift in the
      machine hits both; each figure is the median of BENCH_REPEATS runs.
-     Server RSS is sampled from /proc during the main put run.
+     Server RSS is sampled from /proc during the main put run, and every
+     member's CPU time (utime + stime, /proc/<pid>/stat) just before and
+     just after every run, for server CPU seconds per 100,000 operations.
      With 1 member, the TLS rows follow: a fresh single member of each,
      serving https:// client URLs with the same certificate (a CA and a
      server certificate made with openssl in a temp dir for the run),
@@ -24,7 +26,11 @@ What it does, in order:
   3. Restart: loads 1M keys (8-byte keys, 256-byte values) into a fresh
      single member of each, stops it with SIGTERM and times exec -> first
      successful linearizable get, BENCH_REPEATS times each, alternating.
-  4. Writes BENCHMARKS.md, bench/results/summary.json, bench/results/ratios.png
+  4. Defragment: loads 300k keys of 1 KiB values into a fresh single member
+     of each, overwrites every key once, compacts at the current revision,
+     then times `etcdctl defrag` while a writer (100 puts/s) and a reader
+     (100 linearizable ranges/s) run against the same member; once each.
+  5. Writes BENCHMARKS.md, bench/results/summary.json, bench/results/ratios.png
      (raw etcd-benchmark output under bench/results/raw/, gitignored).
 
 Environment:
@@ -33,7 +39,8 @@ Environment:
                    is marked as not representative)
   BENCH_REPEATS    runs per workload and server (default 2); medians reported
   BENCH_SCENARIOS  which cluster sizes to run, e.g. "1" or "1,3" (default 1,3)
-  BENCH_ONLY       comma-separated workload ids to run (default all; the TLS
+  BENCH_ONLY       comma-separated workload ids to run (default all: put-1,
+                   put-100, put-1000, put-1000-all, range-l-1, ...; the TLS
                    rows are put-1-tls, put-1000-tls, range-l-1-tls,
                    range-l-1000-tls; the auth rows the same ids ending in
                    -auth (as root) and -auth-user (as user bench))
@@ -42,6 +49,7 @@ Environment:
   BENCH_GATEWAY    0 skips the JSON gateway rows (put-1-gw, put-100-gw,
                    range-l-1-gw, range-l-100-gw; 1 member only; default 1)
   BENCH_RESTART    0 skips the restart measurement (default 1)
+  BENCH_DEFRAG     0 skips the defragment measurement (default 1)
   BENCH_KEEP       1 keeps the data dirs under target/bench/ (default 0)
   BENCH_OUT        the report's path (default BENCHMARKS.md at the repo root)
 
@@ -66,6 +74,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -82,7 +91,21 @@ KINDS = (OURS, ETCD)
 
 START_TIMEOUT = 60.0  # seconds for a cluster to answer a linearizable get
 RUN_TIMEOUT = 900.0  # seconds for one etcd-benchmark run
+DEFRAG_TIMEOUT = 900  # seconds for one etcdctl compaction or defrag
+# The defragment scenario's writer and reader run back to back in runs of
+# this many seconds (at 100 requests/s) until the defrag is over:
+# etcd-benchmark reports only at the end of a run, and how long a defrag
+# takes is what is measured.
+DEFRAG_LANE_SECS = 3
 VALUE_256 = "v" * 256
+# Issue 15's CPU goal is etcd-rs's CPU per put at most 0.6 of etcd's; the
+# tables orient every ratio so > 1 is better (etcd/etcd-rs), so the mark is
+# at 1/0.6.
+CPU_GOAL = 1 / 0.6
+# The defragment scenario's goal: no request slower than this during it.
+STALL_GOAL = 0.100
+# /proc/<pid>/stat counts CPU time in these.
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The auth rows' users, "name:password" as etcdctl and etcd-benchmark take them.
 ROOT_USER = "root:bench-root-pw"
 BENCH_USER = "bench:bench-user-pw"
@@ -98,6 +121,7 @@ REPEATS = max(1, int(env_float("BENCH_REPEATS", 2)))
 SCENARIOS = [int(s) for s in os.environ.get("BENCH_SCENARIOS", "1,3").split(",") if s.strip()]
 ONLY = {s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.strip()}
 DO_RESTART = os.environ.get("BENCH_RESTART", "1") != "0"
+DO_DEFRAG = os.environ.get("BENCH_DEFRAG", "1") != "0"
 DO_TLS = os.environ.get("BENCH_TLS", "1") != "0"
 DO_GATEWAY = os.environ.get("BENCH_GATEWAY", "1") != "0"
 DO_AUTH = os.environ.get("BENCH_AUTH", "1") != "0"
@@ -258,6 +282,22 @@ class Member:
         except (OSError, KeyError, ValueError):
             return None
 
+    def cpu_secs(self):
+        """The process's own CPU time so far (utime + stime, every thread),
+        seconds, or None if it is gone."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            return None
+        # Fields 14 and 15; the command name (field 2) is in parentheses and
+        # may hold spaces, so count from after its closing one (field 3 on).
+        fields = stat[stat.rindex(")") + 2 :].split()
+        try:
+            return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        except (IndexError, ValueError):
+            return None
+
     def stop(self, timeout=30.0):
         """SIGTERM, then SIGKILL after `timeout`; returns the seconds it took."""
         if self.proc is None:
@@ -383,6 +423,12 @@ class Cluster:
         if not stats:
             return None
         return (max(s[0] for s in stats), max(s[1] for s in stats))
+
+    def cpu_secs(self):
+        """CPU seconds used so far, summed over every member (a cluster's
+        cost is all of its members' work), or None if one is gone."""
+        secs = [m.cpu_secs() for m in self.members]
+        return None if None in secs else sum(secs)
 
     def data_size(self):
         """Disk usage of the largest member's data dir, bytes."""
@@ -551,7 +597,7 @@ def machine(run_dir):
 class Workload:
     """One etcd-benchmark invocation, run identically against both servers."""
 
-    def __init__(self, wid, label, sub, args, kind="requests", target_leader=True, rss=False, goal=None, variant=None, variant_of=None, user=None):
+    def __init__(self, wid, label, sub, args, kind="requests", target_leader=True, rss=False, goals=None, variant=None, variant_of=None, user=None):
         self.id = wid
         self.label = label
         self.sub = sub  # etcd-benchmark subcommand and its positional args
@@ -559,7 +605,9 @@ class Workload:
         self.kind = kind  # "requests", "watch" (events/s), "paced" (rate-limited: latency only)
         self.target_leader = target_leader
         self.rss = rss  # sample server RSS during this workload
-        self.goal = goal  # the issue's throughput goal, as an etcd-rs/etcd ratio
+        # The issue's goals for this row, each as a ratio oriented like the
+        # table's (> 1 = etcd-rs better): "rate" (ops/s), "p99", "cpu".
+        self.goals = goals or {}
         self.variant = variant  # for a TLS or auth row: its Variant's name ("tls", "auth", ...)
         self.variant_of = variant_of  # ... and the id of the same workload as a plain row
         self.user = user  # "name:password" etcd-benchmark authenticates as
@@ -583,9 +631,30 @@ def workloads(size):
 def all_workloads(size):
     put_kv = ["--key-size=8", "--val-size=256", "--key-space-size=100000"]
     many = ["--clients=1000", "--conns=100"]
+    # Issue 15's goals; every other row is measured without one.
     ws = [
-        Workload("put-1", "put, 1 client", ["put"], [f"--total={scaled(4000, 100)}", "--clients=1", "--conns=1", *put_kv], goal=1.0),
-        Workload("put-1000", "put, 1000 clients", ["put"], [f"--total={scaled(100000, 2000)}", *many, *put_kv], rss=True, goal=2.0),
+        Workload(
+            "put-1",
+            "put, 1 client",
+            ["put"],
+            [f"--total={scaled(4000, 100)}", "--clients=1", "--conns=1", *put_kv],
+            goals={"rate": 1.0, "p99": 1.0, "cpu": CPU_GOAL},
+        ),
+        Workload(
+            "put-100",
+            "put, 100 clients",
+            ["put"],
+            [f"--total={scaled(50000, 1000)}", "--clients=100", "--conns=10", *put_kv],
+            goals={"rate": 1.5, "cpu": CPU_GOAL},
+        ),
+        Workload(
+            "put-1000",
+            "put, 1000 clients",
+            ["put"],
+            [f"--total={scaled(100000, 2000)}", *many, *put_kv],
+            rss=True,
+            goals={"rate": 1.5, "cpu": CPU_GOAL},
+        ),
     ]
     if size > 1:
         ws.append(
@@ -612,7 +681,6 @@ def all_workloads(size):
                 [f"--total={scaled(200000, 2000)}", f"--consistency={c}", *many],
                 # Serializable reads are answered by any member: spread them.
                 target_leader=(c == "l"),
-                goal=2.0,
             )
         )
     ws += [
@@ -623,7 +691,6 @@ def all_workloads(size):
             ["watch"],
             ["--streams=10", "--watch-per-stream=100", "--clients=10", "--conns=10", f"--put-total={scaled(1000, 10)}"],
             kind="watch",
-            goal=2.0,
         ),
         Workload(
             "watch-10k",
@@ -631,7 +698,6 @@ def all_workloads(size):
             ["watch"],
             ["--streams=100", "--watch-per-stream=100", "--clients=100", "--conns=100", f"--put-total={scaled(100, 5)}"],
             kind="watch",
-            goal=2.0,
         ),
         Workload(
             "watch-latency",
@@ -760,12 +826,15 @@ def figures(workload, out):
         # event received (from the put's ack, most are 0: they beat the ack).
         rate = out.get("figures", {}).get("events_per_sec")
         lat = out.get("since_put_sent", report)
+        ops = out.get("figures", {}).get("events_received")
     elif workload.kind == "paced":
         rate = out.get("figures", {}).get("events_per_sec")
         lat = out.get("since_put_sent", report)
+        ops = out.get("figures", {}).get("events_received")
     else:
         rate = report.get("requests_per_sec")
         lat = report
+        ops = report.get("requests")
     failures = report.get("failures", 0) + sum(
         s.get("failures", 0) for k, s in out.items() if isinstance(s, dict) and k in ("creation", "puts")
     )
@@ -777,6 +846,10 @@ def figures(workload, out):
         "rate": rate,
         "p50": percentile(lat, 50.0),
         "p99": percentile(lat, 99.0),
+        "max": (lat.get("slowest_secs") or None) if lat.get("requests") else None,
+        # What the server's CPU time is divided by: successful requests, or
+        # for the watch rows delivered events.
+        "ops": ops,
         "failures": failures,
         "errors": errors,
     }
@@ -787,8 +860,12 @@ def run_workload(workload, cluster, tag):
     cmd = workload.command(cluster.endpoints, cluster.size, cluster.cacert)
     raw = RESULTS / "raw" / f"{tag}.json"
     err = RESULTS / "raw" / f"{tag}.stderr"
-    t0 = time.monotonic()
     rss_samples = []
+    # The servers' CPU time right before and right after the run: nothing
+    # else talks to them meanwhile, so the difference is this run's cost
+    # (connection set-up included, as a client's would be).
+    cpu_before = cluster.cpu_secs()
+    t0 = time.monotonic()
     with open(raw, "wb") as out_f, open(err, "wb") as err_f:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f, preexec_fn=_die_with_parent)
         try:
@@ -814,6 +891,7 @@ def run_workload(workload, cluster, tag):
                 proc.kill()
                 proc.wait()
     wall = time.monotonic() - t0
+    cpu_after = cluster.cpu_secs()
     try:
         out = json.loads(raw.read_text())
     except (OSError, ValueError):
@@ -821,6 +899,10 @@ def run_workload(workload, cluster, tag):
         return {"error": f"etcd-benchmark exited with code {proc.returncode}: {tail.strip()}", "cmd": cmd, "wall": wall}
     result = figures(workload, out)
     result.update({"wall": wall, "cmd": cmd, "exit": proc.returncode})
+    if cpu_before is not None and cpu_after is not None:
+        result["cpu_secs"] = cpu_after - cpu_before
+        if result["ops"]:
+            result["cpu_per_100k"] = result["cpu_secs"] * 100_000 / result["ops"]
     if workload.rss:
         hwm = cluster.rss()
         result["rss_steady"] = statistics.median(rss_samples) if rss_samples else None
@@ -839,6 +921,7 @@ def summarize_runs(runs):
         "rate": median(r["rate"] for r in ok),
         "p50": median(r["p50"] for r in ok),
         "p99": median(r["p99"] for r in ok),
+        "cpu_per_100k": median(r.get("cpu_per_100k") for r in ok),
         "failures": sum(r.get("failures", 0) for r in ok),
         "errors": [r["error"] for r in runs if "error" in r],
     }
@@ -880,13 +963,15 @@ def measure(w, clusters, size, tag, down=None):
             else:
                 log(
                     f"{w.id:16} {k:8} run {rep + 1}: {fmt_rate(r['rate'])}/s, p50 {fmt_ms(r['p50'])}, "
-                    f"p99 {fmt_ms(r['p99'])}, failures {r['failures']} ({r['wall']:.1f} s)"
+                    f"p99 {fmt_ms(r['p99'])}, CPU {fmt_cpu(r.get('cpu_per_100k'))}/100k, "
+                    f"failures {r['failures']} ({r['wall']:.1f} s)"
                 )
     return {
         "id": w.id,
         "label": w.label,
         "kind": w.kind,
-        "goal": w.goal,
+        "goal": w.goals.get("rate"),  # the throughput goal, as the chart draws it
+        "goals": w.goals,
         "variant": w.variant,
         "variant_of": w.variant_of,
         "tls_of": w.variant_of if w.variant == "tls" else None,
@@ -1067,6 +1152,171 @@ def run_restart(run_dir):
     return res
 
 
+def defrag_workloads(keys):
+    """The defragment scenario's load (run twice: load, then overwrite every
+    key) and its paced writer and reader, one run of each."""
+    per_run = 100 * DEFRAG_LANE_SECS
+    load = Workload(
+        "defrag-load",
+        f"load {keys} keys of 1 KiB",
+        ["put"],
+        [f"--total={keys}", "--clients=1000", "--conns=100", "--key-size=8", "--val-size=1024", f"--key-space-size={keys}", "--sequential-keys"],
+    )
+    writer = Workload(
+        "defrag-writer",
+        "writer, 100 puts/s",
+        ["put"],
+        [f"--total={per_run}", "--rate=100", "--clients=1", "--conns=1", "--key-size=8", "--val-size=1024", f"--key-space-size={keys}"],
+    )
+    reader = Workload(
+        "defrag-reader",
+        "reader, 100 linearizable ranges/s",
+        ["range", "foo"],
+        [f"--total={per_run}", "--rate=100", "--consistency=l", "--clients=1", "--conns=1"],
+    )
+    return load, writer, reader
+
+
+def paced_until(w, cluster, tag, stop, runs):
+    """Runs `w` against `cluster` back to back until `stop` is set, appending
+    each run's (start, end, result) to `runs` (monotonic seconds)."""
+    while not stop.is_set():
+        t0 = time.monotonic()
+        r = run_workload(w, cluster, f"{tag}-{len(runs) + 1}")
+        runs.append((t0, time.monotonic(), r))
+        if "error" in r:
+            time.sleep(0.1)  # a server that refuses at once: do not spin
+
+
+def lane_figures(runs, t0, t1, per_run):
+    """A paced lane's figures over its runs that overlapped the defrag
+    [t0, t1]: a run that failed as a whole counts all its requests failed."""
+    during = [(a, b, r) for a, b, r in runs if a < t1 and b > t0]
+    ok = [r for _, _, r in during if "error" not in r]
+    errors = {}
+    for r in ok:
+        for e, n in r.get("errors", {}).items():
+            errors[e] = errors.get(e, 0) + n
+    for _, _, r in during:
+        if "error" in r:
+            errors[r["error"]] = errors.get(r["error"], 0) + per_run
+    return {
+        "runs": len(during),
+        # The time the lane's counted runs cover, the defrag and a little
+        # either side of it.
+        "window_secs": (max(b for _, b, _ in during) - min(a for a, _, _ in during)) if during else None,
+        "requests": sum(r.get("ops") or 0 for r in ok),
+        "failures": sum(r.get("failures", 0) for r in ok) + per_run * (len(during) - len(ok)),
+        "max_latency": max((r["max"] for r in ok if r.get("max")), default=None),
+        "p99": max((r["p99"] for r in ok if r.get("p99")), default=None),
+        "errors": errors,
+    }
+
+
+def defrag_one(cluster, keys, load, writer, reader):
+    """The defragment scenario on one fresh single member; its figures."""
+    k = cluster.kind
+    s = {}
+    cluster.start()
+    url = cluster.members[0].client_url
+    if etcdctl(url, "put", "foo", VALUE_256) is None:
+        raise Fatal("could not put the reader's key")
+    # Load every key, then overwrite each once: after compaction half of
+    # the store is old revisions, which is what a defrag gives back.
+    for what in ("load", "overwrite"):
+        r = run_workload(load, cluster, f"defrag-{what}-{k}")
+        if "error" in r:
+            raise Fatal(f"{what} of {keys} keys failed: {r['error']}")
+        s[f"{what}_rate"], s[f"{what}_failures"] = r["rate"], r["failures"]
+        log(f"{k}: defrag {what}: {keys} keys at {fmt_rate(r['rate'])}/s, failures {r['failures']}")
+    out = etcdctl(url, "get", "foo", "-w", "json")
+    try:
+        rev = int(json.loads(out)["header"]["revision"])
+    except (TypeError, ValueError, KeyError):
+        raise Fatal(f"no revision from etcdctl get -w json: {out!r}")
+    s["compact_revision"] = rev
+    s["data_loaded"] = cluster.data_size()
+    # --physical: wait until the old revisions are gone from the store, so
+    # the defrag has them to give back (and does not race the compaction).
+    t0 = time.monotonic()
+    ok, out = etcdctl_run(url, "compaction", "--physical", str(rev), timeout=DEFRAG_TIMEOUT)
+    s["compact_secs"] = time.monotonic() - t0
+    if not ok:
+        raise Fatal(f"etcdctl compaction --physical {rev} failed: {out}")
+    s["data_before"] = cluster.data_size()
+    s["rss_before"] = (cluster.rss() or (None,))[0]
+    lanes = {"puts": writer, "reads": reader}
+    runs = {name: [] for name in lanes}
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=paced_until, args=(w, cluster, f"defrag-{name}-{k}", stop, runs[name]), daemon=True)
+        for name, w in lanes.items()
+    ]
+    for t in threads:
+        t.start()
+    try:
+        # One whole run of each lane before the defrag, for the latencies
+        # the same load sees without one; then the defrag starts in the
+        # middle of each lane's second run.
+        deadline = time.monotonic() + DEFRAG_LANE_SECS * 5 + 30
+        while any(not r for r in runs.values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        ok, out = etcdctl_run(url, "defrag", timeout=DEFRAG_TIMEOUT)
+        t1 = time.monotonic()
+        s["data_after"] = cluster.data_size()
+        s["rss_after"] = (cluster.rss() or (None,))[0]
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    s["defrag_secs"] = t1 - t0
+    if not ok:
+        s["defrag_error"] = out
+    for name in lanes:
+        s[name] = lane_figures(runs[name], t0, t1, 100 * DEFRAG_LANE_SECS)
+        s[name + "_baseline"] = lane_figures([run for run in runs[name] if run[1] <= t0], float("-inf"), t0, 100 * DEFRAG_LANE_SECS)
+    log(
+        f"{k}: defrag {'done' if ok else 'FAILED (' + out + ')'} in {s['defrag_secs']:.2f} s; data dir "
+        f"{fmt_bytes(s['data_before'])} -> {fmt_bytes(s['data_after'])}; failed puts {s['puts']['failures']}, reads "
+        f"{s['reads']['failures']}; largest put {fmt_ms(s['puts']['max_latency'])}, read {fmt_ms(s['reads']['max_latency'])}"
+    )
+    return s
+
+
+def run_defrag(run_dir):
+    """Defragment: a fresh single member of each server, one after the
+    other. A server that fails it gets its figures marked failed; the other
+    is still measured."""
+    keys = scaled(300_000, 3000)
+    log(f"=== defragment with {keys} keys of 1 KiB, overwritten once")
+    root = run_dir / "defrag"
+    root.mkdir(parents=True, exist_ok=True)
+    load, writer, reader = defrag_workloads(keys)
+    res = {
+        "keys": keys,
+        "lane_secs": DEFRAG_LANE_SECS,
+        "servers": {},
+        "commands": {
+            name: " ".join(shlex.quote(a) for a in w.command("$ENDPOINTS", 1)).replace(str(REPO) + "/", "")
+            for name, w in (("load", load), ("writer", writer), ("reader", reader))
+        },
+    }
+    for k in KINDS:
+        cluster = Cluster(k, 1, root, variant="defrag")
+        try:
+            res["servers"][k] = defrag_one(cluster, keys, load, writer, reader)
+        except Fatal as e:
+            why = str(e).splitlines()[0]
+            log(f"{k}: defragment scenario failed: {why}")
+            print(f"\n!!! {e}\n", file=sys.stderr, flush=True)
+            res["servers"][k] = {"error": f"{why} (log: {cluster.members[0].log_path})"}
+        finally:
+            cluster.stop()
+    return res
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -1096,6 +1346,19 @@ def fmt_bytes(v):
         v /= 1024
 
 
+def fmt_cpu(v):
+    """CPU seconds, to 3 significant digits: per 100k watch events they are
+    hundredths, per 100k puts whole seconds."""
+    if v is None:
+        return "—"
+    return f"{v:,.0f} s" if v >= 1000 else f"{v:.3g} s"
+
+
+def fmt_mark(ok):
+    """The mark of an absolute goal (no failures, no stall), on a figure."""
+    return "" if ok is None else " ✅" if ok else " ❌"
+
+
 def fmt_ratio(v, goal=None):
     if v is None:
         return "—"
@@ -1106,31 +1369,49 @@ def fmt_ratio(v, goal=None):
 
 
 def fmt_goal(goal):
-    return f"≥ {goal:g}×" if goal else ""
+    return f"≥ {goal:.3g}×" if goal else ""
+
+
+def fmt_goals(goals):
+    """A row's goal column: each goal as the ratio it marks."""
+    parts = []
+    if goals.get("rate"):
+        parts.append(f"ops/s {fmt_goal(goals['rate'])}")
+    if goals.get("p99"):
+        parts.append(f"p99 {fmt_goal(goals['p99'])}")
+    if goals.get("cpu"):
+        parts.append(f"CPU {fmt_goal(goals['cpu'])} (≤ {1 / goals['cpu']:.2g}× etcd's)")
+    return ", ".join(parts)
 
 
 def workload_table(scn):
     lines = [
-        "| workload | etcd-rs ops/s | etcd ops/s | ratio | etcd-rs p50 | etcd p50 | ratio | etcd-rs p99 | etcd p99 | ratio | goal |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| workload | etcd-rs ops/s | etcd ops/s | ratio | etcd-rs p50 | etcd p50 | ratio | etcd-rs p99 | etcd p99 | ratio "
+        "| etcd-rs CPU s/100k | etcd CPU s/100k | ratio | goal |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     notes = []
     for w in scn["workloads"]:
         o, e = w["median"][OURS], w["median"][ETCD]
         paced = w["kind"] == "paced"
         tput = None if paced else ratio(o["rate"], e["rate"])
+        # Summaries written before the CPU figures or the goals existed lack them.
+        goals = w.get("goals") or {"rate": w.get("goal")}
         cells = [
             w["label"],
             "(paced)" if paced else fmt_rate(o["rate"]),
             "(paced)" if paced else fmt_rate(e["rate"]),
-            fmt_ratio(tput, w["goal"]),
+            fmt_ratio(tput, goals.get("rate")),
             fmt_ms(o["p50"]),
             fmt_ms(e["p50"]),
             fmt_ratio(ratio(o["p50"], e["p50"], higher_is_better=False)),
             fmt_ms(o["p99"]),
             fmt_ms(e["p99"]),
-            fmt_ratio(ratio(o["p99"], e["p99"], higher_is_better=False)),
-            fmt_goal(w["goal"]),
+            fmt_ratio(ratio(o["p99"], e["p99"], higher_is_better=False), goals.get("p99")),
+            fmt_cpu(o.get("cpu_per_100k")),
+            fmt_cpu(e.get("cpu_per_100k")),
+            fmt_ratio(ratio(o.get("cpu_per_100k"), e.get("cpu_per_100k"), higher_is_better=False), goals.get("cpu")),
+            fmt_goals(goals),
         ]
         lines.append("| " + " | ".join(cells) + " |")
         for k in KINDS:
@@ -1170,10 +1451,10 @@ def resources_table(scn):
     r = scn["resources"]
     rows = [
         ("RSS idle, after start", "rss_idle", None),
-        ("RSS steady during put, 1000 clients (median of samples)", "rss_steady", 2.0),
-        ("RSS peak (VmHWM) after put, 1000 clients", "rss_peak", 2.0),
+        ("RSS steady during put, 1000 clients (median of samples)", "rss_steady", None),
+        ("RSS peak (VmHWM) after put, 1000 clients", "rss_peak", 1.0),
         ("RSS at the end of the scenario", "rss_end", None),
-        ("data dir after put, 1000 clients", "data_after_put", None),
+        ("data dir after put, 1000 clients", "data_after_put", 1.0),
         ("data dir at the end of the scenario", "data_end", None),
     ]
     lines = [
@@ -1201,14 +1482,68 @@ def restart_table(rs):
             "**restart: exec → first linearizable get** (median)",
             fmt_secs(o.get("restart_median")),
             fmt_secs(e.get("restart_median")),
-            fmt_ratio(ratio(o.get("restart_median"), e.get("restart_median"), False), 4.0),
-            fmt_goal(4.0),
+            fmt_ratio(ratio(o.get("restart_median"), e.get("restart_median"), False)),
+            "",
         ),
         ("RSS right after restart", fmt_bytes(o.get("rss_restarted_median")), fmt_bytes(e.get("rss_restarted_median")), fmt_ratio(ratio(o.get("rss_restarted_median"), e.get("rss_restarted_median"), False)), ""),
     ]
     lines = ["| | etcd-rs | etcd | ratio (higher = etcd-rs better) | goal |", "|---|---:|---:|---:|---|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return lines
+
+
+def defrag_table(df):
+    """The defragment scenario's table; a server that failed it shows —."""
+    o, e = df["servers"].get(OURS, {}), df["servers"].get(ETCD, {})
+    lane = lambda s, name, key: (s.get(name) or {}).get(key)
+
+    def count_cell(s, name, goal):
+        v = lane(s, name, "failures")
+        return "—" if v is None else f"{v:,}" + (fmt_mark(v == 0) if goal else "")
+
+    def stall_cell(s, name, goal):
+        v = lane(s, name, "max_latency")
+        return fmt_ms(v) + (fmt_mark(v <= STALL_GOAL) if goal and v is not None else "")
+
+    def lower_ratio(key, goal=None):
+        """etcd/etcd-rs of a figure where less is better (time, bytes)."""
+        return fmt_ratio(ratio(o.get(key), e.get(key), False), goal)
+
+    rows = [
+        ("load throughput (puts/s, 1000 clients)", fmt_rate(o.get("load_rate")), fmt_rate(e.get("load_rate")), fmt_ratio(ratio(o.get("load_rate"), e.get("load_rate"))), ""),
+        ("overwrite throughput (puts/s, 1000 clients)", fmt_rate(o.get("overwrite_rate")), fmt_rate(e.get("overwrite_rate")), fmt_ratio(ratio(o.get("overwrite_rate"), e.get("overwrite_rate"))), ""),
+        ("data dir after the overwrite", fmt_bytes(o.get("data_loaded")), fmt_bytes(e.get("data_loaded")), lower_ratio("data_loaded"), ""),
+        ("compaction (`etcdctl compaction --physical`)", fmt_secs(o.get("compact_secs")), fmt_secs(e.get("compact_secs")), lower_ratio("compact_secs"), ""),
+        ("data dir before defrag (compacted)", fmt_bytes(o.get("data_before")), fmt_bytes(e.get("data_before")), lower_ratio("data_before"), ""),
+        ("**defrag time** (`etcdctl defrag`)", fmt_secs(o.get("defrag_secs")), fmt_secs(e.get("defrag_secs")), lower_ratio("defrag_secs", 1.0), f"{fmt_goal(1.0)} (≤ etcd's)"),
+        ("data dir after defrag", fmt_bytes(o.get("data_after")), fmt_bytes(e.get("data_after")), lower_ratio("data_after"), ""),
+        ("failed puts during defrag", count_cell(o, "puts", True), count_cell(e, "puts", False), "—", "none"),
+        ("failed reads during defrag", count_cell(o, "reads", True), count_cell(e, "reads", False), "—", "none"),
+        ("largest put latency during defrag (stall)", stall_cell(o, "puts", True), stall_cell(e, "puts", False),
+         fmt_ratio(ratio(lane(o, "puts", "max_latency"), lane(e, "puts", "max_latency"), False)), f"≤ {STALL_GOAL * 1000:.0f} ms"),
+        ("largest read latency during defrag (stall)", stall_cell(o, "reads", True), stall_cell(e, "reads", False),
+         fmt_ratio(ratio(lane(o, "reads", "max_latency"), lane(e, "reads", "max_latency"), False)), f"≤ {STALL_GOAL * 1000:.0f} ms"),
+        ("largest put, read latency before defrag (same load, for reference)",
+         f"{fmt_ms(lane(o, 'puts_baseline', 'max_latency'))}, {fmt_ms(lane(o, 'reads_baseline', 'max_latency'))}",
+         f"{fmt_ms(lane(e, 'puts_baseline', 'max_latency'))}, {fmt_ms(lane(e, 'reads_baseline', 'max_latency'))}", "", ""),
+        ("puts, reads completed during defrag", f"{fmt_rate(lane(o, 'puts', 'requests'))}, {fmt_rate(lane(o, 'reads', 'requests'))}",
+         f"{fmt_rate(lane(e, 'puts', 'requests'))}, {fmt_rate(lane(e, 'reads', 'requests'))}", "", ""),
+    ]
+    lines = ["| | etcd-rs | etcd | ratio (higher = etcd-rs better) | goal |", "|---|---:|---:|---:|---|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    notes = []
+    for k in KINDS:
+        srv = df["servers"].get(k, {})
+        if srv.get("error"):
+            notes.append(f"- {k}: not measured: {srv['error']}")
+        if srv.get("defrag_error"):
+            notes.append(f"- {k}: `etcdctl defrag` failed: {srv['defrag_error']}")
+        for name in ("puts", "reads"):
+            errs = (srv.get(name) or {}).get("errors") or {}
+            if errs:
+                top = ", ".join(f"`{x}` ×{n}" for x, n in sorted(errs.items(), key=lambda x: -x[1])[:3])
+                notes.append(f"- {k}: failed {name} during defrag: {top}")
+    return lines, notes
 
 
 def chart(summary, path):
@@ -1228,9 +1563,12 @@ def chart(summary, path):
         for w in scn["workloads"]:
             o, e = w["median"][OURS], w["median"][ETCD]
             tput = None if w["kind"] == "paced" else ratio(o["rate"], e["rate"])
-            rows.append((w["label"], tput, ratio(o["p99"], e["p99"], False), w["goal"]))
+            cpu = ratio(o.get("cpu_per_100k"), e.get("cpu_per_100k"), False)
+            goals = w.get("goals") or {"rate": w.get("goal")}
+            rows.append((w["label"], tput, ratio(o["p99"], e["p99"], False), cpu, goals.get("rate"), goals.get("cpu")))
         r = scn["resources"]
-        rows.append(("RSS peak, put 1000 clients", ratio(r[OURS].get("rss_peak"), r[ETCD].get("rss_peak"), False), None, 2.0))
+        rows.append(("RSS peak, put 1000 clients", ratio(r[OURS].get("rss_peak"), r[ETCD].get("rss_peak"), False), None, None, 1.0, None))
+        rows.append(("data dir after put, 1000 clients", ratio(r[OURS].get("data_after_put"), r[ETCD].get("data_after_put"), False), None, None, 1.0, None))
         panels.append((f"{scn['size']} member{'s' if scn['size'] > 1 else ''}", rows))
     if summary.get("restart"):
         rs = summary["restart"]["servers"]
@@ -1239,30 +1577,50 @@ def chart(summary, path):
             (
                 f"restart with {k:,} keys",
                 [
-                    ("restart time", ratio(rs[OURS].get("restart_median"), rs[ETCD].get("restart_median"), False), None, 4.0),
-                    ("RSS after load", ratio(rs[OURS].get("rss_loaded"), rs[ETCD].get("rss_loaded"), False), None, None),
-                    ("data dir after load", ratio(rs[OURS].get("data_loaded"), rs[ETCD].get("data_loaded"), False), None, None),
+                    ("restart time", ratio(rs[OURS].get("restart_median"), rs[ETCD].get("restart_median"), False), None, None, None, None),
+                    ("RSS after load", ratio(rs[OURS].get("rss_loaded"), rs[ETCD].get("rss_loaded"), False), None, None, None, None),
+                    ("data dir after load", ratio(rs[OURS].get("data_loaded"), rs[ETCD].get("data_loaded"), False), None, None, None, None),
                 ],
             )
         )
-    heights = [max(2.0, 0.45 * len(rows) + 1.0) for _, rows in panels]
+    if summary.get("defrag"):
+        df = summary["defrag"]
+        o, e = df["servers"].get(OURS, {}), df["servers"].get(ETCD, {})
+        stall = lambda s, name: (s.get(name) or {}).get("max_latency")
+        panels.append(
+            (
+                f"defragment, {df['keys']:,} keys of 1 KiB",
+                [
+                    ("defrag time", ratio(o.get("defrag_secs"), e.get("defrag_secs"), False), None, None, 1.0, None),
+                    ("data dir after defrag", ratio(o.get("data_after"), e.get("data_after"), False), None, None, None, None),
+                    ("largest put latency", ratio(stall(o, "puts"), stall(e, "puts"), False), None, None, None, None),
+                    ("largest read latency", ratio(stall(o, "reads"), stall(e, "reads"), False), None, None, None, None),
+                ],
+            )
+        )
+    heights = [max(2.0, 0.55 * len(rows) + 1.0) for _, rows in panels]
     fig, axes = plt.subplots(len(panels), 1, figsize=(10, sum(heights)), gridspec_kw={"height_ratios": heights})
     if len(panels) == 1:
         axes = [axes]
-    values = [v for _, rows in panels for row in rows for v in row[1:3] if v]
+    values = [v for _, rows in panels for row in rows for v in row[1:4] if v]
     lo, hi = min(values + [0.5]) / 1.5, max(values + [4.0]) * 1.5
     for ax, (title, rows) in zip(axes, panels):
         ys = list(range(len(rows)))[::-1]
-        h = 0.38
-        for y, (label, main, lat, goal) in zip(ys, rows):
+        h = 0.27
+        for y, (label, main, lat, cpu, goal, cpu_goal) in zip(ys, rows):
             if main:
-                ax.barh(y + h / 2, main, h, color="#2b7bba", label="throughput / resource")
-                ax.text(main * 1.03, y + h / 2, f"{main:.2f}×", va="center", fontsize=8)
+                ax.barh(y + h, main, h, color="#2b7bba", label="throughput / resource")
+                ax.text(main * 1.03, y + h, f"{main:.2f}×", va="center", fontsize=7)
             if lat:
-                ax.barh(y - h / 2, lat, h, color="#f0a030", label="p99 latency")
-                ax.text(lat * 1.03, y - h / 2, f"{lat:.2f}×", va="center", fontsize=8)
+                ax.barh(y, lat, h, color="#f0a030", label="p99 latency")
+                ax.text(lat * 1.03, y, f"{lat:.2f}×", va="center", fontsize=7)
+            if cpu:
+                ax.barh(y - h, cpu, h, color="#5a9e4b", label="server CPU per op")
+                ax.text(cpu * 1.03, y - h, f"{cpu:.2f}×", va="center", fontsize=7)
             if goal:
                 ax.plot([goal, goal], [y - 0.45, y + 0.45], color="#c0392b", lw=2, label="goal")
+            if cpu_goal:
+                ax.plot([cpu_goal, cpu_goal], [y - 1.5 * h, y - 0.5 * h], color="#1e5a14", lw=2, label="CPU goal")
         ax.set_yticks(ys)
         ax.set_yticklabels([row[0] for row in rows], fontsize=9)
         ax.set_xscale("log")
@@ -1277,7 +1635,7 @@ def chart(summary, path):
         handles, labels = ax.get_legend_handles_labels()
         uniq = dict(zip(labels, handles))
         ax.legend(uniq.values(), uniq.keys(), fontsize=8, loc="lower right")
-    axes[-1].set_xlabel("etcd-rs advantage (×, log scale; > 1 = etcd-rs better; latency and resources inverted)")
+    axes[-1].set_xlabel("etcd-rs advantage (×, log scale; > 1 = etcd-rs better; latency, CPU and resources inverted)")
     smoke = f" — SMOKE RUN (BENCH_SCALE={SCALE:g}), not representative" if SCALE < 1 else ""
     fig.suptitle(f"etcd-rs vs etcd 3.4.23, same machine{smoke}", fontsize=12)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
@@ -1324,10 +1682,22 @@ def write_report(summary, chart_ok):
         "## How to read the tables",
         "",
         "- **ratio** is always oriented so that **> 1 means etcd-rs is better**: etcd-rs/etcd for throughput,",
-        "  etcd/etcd-rs for latency, memory, disk and time. ✅/❌ mark the goals of issue 5.",
+        "  etcd/etcd-rs for latency, CPU, memory, disk and time.",
+        "- ✅/❌ mark the goals of issue 15, on the ratio they concern: put throughput ≥ 1.5× etcd's with 100 and",
+        "  1000 clients and ≥ 1× with 1 client, single member and 3 members; p99 with 1 client no worse than etcd's",
+        "  (ratio ≥ 1); server CPU per put ≤ 0.6× etcd's (ratio etcd/etcd-rs ≥ 1.67) with 1, 100 and 1000 clients;",
+        "  peak RSS (VmHWM) and data dir after the 1000-client put no more than etcd's (ratio ≥ 1); and the",
+        "  defragment scenario's goals (its section). Rows without a goal are measured for comparison only.",
         "- ops/s is requests per second; for the watch fan-out rows it is events delivered per second (first put →",
         "  last event) and the latencies are from put sent to event received. The watch-latency row is paced at",
         "  100 puts/s, so only its latencies compare.",
+        "- **CPU s/100k** is the server's own CPU time (user + system, every thread, from `/proc/<pid>/stat`, summed",
+        "  over all members of the cluster), read just before and just after each run, per 100,000 successful",
+        "  requests; for the watch fan-out and watch-latency rows per 100,000 delivered events. It includes the",
+        "  run's connection set-up and the servers' idle work meanwhile (ticks, heartbeats), not the benchmark",
+        "  client's CPU. It is counted in clock ticks of"
+        f" {1000 / CLK_TCK:g} ms,",
+        "  so short (smoke) runs are coarse.",
         "- With 3 members, writes, linearizable reads, watches and leases go to the leader (`--target-leader`);",
         "  serializable reads and the \"all members\" put spread connections over every member.",
         "- data dir sizes are disk usage (`du`), which includes etcd's preallocated 64 MiB WAL segments.",
@@ -1371,6 +1741,27 @@ def write_report(summary, chart_ok):
             *restart_table(rs),
             "",
         ]
+    if summary.get("defrag"):
+        df = summary["defrag"]
+        table, notes = defrag_table(df)
+        lines += [
+            "## Defragment (single member)",
+            "",
+            f"A fresh single member of each: {df['keys']:,} keys of 8 bytes with 1 KiB values loaded by `etcd-benchmark put`",
+            "(1000 clients, sequential keys), every key overwritten once the same way, the history compacted at the",
+            "current revision (`etcdctl compaction --physical`), then `etcdctl defrag` timed from exec to exit while a",
+            "writer (100 puts/s of 1 KiB values over the same keys) and a reader (100 linearizable ranges/s) run against",
+            f"the same member, each as back-to-back `etcd-benchmark --rate=100` runs of {df['lane_secs']} s. The figures",
+            f"\"during defrag\" are those of the runs that overlapped it, so they cover up to {df['lane_secs']} s either side",
+            "of it too; \"before defrag\" is each lane's first run, which ended before the defrag started. One run of",
+            "each server. Goals for etcd-rs: defrag time ≤ etcd's, no failed request, no request slower than 100 ms",
+            "(✅/❌ on etcd-rs's figure where the goal is absolute).",
+            "",
+            *table,
+            "",
+        ]
+        if notes:
+            lines += ["Failures:", "", *notes, ""]
     notes = REPO / "bench" / "notes.md"
     if notes.exists():
         # Hand-written findings (profiles, where the time goes) survive regeneration.
@@ -1390,6 +1781,18 @@ def write_report(summary, chart_ok):
         lines.append("")
     if summary.get("restart"):
         lines += ["Restart:", "", f"- load: `{summary['restart']['load_command']}`", ""]
+    if summary.get("defrag"):
+        c = summary["defrag"]["commands"]
+        lines += [
+            "Defragment:",
+            "",
+            f"- load, then overwrite (the same command again): `{c['load']}`",
+            "- compaction: `etcdctl compaction --physical $REVISION` (the revision of a `get` after the overwrite)",
+            "- defrag: `etcdctl defrag`, with, meanwhile, back to back:",
+            f"  - writer: `{c['writer']}`",
+            f"  - reader: `{c['reader']}`",
+            "",
+        ]
     lines += [
         "## How to reproduce",
         "",
@@ -1407,8 +1810,8 @@ def write_report(summary, chart_ok):
         "Raw `etcd-benchmark --json` output and the server logs of the last run stay in `bench/results/raw/` and",
         "`target/bench/` (not committed). Other knobs: `BENCH_REPEATS` (default 2), `BENCH_SCENARIOS=1` (single",
         "member only), `BENCH_ONLY=put-1000,range-l-1000,put-1000-tls` (some workloads), `BENCH_TLS=0` (no TLS rows),",
-        "`BENCH_AUTH=0` (no auth rows), `BENCH_RESTART=0`, `BENCH_KEEP=1` (keep data dirs). Run it on an otherwise idle",
-        "machine: the benchmark client shares the cores with the servers.",
+        "`BENCH_AUTH=0` (no auth rows), `BENCH_RESTART=0`, `BENCH_DEFRAG=0` (no defragment scenario), `BENCH_KEEP=1`",
+        "(keep data dirs). Run it on an otherwise idle machine: the benchmark client shares the cores with the servers.",
         "",
     ]
     OUT.write_text("\n".join(lines))
@@ -1461,12 +1864,15 @@ def main():
         "machine": info,
         "scenarios": [],
         "restart": None,
+        "defrag": None,
     }
     try:
         for size in SCENARIOS:
             summary["scenarios"].append(run_scenario(size, run_dir))
         if DO_RESTART:
             summary["restart"] = run_restart(run_dir)
+        if DO_DEFRAG:
+            summary["defrag"] = run_defrag(run_dir)
     finally:
         kill_everything()
         if not KEEP:
