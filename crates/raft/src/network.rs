@@ -32,7 +32,7 @@ use tonic::transport::Channel;
 use crate::metrics::PeerMetrics;
 use crate::peer_codec;
 use crate::snapshot_transfer::{self, SendError};
-use crate::state_machine::SnapshotFile;
+use crate::state_machine::{self, SnapshotData};
 use crate::types::{MemberNode, TypeConfig};
 
 /// Largest peer message either side accepts: a batch of entries can hold
@@ -158,7 +158,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 }
 
 impl RaftNetworkV2<TypeConfig> for PeerClient {
-    type SnapshotData = SnapshotFile;
+    type SnapshotData = SnapshotData;
 
     async fn append_entries(
         &mut self,
@@ -226,7 +226,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     async fn full_snapshot(
         &mut self,
         vote: VoteOf<TypeConfig>,
-        snapshot: SnapshotOf<TypeConfig, SnapshotFile>,
+        snapshot: SnapshotOf<TypeConfig, SnapshotData>,
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
@@ -235,6 +235,21 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             return Err(StreamingError::Unreachable(Unreachable::from_string(why)));
         }
         let client = self.client().map_err(streaming)?;
+        let SnapshotData::Live { backend, snap_dir } = snapshot.snapshot else {
+            return Err(streaming(
+                self.network("a received snapshot is not sent on"),
+            ));
+        };
+        // The snapshot is the live store: a view of it, taken now, is
+        // copied into a file for this transfer (removed when it ends).
+        let meta = snapshot.meta.clone();
+        let copied = tokio::task::spawn_blocking(move || {
+            state_machine::copy_for_sending(&backend, &snap_dir, &meta).map(SentCopy)
+        })
+        .await
+        .map_err(|e| streaming(self.network(format!("copying the snapshot: {e}"))))?;
+        let copy =
+            copied.map_err(|e| streaming(self.network(format!("copying the snapshot: {e}"))))?;
         tracing::info!(
             "remote-peer-id" = %format!("{:x}", self.target),
             snapshot = ?snapshot.meta.last_log_id,
@@ -244,11 +259,12 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             client,
             vote,
             snapshot.meta,
-            &snapshot.snapshot.path,
+            &copy.0,
             cancel,
             snapshot_transfer::chunk_timeout(option.hard_ttl()),
         )
         .await;
+        drop(copy);
         let bytes = sent.map_err(|e| match e {
             SendError::Closed(closed) => StreamingError::Closed(closed),
             SendError::Unreachable(why) => streaming(self.unreachable(why)),
@@ -261,6 +277,16 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             "sent database snapshot"
         );
         Ok(resp)
+    }
+}
+
+/// A copy of the store made for one snapshot transfer; removed when the
+/// transfer ends, however it ends.
+struct SentCopy(std::path::PathBuf);
+
+impl Drop for SentCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -21,7 +21,6 @@ use etcd_proto::raftpb::{ForwardedProposal, PublishRequest, RaftRequest, ReadInd
 use etcd_storage::{ApplyError, ApplyResponse, Backend};
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, InitializeError, LinearizableReadError, RaftError};
-use openraft::storage::RaftLogStorage;
 use openraft::{Raft, ReadPolicy, ServerState, SnapshotPolicy};
 
 use crate::forward::{self, NOT_PROPOSED};
@@ -166,14 +165,6 @@ impl RaftNode {
         )
         .map_err(|e| StartError::Raft(e.to_string()))?
         .with_install_observer(opts.on_install.clone());
-        let log_state = log
-            .clone()
-            .get_log_state()
-            .await
-            .map_err(|e| StartError::Raft(e.to_string()))?;
-        let state_machine = state_machine
-            .with_log_state(log_state.last_purged_log_id, log_state.last_log_id)
-            .map_err(|e| StartError::Raft(e.to_string()))?;
         let waiters = state_machine.waiters();
 
         let heartbeat = opts.heartbeat_interval.as_millis() as u64;

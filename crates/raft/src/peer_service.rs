@@ -30,7 +30,7 @@ use crate::membership::Membership;
 use crate::network::MAX_PEER_MESSAGE_BYTES;
 use crate::peer_codec;
 use crate::snapshot_transfer;
-use crate::state_machine::{self, SnapshotFile, StateMachine};
+use crate::state_machine::{self, SnapshotData, StateMachine};
 use crate::types::TypeConfig;
 
 /// Serves peer RPCs for one member's Raft.
@@ -136,9 +136,9 @@ impl RaftPeer for PeerService {
             )));
         }
         let path = received.file.keep();
-        let snapshot = SnapshotOf::<TypeConfig, SnapshotFile> {
+        let snapshot = SnapshotOf::<TypeConfig, SnapshotData> {
             meta: received.meta,
-            snapshot: SnapshotFile { path: path.clone() },
+            snapshot: SnapshotData::Received(path.clone()),
         };
         let resp = self
             .raft

@@ -11,16 +11,25 @@
 //! (so the log is never purged past what redb holds durably), and so does
 //! shutdown.
 //!
+//! A snapshot is what etcd's is: its meta (the last log id and membership
+//! it covers) plus the live store, which holds that state or a later one.
+//! Building one is a durable commit and a look at the applied id — no
+//! copy, so the data dir holds no second store and no periodic copy of the
+//! whole store costs CPU. Only when a member needs a snapshot is a
+//! consistent view of the store copied into a file and streamed to it
+//! ([`SnapshotData::Live`], see `network`); the file is removed once sent.
+//!
 //! A snapshot received from the leader (`snapshot_transfer`) replaces the
 //! whole backend (`Backend::install`): the applied log id and membership
 //! then come from the installed file's meta, this member's own meta keys
 //! are kept, and the [`InstallObserver`] rebuilds what upper layers derive
 //! from the store. The received file itself becomes the backend (renamed,
 //! not copied), so disk use peaks at twice the database (the new file and
-//! the old one, open until its last reader ends), not three times. No file
-//! then holds the installed snapshot: the next time Raft asks for the
-//! current snapshot (to send it to a member further behind), one is built
-//! from the backend, at the installed log id or later.
+//! the old one, open until its last reader ends), not three times. The
+//! received store may be newer than the meta it came with (the leader's
+//! store moved on after its snapshot was built): Raft then hands the
+//! entries in between to `apply` again, and they are skipped, as etcd
+//! skips entries at or below its consistent index.
 //!
 //! This module does not interpret requests: `etcd_storage` does.
 
@@ -78,30 +87,55 @@ const INSTALL_LOCK_WAIT: Duration = Duration::from_secs(60);
 
 type CurrentSnapshot = Arc<std::sync::Mutex<Current>>;
 
-/// The newest snapshot, as `get_current_snapshot` sees it.
+/// The newest snapshot, shared by the state machine and its builders.
 #[derive(Default)]
 struct Current {
-    /// The newest snapshot file and what it holds.
-    file: Option<(SnapshotMetaOf<TypeConfig>, PathBuf)>,
-    /// The last snapshot installed from the leader, when no file holds it
-    /// (its file became the backend): a snapshot is owed, to be built when
-    /// asked for, and no snapshot older than this may become current.
-    installed: Option<LogIdOf<TypeConfig>>,
+    /// What the newest snapshot (built here or installed) covers; the
+    /// store holds that state or a later one. None until the first build
+    /// or install since this member started: Raft builds one at startup if
+    /// its log was purged.
+    meta: Option<SnapshotMetaOf<TypeConfig>>,
+    /// Set by an install whose store is ahead of the meta it came with:
+    /// the store's applied log id. Raft has not applied up to it yet, so a
+    /// build until then reports the installed meta, never a state Raft has
+    /// not reached (it would purge log entries it still has to apply).
+    ahead: Option<WalLogId>,
 }
 
-/// A snapshot as a file: a consistent copy of the whole backend.
-#[derive(Debug)]
-pub struct SnapshotFile {
-    pub path: PathBuf,
+/// A snapshot's data, as Raft passes it around.
+pub enum SnapshotData {
+    /// A snapshot this member built: its store, which holds the snapshot's
+    /// state or a later one. `network` copies a view of it into a file in
+    /// `snap_dir` when a member needs it ([`copy_for_sending`]).
+    Live {
+        backend: Arc<Backend>,
+        snap_dir: PathBuf,
+    },
+    /// A file received from the leader and checked, to be installed.
+    Received(PathBuf),
+}
+
+impl std::fmt::Debug for SnapshotData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SnapshotData::Live { snap_dir, .. } => write!(f, "live store ({})", snap_dir.display()),
+            SnapshotData::Received(path) => write!(f, "received file {}", path.display()),
+        }
+    }
 }
 
 pub struct StateMachine {
     backend: Arc<Backend>,
-    /// Where snapshot files are written (`<data-dir>/member/snap`).
+    /// Where snapshot files are received and copies for sending written
+    /// (`<data-dir>/member/snap`).
     snap_dir: PathBuf,
     last_durable: Instant,
-    /// The newest built snapshot, shared with the builders that replace it.
+    /// The newest snapshot, shared with the builders.
     current: CurrentSnapshot,
+    /// After an install whose store was ahead of its meta: the index up to
+    /// which entries Raft applies are already in the store (see
+    /// [`Current::ahead`]).
+    skip_through: Option<u64>,
     /// Who hears about committed batches (the watch hub, the lessor).
     observer: Option<CommitObserver>,
     /// Who hears about installed snapshots (the same).
@@ -119,50 +153,16 @@ impl StateMachine {
     ) -> io::Result<Self> {
         std::fs::create_dir_all(&snap_dir)?;
         remove_leftovers(&snap_dir)?;
-        let current = Current {
-            file: newest_snapshot(&snap_dir)?,
-            installed: None,
-        };
         Ok(StateMachine {
             backend,
             snap_dir,
             last_durable: Instant::now(),
-            current: Arc::new(std::sync::Mutex::new(current)),
+            current: CurrentSnapshot::default(),
+            skip_through: None,
             observer,
             on_install: None,
             waiters: Waiters::default(),
         })
-    }
-
-    /// Checks the snapshot found at startup against the Raft log and the
-    /// store: Raft needs its snapshot to cover everything the log lacks, and
-    /// to be a state the store has passed. openraft purges the log up to
-    /// the store's applied id at startup when the log ends before it (after
-    /// a crash right after an install), so that counts as purged too. A
-    /// snapshot that fails is removed; Raft then builds one.
-    pub fn with_log_state(
-        self,
-        purged: Option<LogIdOf<TypeConfig>>,
-        last: Option<LogIdOf<TypeConfig>>,
-    ) -> io::Result<Self> {
-        let applied = read_applied(&self.view()?)?.map(WalLogId::to_raft);
-        let purged = if applied > last { applied } else { purged };
-        let mut current = lock(&self.current)?;
-        if let Some((meta, path)) = &current.file {
-            if meta.last_log_id < purged || meta.last_log_id > applied {
-                tracing::warn!(
-                    path = %path.display(),
-                    snapshot = ?meta.last_log_id,
-                    ?purged,
-                    ?applied,
-                    "removing a snapshot file the raft log or the store has moved past"
-                );
-                std::fs::remove_file(path)?;
-                current.file = None;
-            }
-        }
-        drop(current);
-        Ok(self)
     }
 
     /// Sets who is told about installed snapshots.
@@ -174,6 +174,35 @@ impl StateMachine {
     /// The registry applied results of forwarded writes are handed to.
     pub(crate) fn waiters(&self) -> Waiters {
         self.waiters.clone()
+    }
+
+    /// Drops the entries an installed store already holds (see
+    /// [`Current::ahead`]) and returns the rest. Those entries were
+    /// committed before the install, so no client of this member's Raft
+    /// waits on them; a write this member forwarded among them goes
+    /// unanswered and its client times out, as in etcd.
+    fn skip_installed(
+        &mut self,
+        mut entries: Vec<EntryResponder<TypeConfig>>,
+    ) -> io::Result<Vec<EntryResponder<TypeConfig>>> {
+        let Some(through) = self.skip_through else {
+            return Ok(entries);
+        };
+        let reached = entries
+            .last()
+            .is_some_and(|(e, _)| e.log_id.index >= through);
+        let held = entries.partition_point(|(e, _)| e.log_id.index <= through);
+        for (_, responder) in entries.drain(..held) {
+            if let Some(responder) = responder {
+                responder.send(Applied(None));
+            }
+        }
+        if reached {
+            // Raft's applied id has caught up with the store's.
+            self.skip_through = None;
+            lock(&self.current)?.ahead = None;
+        }
+        Ok(entries)
     }
 
     fn view(&self) -> io::Result<ReadTxn> {
@@ -274,7 +303,7 @@ fn read_membership(view: &ReadTxn) -> io::Result<StoredMembershipOf<TypeConfig>>
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
-    type SnapshotData = SnapshotFile;
+    type SnapshotData = SnapshotData;
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(
@@ -289,7 +318,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     where
         Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
     {
-        let entries: Vec<EntryResponder<TypeConfig>> = entries.try_collect().await?;
+        let mut entries: Vec<EntryResponder<TypeConfig>> = entries.try_collect().await?;
+        if self.skip_through.is_some() {
+            entries = self.skip_installed(entries)?;
+        }
         let Some(last) = entries.last().map(|(e, _)| WalLogId::from_raft(&e.log_id)) else {
             return Ok(());
         };
@@ -351,56 +383,45 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMetaOf<TypeConfig>,
-        snapshot: SnapshotFile,
+        snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
+        let SnapshotData::Received(path) = snapshot else {
+            // Raft installs only what it received (or, at startup, a
+            // snapshot newer than the store, which a live one never is).
+            return Err(io::Error::other(
+                "only a received snapshot can be installed",
+            ));
+        };
         let backend = self.backend.clone();
-        let snap_dir = self.snap_dir.clone();
         let current = self.current.clone();
         let observer = self.on_install.clone();
         let meta = meta.clone();
-        tokio::task::spawn_blocking(move || {
-            install(
-                &backend,
-                &snap_dir,
-                &current,
-                meta,
-                &snapshot.path,
-                observer,
-            )
-        })
-        .await
-        .map_err(io::Error::other)??;
+        let ahead =
+            tokio::task::spawn_blocking(move || install(&backend, &current, meta, &path, observer))
+                .await
+                .map_err(io::Error::other)??;
+        self.skip_through = ahead.map(|id| id.index);
         // The installed file was committed durably.
         self.last_durable = Instant::now();
         Ok(())
     }
 
-    /// The newest snapshot file; after an install, one built now (a copy
-    /// of the backend, while applies wait) if no build has published one
-    /// since. Raft asks for it to send to a member, so it must hold the
-    /// installed state or later: nothing older is in the log any more.
+    /// The newest snapshot built or installed since this member started.
     async fn get_current_snapshot(
         &mut self,
-    ) -> Result<Option<SnapshotOf<TypeConfig, SnapshotFile>>, io::Error> {
-        let owed = {
-            let current = lock(&self.current)?;
-            if let Some((meta, path)) = &current.file {
-                return Ok(Some(SnapshotOf::<TypeConfig, SnapshotFile> {
-                    meta: meta.clone(),
-                    snapshot: SnapshotFile { path: path.clone() },
-                }));
-            }
-            current.installed.is_some()
-        };
-        if !owed {
-            return Ok(None);
-        }
-        let built = self.get_snapshot_builder().await.build_snapshot().await?;
-        Ok(Some(built))
+    ) -> Result<Option<SnapshotOf<TypeConfig, SnapshotData>>, io::Error> {
+        let meta = lock(&self.current)?.meta.clone();
+        Ok(meta.map(|meta| SnapshotOf::<TypeConfig, SnapshotData> {
+            meta,
+            snapshot: SnapshotData::Live {
+                backend: self.backend.clone(),
+                snap_dir: self.snap_dir.clone(),
+            },
+        }))
     }
 }
 
-/// Builds a snapshot: a durable commit, then a consistent copy of the backend.
+/// Builds a snapshot: a durable commit, and what the store then holds.
 pub struct SnapshotBuilder {
     backend: Arc<Backend>,
     snap_dir: PathBuf,
@@ -408,13 +429,12 @@ pub struct SnapshotBuilder {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    type SnapshotData = SnapshotFile;
+    type SnapshotData = SnapshotData;
 
-    async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
+    async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotData>, io::Error> {
         let backend = self.backend.clone();
-        let snap_dir = self.snap_dir.clone();
         let current = self.current.clone();
-        tokio::task::spawn_blocking(move || {
+        let meta = tokio::task::spawn_blocking(move || {
             // Holding the apply batch stops applies: the view taken now, the
             // state the durable commit persists and the log id recorded in the
             // snapshot are one point. Raft purges the log behind that id, and
@@ -422,64 +442,47 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             let batch = backend.begin_apply().map_err(io::Error::other)?;
             let view = backend.read().map_err(io::Error::other)?;
             batch.commit(true).map_err(io::Error::other)?;
-            let applied = read_applied(&view)?;
-            let membership = read_membership(&view)?;
-            let meta = SnapshotMetaOf::<TypeConfig> {
-                last_log_id: applied.map(WalLogId::to_raft),
-                last_membership: membership,
+            let built = SnapshotMetaOf::<TypeConfig> {
+                last_log_id: read_applied(&view)?.map(WalLogId::to_raft),
+                last_membership: read_membership(&view)?,
             };
-            let path = snap_dir.join(snapshot_name(&meta));
-            backend
-                .write_snapshot(&view, &path)
-                .map_err(io::Error::other)?;
             drop(view);
-            publish(&current, &snap_dir, &meta, &path)?;
+            let meta = publish(&current, built)?;
             if let Err(e) = backend.refresh_size_in_use() {
                 tracing::warn!(error = %e, "cannot measure the backend's size in use");
             }
-            Ok(SnapshotOf::<TypeConfig, SnapshotFile> {
-                meta,
-                snapshot: SnapshotFile { path },
-            })
+            Ok::<_, io::Error>(meta)
         })
         .await
-        .map_err(io::Error::other)?
+        .map_err(io::Error::other)??;
+        Ok(SnapshotOf::<TypeConfig, SnapshotData> {
+            meta,
+            snapshot: SnapshotData::Live {
+                backend: self.backend.clone(),
+                snap_dir: self.snap_dir.clone(),
+            },
+        })
     }
 }
 
-/// A snapshot's file name: its last log id, so names sort by age.
-fn snapshot_name(meta: &SnapshotMetaOf<TypeConfig>) -> String {
-    match meta.last_log_id.as_ref().map(WalLogId::from_raft) {
-        Some(id) => format!("{:016x}-{:016x}.snap.db", id.term, id.index),
-        None => "empty.snap.db".to_string(),
-    }
-}
-
-/// Makes the snapshot at `path` the current one and removes the others,
-/// unless a newer one is current already: a snapshot installed from the
-/// leader while this member was building its own is newer than the one
-/// built, and must stay.
+/// Makes `built` the current snapshot and returns what is current: the
+/// installed meta instead while the store is ahead of what Raft applied
+/// (see [`Current::ahead`]), and a newer snapshot if one is current
+/// already (installed while this one was being built).
 fn publish(
     current: &CurrentSnapshot,
-    snap_dir: &Path,
-    meta: &SnapshotMetaOf<TypeConfig>,
-    path: &Path,
-) -> io::Result<()> {
+    built: SnapshotMetaOf<TypeConfig>,
+) -> io::Result<SnapshotMetaOf<TypeConfig>> {
     let mut current = lock(current)?;
-    let newer_file = current.file.as_ref().is_some_and(|(newer, newer_path)| {
-        newer.last_log_id > meta.last_log_id && newer_path != path
-    });
-    if newer_file || current.installed > meta.last_log_id {
-        std::fs::remove_file(path)?;
-        return Ok(());
+    match &current.meta {
+        Some(newer) if current.ahead.is_some() || newer.last_log_id > built.last_log_id => {
+            Ok(newer.clone())
+        }
+        _ => {
+            current.meta = Some(built.clone());
+            Ok(built)
+        }
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    remove_older_snapshots(snap_dir, &name)?;
-    current.file = Some((meta.clone(), path.to_path_buf()));
-    Ok(())
 }
 
 fn lock(current: &CurrentSnapshot) -> io::Result<std::sync::MutexGuard<'_, Current>> {
@@ -488,8 +491,10 @@ fn lock(current: &CurrentSnapshot) -> io::Result<std::sync::MutexGuard<'_, Curre
         .map_err(|_| io::Error::other("snapshot lock poisoned"))
 }
 
-/// Whether `view` (a snapshot's file) holds what `meta` says: the applied
-/// log id and membership Raft will take from `meta`. A file that differs
+/// Whether `view` (a snapshot's file) holds at least what `meta` says: the
+/// applied log id and membership Raft will take from `meta`, or later ones
+/// (the sender's store moves on after its snapshot is built; the entries in
+/// between are skipped when Raft applies them). A store behind its meta
 /// would make Raft's idea of this member wrong. The error says how.
 pub(crate) fn check_snapshot(
     view: &ReadTxn,
@@ -498,14 +503,14 @@ pub(crate) fn check_snapshot(
     let applied = read_applied(view)
         .map_err(|e| e.to_string())?
         .map(WalLogId::to_raft);
-    if applied != meta.last_log_id {
+    if applied < meta.last_log_id {
         return Err(format!(
-            "the snapshot holds log id {applied:?}, its sender announced {:?}",
+            "the snapshot holds log id {applied:?}, older than the {:?} its sender announced",
             meta.last_log_id
         ));
     }
     let membership = read_membership(view).map_err(|e| e.to_string())?;
-    if membership != meta.last_membership {
+    if membership.log_id() < meta.last_membership.log_id() || membership.log_id() > &applied {
         return Err(format!(
             "the snapshot holds membership {membership:?}, its sender announced {:?}",
             meta.last_membership
@@ -522,10 +527,32 @@ pub(crate) fn check_received(path: &Path, meta: &SnapshotMetaOf<TypeConfig>) -> 
     check_snapshot(&view, meta)
 }
 
+/// Copies a consistent view of `backend` into a new file in `snap_dir`,
+/// for sending as a snapshot covering `meta` (the view holds that state
+/// or a later one). The caller removes the file once sent.
+pub(crate) fn copy_for_sending(
+    backend: &Backend,
+    snap_dir: &Path,
+    meta: &SnapshotMetaOf<TypeConfig>,
+) -> io::Result<PathBuf> {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = snap_dir.join(format!("outgoing-{seq}{OUTGOING_SUFFIX}"));
+    let view = backend.read().map_err(io::Error::other)?;
+    check_snapshot(&view, meta).map_err(io::Error::other)?;
+    backend
+        .write_snapshot(&view, &path)
+        .map_err(io::Error::other)?;
+    Ok(path)
+}
+
+/// Names of the copies [`copy_for_sending`] writes end with this.
+const OUTGOING_SUFFIX: &str = ".snap.send";
+
 /// Installs the snapshot file received at `received` (see
 /// `snapshot_transfer`, which checked it with [`check_received`]): the
-/// file becomes the backend, the older snapshot files go (a snapshot is
-/// built when next asked for), and `observer` is told.
+/// file becomes the backend and `observer` is told. Returns the installed
+/// store's applied log id if it is ahead of `meta` (see [`Current::ahead`]).
 ///
 /// Any error stops Raft (openraft treats a failed install as a storage
 /// failure), so the file is checked again before it replaces anything: if
@@ -535,118 +562,57 @@ pub(crate) fn check_received(path: &Path, meta: &SnapshotMetaOf<TypeConfig>) -> 
 /// are short (a snapshot build's sync, a member's own meta).
 fn install(
     backend: &Backend,
-    snap_dir: &Path,
     current: &CurrentSnapshot,
     meta: SnapshotMetaOf<TypeConfig>,
     received: &Path,
     observer: Option<InstallObserver>,
-) -> io::Result<()> {
+) -> io::Result<Option<WalLogId>> {
     tracing::info!(snapshot = ?meta.last_log_id, "applying snapshot");
     let check = |view: &ReadTxn| check_snapshot(view, &meta);
-    {
-        // Every snapshot file is older than the state being installed. They
-        // go first: a restart takes the newest file as the current snapshot
-        // (see `newest_snapshot`), and after a crash in the middle of the
-        // install none must be left that is older than the purged log.
-        let mut current = lock(current)?;
-        current.file = None;
-        remove_older_snapshots(snap_dir, "")?;
-    }
     backend
         .install(received, REPLICATED_META, &check, INSTALL_LOCK_WAIT)
         .map_err(io::Error::other)?;
-    {
-        // A build of the old store may have published meanwhile (builds run
-        // in their own task): it is older than the installed state.
-        let mut current = lock(current)?;
-        current.installed = meta.last_log_id;
-        if let Some((built, path)) = &current.file {
-            if built.last_log_id < meta.last_log_id {
-                std::fs::remove_file(path)?;
-                current.file = None;
-            }
-        }
-    }
     let view = backend.read().map_err(io::Error::other)?;
+    let applied = read_applied(&view)?;
+    let ahead = applied.filter(|id| Some(id.to_raft()) > meta.last_log_id);
+    {
+        // A build of the old store may have published meanwhile (builds
+        // run in their own task): it is older than the installed state.
+        let mut current = lock(current)?;
+        current.meta = Some(meta.clone());
+        current.ahead = ahead;
+    }
     let revision = view.current_revision().map_err(io::Error::other)?;
     if let Some(observer) = &observer {
         observer(&view);
     }
     tracing::info!(
         snapshot = ?meta.last_log_id,
+        store = ?applied.map(WalLogId::to_raft),
         revision,
         "applied snapshot"
     );
-    Ok(())
+    Ok(ahead)
 }
 
-/// Removes every snapshot but `keep` (`""`: every one). Files still being written (a build's
-/// `.tmp` copy, a transfer being received) are left alone.
-fn remove_older_snapshots(dir: &Path, keep: &str) -> io::Result<()> {
+/// Removes what an earlier run left in the snapshot directory: copies
+/// being written or sent, transfers being received, and the full snapshot
+/// copies (`*.snap.db`) that versions before snapshots were the live store
+/// kept. Run at startup, before anything can use them.
+fn remove_leftovers(dir: &Path) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.ends_with(".snap.db") && name != keep {
-            std::fs::remove_file(entry.path())?;
-        }
-    }
-    Ok(())
-}
-
-/// The newest snapshot file in `dir` and what it holds, read at startup so
-/// Raft finds the snapshot it purged its log behind (otherwise it rebuilds
-/// one before starting: a copy of the whole store). A file that cannot be
-/// read is removed and a warning logged; Raft then builds a new one.
-fn newest_snapshot(dir: &Path) -> io::Result<Option<(SnapshotMetaOf<TypeConfig>, PathBuf)>> {
-    let mut newest: Option<PathBuf> = None;
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let is_snapshot = path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().ends_with(".snap.db"));
-        // Names are the zero-padded last log id: they sort by age; the
-        // empty store's snapshot (a name without digits) is the oldest.
-        let age = |p: &Path| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
-            let name = name.unwrap_or_default();
-            (name.starts_with(|c: char| c.is_ascii_hexdigit()), name)
-        };
-        if is_snapshot && newest.as_deref().is_none_or(|n| age(&path) > age(n)) {
-            newest = Some(path);
-        }
-    }
-    let Some(path) = newest else {
-        return Ok(None);
-    };
-    let read = Backend::view_file(&path)
-        .map_err(io::Error::other)
-        .and_then(|view| {
-            Ok(SnapshotMetaOf::<TypeConfig> {
-                last_log_id: read_applied(&view)?.map(WalLogId::to_raft),
-                last_membership: read_membership(&view)?,
-            })
-        });
-    match read {
-        Ok(meta) => Ok(Some((meta, path))),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "removing an unreadable snapshot file");
-            std::fs::remove_file(&path)?;
-            Ok(None)
-        }
-    }
-}
-
-/// Removes what a crash left half-written: snapshot copies being built and
-/// transfers being received. Run at startup, before either can begin.
-fn remove_leftovers(dir: &Path) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .ends_with(".snap.db.tmp")
-        {
+        let leftover = [
+            ".snap.db",
+            ".snap.db.tmp",
+            OUTGOING_SUFFIX,
+            ".snap.send.tmp",
+        ]
+        .iter()
+        .any(|suffix| name.ends_with(suffix));
+        if leftover {
             std::fs::remove_file(entry.path())?;
         }
     }
@@ -656,24 +622,27 @@ fn remove_leftovers(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use etcd_proto::etcdserverpb::{PutRequest, RangeRequest};
+    use etcd_proto::raftpb::{raft_request::Request, RaftRequest};
+    use openraft::Entry;
+
+    fn put(v: &str) -> RaftRequest {
+        RaftRequest {
+            caller: None,
+            id: 0,
+            request: Some(Request::Put(PutRequest {
+                key: b"k".to_vec(),
+                value: v.as_bytes().to_vec(),
+                ..Default::default()
+            })),
+        }
+    }
 
     /// A store whose applied log id is `(term, index)`, with key `k` = `v`.
     fn store(path: &Path, term: u64, index: u64, v: &str) -> Backend {
         let b = Backend::open(path).unwrap();
         let mut batch = b.begin_apply().unwrap();
-        batch
-            .apply(&etcd_proto::raftpb::RaftRequest {
-                caller: None,
-                id: 0,
-                request: Some(etcd_proto::raftpb::raft_request::Request::Put(
-                    etcd_proto::etcdserverpb::PutRequest {
-                        key: b"k".to_vec(),
-                        value: v.as_bytes().to_vec(),
-                        ..Default::default()
-                    },
-                )),
-            })
-            .unwrap();
+        batch.apply(&put(v)).unwrap();
         batch
             .set_meta(META_APPLIED, &WalLogId { term, index }.to_bytes())
             .unwrap();
@@ -688,7 +657,7 @@ mod tests {
         }
     }
 
-    /// A leader's snapshot at (2, 50), received into `snap_dir`.
+    /// A leader's store at (2, 50), copied into `snap_dir` as received.
     fn received(dir: &Path, snap_dir: &Path) -> PathBuf {
         let leader = store(&dir.join("leader.db"), 2, 50, "leader");
         let path = snap_dir.join("incoming.snap.part");
@@ -701,7 +670,7 @@ mod tests {
     fn value(b: &Backend) -> Vec<u8> {
         let r = b.read().unwrap();
         let resp = r
-            .range(&etcd_proto::etcdserverpb::RangeRequest {
+            .range(&RangeRequest {
                 key: b"k".to_vec(),
                 ..Default::default()
             })
@@ -710,12 +679,26 @@ mod tests {
     }
 
     /// Builds a snapshot, as Raft asks for one.
-    async fn build(sm: &mut StateMachine) -> SnapshotOf<TypeConfig, SnapshotFile> {
+    async fn build(sm: &mut StateMachine) -> SnapshotOf<TypeConfig, SnapshotData> {
         sm.get_snapshot_builder()
             .await
             .build_snapshot()
             .await
             .unwrap()
+    }
+
+    /// Has Raft apply puts of `k` at `(term, index)` for each index.
+    async fn apply(sm: &mut StateMachine, term: u64, indexes: std::ops::RangeInclusive<u64>) {
+        let entries: Vec<io::Result<EntryResponder<TypeConfig>>> = indexes
+            .map(|index| {
+                let entry = Entry {
+                    log_id: WalLogId { term, index }.to_raft(),
+                    payload: EntryPayload::Normal(Proposal(put(&format!("at {index}")))),
+                };
+                Ok((entry, None))
+            })
+            .collect();
+        sm.apply(futures::stream::iter(entries)).await.unwrap();
     }
 
     fn machine(dir: &Path) -> (Arc<Backend>, PathBuf, StateMachine) {
@@ -725,136 +708,92 @@ mod tests {
         (backend, snap_dir, sm)
     }
 
+    fn files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[tokio::test]
-    async fn an_installed_snapshot_is_built_again_when_asked_for() {
+    async fn a_build_copies_nothing_and_a_send_copies_the_live_store() {
         let dir = tempfile::tempdir().unwrap();
         let (backend, snap_dir, mut sm) = machine(dir.path());
-        // An older snapshot of this member's own.
-        let own = build(&mut sm).await;
-        assert_eq!(own.meta.last_log_id, meta(1, 7).last_log_id);
+        assert!(sm.get_current_snapshot().await.unwrap().is_none());
+        let built = build(&mut sm).await;
+        assert_eq!(built.meta.last_log_id, meta(1, 7).last_log_id);
+        assert!(files(&snap_dir).is_empty(), "a build wrote a file");
+        let current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta, built.meta);
 
+        // The store moves on; a copy for sending holds the newer state,
+        // which covers the snapshot's meta.
+        apply(&mut sm, 1, 8..=9).await;
+        let copy = copy_for_sending(&backend, &snap_dir, &built.meta).unwrap();
+        let view = Backend::view_file(&copy).unwrap();
+        assert_eq!(check_snapshot(&view, &built.meta), Ok(()));
+        assert_eq!(
+            read_applied(&view).unwrap(),
+            Some(WalLogId { term: 1, index: 9 })
+        );
+        drop(view);
+        // A copy left by a crash is removed at the next start.
+        drop(sm);
+        StateMachine::new(backend, snap_dir.clone(), None).unwrap();
+        assert!(files(&snap_dir).is_empty(), "{:?}", files(&snap_dir));
+    }
+
+    #[tokio::test]
+    async fn an_installed_store_ahead_of_its_meta_skips_what_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (backend, snap_dir, mut sm) = machine(dir.path());
+        build(&mut sm).await;
+        // The leader built its snapshot at (2, 40); its store is at (2, 50).
         let path = received(dir.path(), &snap_dir);
-        assert_eq!(check_received(&path, &meta(2, 50)), Ok(()));
-        sm.install_snapshot(&meta(2, 50), SnapshotFile { path: path.clone() })
+        assert_eq!(check_received(&path, &meta(2, 40)), Ok(()));
+        sm.install_snapshot(&meta(2, 40), SnapshotData::Received(path.clone()))
             .await
             .unwrap();
+        assert!(!path.exists(), "the received file became the store");
         assert_eq!(value(&backend), b"leader");
         assert_eq!(sm.applied_state().await.unwrap().0, meta(2, 50).last_log_id);
-        // The received file became the backend; the old snapshot is gone.
-        assert!(!path.exists());
-        assert!(!own.snapshot.path.exists());
-        assert_eq!(std::fs::read_dir(&snap_dir).unwrap().count(), 0);
-
-        // Asked for, the snapshot is built from the installed store.
         let current = sm.get_current_snapshot().await.unwrap().unwrap();
-        assert_eq!(current.meta.last_log_id, meta(2, 50).last_log_id);
-        let copy = Backend::view_file(&current.snapshot.path).unwrap();
-        assert_eq!(check_snapshot(&copy, &meta(2, 50)), Ok(()));
-        drop(copy);
-        // And kept: asked again, the same file.
-        let again = sm.get_current_snapshot().await.unwrap().unwrap();
-        assert_eq!(again.snapshot.path, current.snapshot.path);
+        assert_eq!(current.meta.last_log_id, meta(2, 40).last_log_id);
+
+        // Until Raft has applied up to the store, a build reports the
+        // installed meta, and the entries the store holds are skipped.
+        apply(&mut sm, 2, 41..=45).await;
+        assert_eq!(build(&mut sm).await.meta, meta(2, 40));
+        apply(&mut sm, 2, 46..=50).await;
+        assert_eq!(value(&backend), b"leader");
+        assert_eq!(sm.applied_state().await.unwrap().0, meta(2, 50).last_log_id);
+
+        // Past it, entries apply and builds cover them.
+        apply(&mut sm, 2, 51..=51).await;
+        assert_eq!(value(&backend), b"at 51");
+        assert_eq!(build(&mut sm).await.meta, meta(2, 51));
     }
 
     #[tokio::test]
-    async fn a_restarted_member_finds_its_snapshot_without_building_one() {
+    async fn a_batch_across_the_installed_store_applies_only_what_is_new() {
         let dir = tempfile::tempdir().unwrap();
         let (backend, snap_dir, mut sm) = machine(dir.path());
-        let built = build(&mut sm).await;
-        let modified = std::fs::metadata(&built.snapshot.path)
-            .unwrap()
-            .modified()
+        let path = received(dir.path(), &snap_dir);
+        sm.install_snapshot(&meta(2, 48), SnapshotData::Received(path))
+            .await
             .unwrap();
-        drop(sm);
-
-        // An unreadable leftover that sorts before it is ignored.
-        std::fs::write(
-            snap_dir.join("0000000000000000-0000000000000001.snap.db"),
-            b"x",
-        )
-        .unwrap();
-        let mut again = StateMachine::new(backend, snap_dir.clone(), None).unwrap();
-        let current = again.get_current_snapshot().await.unwrap().unwrap();
-        assert_eq!(current.meta, built.meta);
-        assert_eq!(current.snapshot.path, built.snapshot.path);
-        let unchanged = std::fs::metadata(&current.snapshot.path)
-            .unwrap()
-            .modified()
-            .unwrap();
-        assert_eq!(unchanged, modified, "the snapshot was built again");
-
-        // The newest file is unreadable: removed, and Raft will build one.
-        std::fs::write(
-            snap_dir.join("ffffffffffffffff-0000000000000001.snap.db"),
-            b"x",
-        )
-        .unwrap();
-        let other = Arc::new(Backend::open(&dir.path().join("db2")).unwrap());
-        let mut third = StateMachine::new(other, snap_dir.clone(), None).unwrap();
-        assert!(third.get_current_snapshot().await.unwrap().is_none());
-        assert!(!snap_dir
-            .join("ffffffffffffffff-0000000000000001.snap.db")
-            .exists());
+        apply(&mut sm, 2, 49..=52).await;
+        assert_eq!(value(&backend), b"at 52");
+        let view = backend.read().unwrap();
+        // One put per new entry (51, 52) on top of the leader's one put.
+        assert_eq!(view.current_revision().unwrap(), 4);
+        assert_eq!(sm.applied_state().await.unwrap().0, meta(2, 52).last_log_id);
     }
 
     #[tokio::test]
-    async fn a_snapshot_raft_could_not_use_is_dropped_at_startup() {
-        let dir = tempfile::tempdir().unwrap();
-        let (backend, snap_dir, mut sm) = machine(dir.path());
-        // A snapshot at (1, 7), the store's applied id.
-        build(&mut sm).await;
-        drop(sm);
-        let restart = |purged: Option<u64>, last: Option<u64>| {
-            let id = |i: u64| WalLogId { term: 1, index: i }.to_raft();
-            StateMachine::new(backend.clone(), snap_dir.clone(), None)
-                .unwrap()
-                .with_log_state(purged.map(id), last.map(id))
-                .unwrap()
-        };
-
-        // The log starts at or before it: kept.
-        let mut kept = restart(Some(5), Some(9));
-        assert!(kept.get_current_snapshot().await.unwrap().is_some());
-        // The log was purged past it: dropped, and its file removed.
-        let mut dropped = restart(Some(8), Some(20));
-        assert!(dropped.get_current_snapshot().await.unwrap().is_none());
-        assert_eq!(std::fs::read_dir(&snap_dir).unwrap().count(), 0);
-
-        // A store behind its own snapshot (a lost or replaced file).
-        let ahead = store(&dir.path().join("ahead.db"), 1, 30, "x");
-        ahead
-            .write_snapshot(
-                &ahead.read().unwrap(),
-                &snap_dir.join("0000000000000001-000000000000001e.snap.db"),
-            )
-            .unwrap();
-        let mut behind = restart(None, Some(7));
-        assert!(behind.get_current_snapshot().await.unwrap().is_none());
-
-        // The log ends before the store's applied id (a crash right after an
-        // install): Raft purges up to the applied id, so an older snapshot goes.
-        sm = restart(None, None);
-        build(&mut sm).await;
-        drop(sm);
-        let mut batch = backend.begin_apply().unwrap();
-        batch
-            .set_meta(META_APPLIED, &WalLogId { term: 1, index: 12 }.to_bytes())
-            .unwrap();
-        batch.commit(true).unwrap();
-        assert!(restart(None, Some(12))
-            .get_current_snapshot()
-            .await
-            .unwrap()
-            .is_some());
-        assert!(restart(None, Some(9))
-            .get_current_snapshot()
-            .await
-            .unwrap()
-            .is_none());
-    }
-
-    #[tokio::test]
-    async fn a_snapshot_not_holding_what_was_announced_is_declined() {
+    async fn a_snapshot_behind_what_was_announced_is_declined() {
         let dir = tempfile::tempdir().unwrap();
         let (backend, snap_dir, mut sm) = machine(dir.path());
         let path = received(dir.path(), &snap_dir);
@@ -868,7 +807,7 @@ mod tests {
 
         // Checked again at install, before the swap: the store is intact.
         let err = sm
-            .install_snapshot(&meta(2, 51), SnapshotFile { path: path.clone() })
+            .install_snapshot(&meta(2, 51), SnapshotData::Received(path.clone()))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("announced"), "{err}");
@@ -878,23 +817,31 @@ mod tests {
         assert!(sm.get_current_snapshot().await.unwrap().is_none());
     }
 
-    #[test]
-    fn a_build_older_than_an_install_is_dropped() {
+    #[tokio::test]
+    async fn old_full_copies_are_removed_at_startup() {
         let dir = tempfile::tempdir().unwrap();
+        let snap_dir = dir.path().join("snap");
+        std::fs::create_dir_all(&snap_dir).unwrap();
+        for name in [
+            "0000000000000002-0000000000000032.snap.db",
+            "0000000000000002-0000000000000032.snap.db.tmp",
+            "outgoing-3.snap.send",
+        ] {
+            std::fs::write(snap_dir.join(name), b"x").unwrap();
+        }
+        let backend = Arc::new(store(&dir.path().join("db"), 1, 7, "mine"));
+        let mut sm = StateMachine::new(backend, snap_dir.clone(), None).unwrap();
+        assert!(files(&snap_dir).is_empty(), "{:?}", files(&snap_dir));
+        assert!(sm.get_current_snapshot().await.unwrap().is_none());
+    }
+
+    #[test]
+    fn a_build_older_than_an_install_is_not_published() {
         let current = CurrentSnapshot::default();
-        lock(&current).unwrap().installed = meta(2, 50).last_log_id;
-        let old = dir.path().join("old.snap.db");
-        std::fs::write(&old, b"x").unwrap();
-        publish(&current, dir.path(), &meta(1, 7), &old).unwrap();
-        assert!(!old.exists());
-        assert!(lock(&current).unwrap().file.is_none());
-        let new = dir.path().join("new.snap.db");
-        std::fs::write(&new, b"x").unwrap();
-        publish(&current, dir.path(), &meta(2, 60), &new).unwrap();
-        assert!(new.exists());
-        assert_eq!(
-            lock(&current).unwrap().file.as_ref().unwrap().0.last_log_id,
-            meta(2, 60).last_log_id
-        );
+        lock(&current).unwrap().meta = Some(meta(2, 50));
+        assert_eq!(publish(&current, meta(1, 7)).unwrap(), meta(2, 50));
+        assert_eq!(publish(&current, meta(2, 60)).unwrap(), meta(2, 60));
+        lock(&current).unwrap().ahead = Some(WalLogId { term: 2, index: 90 });
+        assert_eq!(publish(&current, meta(2, 90)).unwrap(), meta(2, 60));
     }
 }
