@@ -50,6 +50,7 @@ Environment:
                    range-l-1-gw, range-l-100-gw; 1 member only; default 1)
   BENCH_RESTART    0 skips the restart measurement (default 1)
   BENCH_DEFRAG     0 skips the defragment measurement (default 1)
+  BENCH_ETCD_RS    the etcd-rs binary to measure (default target/release/etcd)
   BENCH_KEEP       1 keeps the data dirs under target/bench/ (default 0)
   BENCH_OUT        the report's path (default BENCHMARKS.md at the repo root)
 
@@ -80,7 +81,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
-OURS_BIN = REPO / "target" / "release" / "etcd"
+# BENCH_ETCD_RS: another etcd-rs binary (an older build, for before/after figures).
+OURS_BIN = Path(os.environ.get("BENCH_ETCD_RS", REPO / "target" / "release" / "etcd"))
 ETCD_BIN = Path("/usr/bin/etcd")
 BENCH_BIN = REPO / "target" / "release" / "etcd-benchmark"
 ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"

@@ -70,8 +70,8 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Try
 use std::time::{Duration, Instant};
 
 use redb::{
-    CompactionError, Database, Key, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
-    ReadableTable, TableDefinition, Value, WriteTransaction,
+    Database, Key, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
+    TableDefinition, Value, WriteTransaction,
 };
 
 use crate::apply::ApplyBatch;
@@ -143,10 +143,14 @@ impl Backend {
             size_in_use: AtomicU64::new(0),
             auth: Arc::default(),
         };
-        // A copy an interrupted `install` left behind.
-        let staged = backend.staged_install_path();
-        if staged.exists() {
-            fs::remove_file(&staged)?;
+        // Copies an interrupted `install` or `defragment` left behind.
+        let defrag = backend.staged_defrag_path();
+        let mut defrag_tmp = defrag.as_os_str().to_owned();
+        defrag_tmp.push(".tmp");
+        for staged in [backend.staged_install_path(), defrag, defrag_tmp.into()] {
+            if staged.exists() {
+                fs::remove_file(&staged)?;
+            }
         }
         backend.refresh_size_in_use()?;
         backend.refresh_auth()?;
@@ -272,17 +276,18 @@ impl Backend {
     }
 
     /// Gives the file's free pages back to the file system (etcd's
-    /// Defragment) and refreshes [`Backend::size_in_use`]. Every commit so
-    /// far is made durable first (redb's compaction starts with a durable
-    /// commit). Keys, revisions and meta are unchanged.
+    /// Defragment) and refreshes [`Backend::size_in_use`]. Keys, revisions
+    /// and meta are unchanged.
     ///
-    /// New transactions wait while this runs (the apply thread included,
-    /// as etcd's defrag stalls writes). Transactions already open must end
-    /// first: if some are still open after `wait`, nothing is changed and
-    /// [`DefragError::Busy`] is returned. The exclusive lock is held for at
-    /// most [`DEFRAG_WINDOW`] at a time and then released briefly, so a
-    /// thread that holds one transaction while beginning another (the
-    /// snapshot builder does) is not stuck behind us until `wait` ends.
+    /// As etcd does, the live data is copied into a new file
+    /// (`<db>.defrag`, committed durably) which then replaces the database
+    /// by a rename. Writes wait for the copy (the apply thread included, as
+    /// etcd's defrag stalls them); reads do not wait at all: views open on
+    /// the old file keep reading it, new ones begin on whichever file is
+    /// current. The old file is closed, and its space returned, when its
+    /// last view ends, so disk use peaks at the old file plus the copy. If
+    /// a write transaction stays open for all of `wait`, nothing is changed
+    /// and [`DefragError::Busy`] is returned.
     pub fn defragment(&self, wait: Duration) -> Result<(), DefragError> {
         let started = Instant::now();
         let defragmented = self.defragment_within(wait);
@@ -294,44 +299,39 @@ impl Backend {
 
     fn defragment_within(&self, wait: Duration) -> Result<(), DefragError> {
         let deadline = Instant::now() + wait;
-        loop {
-            // `try_write`, never `write`: a blocked `write` would stop new
-            // readers while a holder of the shared lock (one waiting in
-            // `begin_write` for a batch whose owner then needs `read`)
-            // waits on them — a deadlock with no timeout.
-            let locked = match self.db.try_write() {
-                Ok(db) => Some(db),
-                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-                Err(TryLockError::WouldBlock) => None,
-            };
-            if let Some(mut db) = locked {
-                let window_end = deadline.min(Instant::now() + DEFRAG_WINDOW);
-                loop {
-                    // A view holding the handle is a transaction in progress.
-                    let compacted = match Arc::get_mut(&mut db) {
-                        Some(db) => db.compact(),
-                        None => Err(CompactionError::TransactionInProgress),
-                    };
-                    match compacted {
-                        Ok(_) => {
-                            let txn = db.begin_write().map_err(StorageError::from)?;
-                            self.store_size_in_use(txn)?;
-                            return Ok(());
-                        }
-                        Err(CompactionError::TransactionInProgress) => {}
-                        Err(e) => return Err(StorageError::Redb(e.into()).into()),
-                    }
-                    if Instant::now() >= window_end {
-                        break;
-                    }
-                    std::thread::sleep(DEFRAG_POLL);
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(DefragError::Busy(wait));
-            }
-            std::thread::sleep(DEFRAG_POLL);
-        }
+        // The permit: no write transaction is open and none can begin, so
+        // the view below is the final state of the old file.
+        let permit = self
+            .writer
+            .enter_within(wait)
+            .ok_or(DefragError::Busy(wait))?;
+        let staged = self.staged_defrag_path();
+        let view = self.read()?;
+        self.copy_snapshot(&view, &staged)?;
+        drop(view);
+        let new_db = Arc::new(create_database(&staged).map_err(StorageError::from)?);
+        // Transactions only wait to begin while the handle is swapped.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(mut db) = self.lock_exclusive(left.max(SWAP_WAIT)) else {
+            drop(new_db);
+            fs::remove_file(&staged).map_err(StorageError::from)?;
+            return Err(DefragError::Busy(wait));
+        };
+        fs::rename(&staged, &self.path).map_err(StorageError::from)?;
+        let old = std::mem::replace(&mut *db, new_db);
+        drop(db);
+        drop(permit);
+        retire(old);
+        sync_parent_dir(&self.path).map_err(StorageError::from)?;
+        self.refresh_size_in_use()?;
+        Ok(())
+    }
+
+    /// Where [`Backend::defragment`] writes the new file.
+    fn staged_defrag_path(&self) -> PathBuf {
+        let mut staged = self.path.as_os_str().to_owned();
+        staged.push(".defrag");
+        PathBuf::from(staged)
     }
 
     /// Replaces the whole database with the redb file at `src` (a snapshot
@@ -444,7 +444,7 @@ impl Backend {
             if Instant::now() >= deadline {
                 return None;
             }
-            std::thread::sleep(DEFRAG_POLL);
+            std::thread::sleep(SWAP_POLL);
         }
     }
 
@@ -532,12 +532,11 @@ impl Backend {
     }
 }
 
-/// How long [`Backend::defragment`] holds the exclusive lock at a stretch
-/// while transactions opened before it drain.
-pub const DEFRAG_WINDOW: Duration = Duration::from_millis(500);
-/// How often [`Backend::defragment`] looks again for a moment with no open
-/// transaction.
-const DEFRAG_POLL: Duration = Duration::from_millis(2);
+/// The least time [`Backend::defragment`] waits to swap files: the lock it
+/// takes is held by others only while a transaction begins.
+const SWAP_WAIT: Duration = Duration::from_millis(500);
+/// How often a swap of files looks again for the lock.
+const SWAP_POLL: Duration = Duration::from_millis(2);
 
 /// Why [`Backend::defragment`] did not run.
 #[derive(Debug, thiserror::Error)]
@@ -1102,22 +1101,38 @@ mod tests {
     }
 
     #[test]
-    fn defragment_waits_for_open_transactions_then_gives_up() {
+    fn a_view_open_across_a_defragment_keeps_reading_the_old_file() {
         let (s, kept) = mostly_deleted_store();
         let b = &s.backend;
         let size_before = b.size().unwrap();
         let reader = b.read().unwrap();
+        let rev = reader.current_revision().unwrap();
+        // Readers never hold it up.
+        b.defragment(Duration::from_millis(200)).unwrap();
+        assert!(b.size().unwrap() < size_before);
+        s.put("after", "v");
+        assert_eq!(reader.current_revision().unwrap(), rev);
+        assert_eq!(s.get_kv("keep/a").unwrap(), kept[0]);
+        drop(reader);
+        assert!(!b.staged_defrag_path().exists());
+    }
+
+    #[test]
+    fn defragment_waits_for_an_open_batch_then_gives_up() {
+        let (s, kept) = mostly_deleted_store();
+        let b = &s.backend;
+        let size_before = b.size().unwrap();
+        let batch = b.begin_apply().unwrap();
         let started = Instant::now();
         assert!(matches!(
             b.defragment(Duration::from_millis(200)),
             Err(DefragError::Busy(_))
         ));
         assert!(started.elapsed() >= Duration::from_millis(200));
-        // Nothing changed, and the open view and new ones still work.
+        batch.commit(false).unwrap();
+        // Nothing changed.
         assert_eq!(b.size().unwrap(), size_before);
-        assert_eq!(reader.current_revision().unwrap(), s.rev());
         assert_eq!(s.get_kv("keep/a").unwrap(), kept[0]);
-        drop(reader);
         b.defragment(Duration::from_secs(5)).unwrap();
         assert!(b.size().unwrap() < size_before);
     }
