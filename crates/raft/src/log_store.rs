@@ -128,6 +128,24 @@ impl LogStore {
     }
 }
 
+impl LogStore {
+    /// The entries in `[from, to)` the log still holds, in order (fewer
+    /// than asked for if some were purged). Reads only the WAL's cache and
+    /// files under its lock: callable from any thread.
+    pub(crate) fn read_entries(&self, from: u64, to: u64) -> io::Result<Vec<EntryOf<TypeConfig>>> {
+        let wal = self.lock()?;
+        wal.read(from, to)
+            .map(|item| {
+                let (log_id, payload) = item?;
+                Ok(Entry {
+                    log_id: log_id.to_raft(),
+                    payload: payload.0,
+                })
+            })
+            .collect()
+    }
+}
+
 impl RaftLogReader<TypeConfig> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
@@ -143,16 +161,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(i) => *i,
             Bound::Unbounded => u64::MAX,
         };
-        let wal = self.lock()?;
-        wal.read(from, to)
-            .map(|item| {
-                let (log_id, payload) = item?;
-                Ok(Entry {
-                    log_id: log_id.to_raft(),
-                    payload: payload.0,
-                })
-            })
-            .collect()
+        self.read_entries(from, to)
     }
 
     async fn read_vote(&mut self) -> Result<Option<VoteOf<TypeConfig>>, io::Error> {

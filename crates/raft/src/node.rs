@@ -130,6 +130,8 @@ pub struct RaftNode {
     member_id: MemberId,
     raft: Raft<TypeConfig, StateMachine>,
     backend: Arc<Backend>,
+    /// The Raft log, also read by a defragment's catch-up.
+    log: LogStore,
     /// Reaches the leader for what this member cannot do as a follower.
     leader: Arc<LeaderClient>,
     /// Ids for forwarded writes, and who waits on their apply.
@@ -225,6 +227,7 @@ impl RaftNode {
             membership: Membership::new(opts.member_id, raft.clone(), leader, opts.membership),
             raft,
             backend,
+            log: log.clone(),
             snap_dir: opts.snap_dir.clone(),
             contact: LeaderContact::default(),
             leader_since: Arc::default(),
@@ -752,6 +755,26 @@ impl RaftNode {
 
     pub fn backend(&self) -> &Arc<Backend> {
         &self.backend
+    }
+
+    /// etcd's Defragment without holding writes for the copy: the backend
+    /// copies its live data while applies go on, then this member's log
+    /// brings the copy up to date (see `Backend::defragment_online`).
+    /// Returned as work for a blocking thread, which it occupies.
+    pub fn defragment(
+        &self,
+        wait: Duration,
+    ) -> impl FnOnce() -> Result<(), etcd_storage::backend::DefragError> + Send + 'static {
+        let (backend, log) = (self.backend.clone(), self.log.clone());
+        move || {
+            let catch_up = |copied: &etcd_storage::ReadTxn,
+                            now: &etcd_storage::ReadTxn,
+                            batch: &mut etcd_storage::ApplyBatch<'_>| {
+                crate::state_machine::catch_up(&log, copied, now, batch)
+                    .map_err(etcd_storage::StorageError::Io)
+            };
+            backend.defragment_online(wait, crate::state_machine::REPLICATED_META, &catch_up)
+        }
     }
 
     pub fn member_id(&self) -> MemberId {

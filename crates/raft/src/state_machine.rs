@@ -79,7 +79,7 @@ pub type InstallObserver = Arc<dyn Fn(&ReadTxn) + Send + Sync>;
 /// Meta keys under these prefixes are replicated state carried by a
 /// snapshot; the backend's other (non-`mvcc/`) meta keys describe this
 /// member and survive an install (see `Backend::install`).
-const REPLICATED_META: &[&str] = &["raft/"];
+pub(crate) const REPLICATED_META: &[&str] = &["raft/"];
 
 /// How long an install may wait for a moment when no transaction is
 /// beginning (they are short; this bounds a pathological stall).
@@ -252,27 +252,11 @@ fn apply_batch(
 ) -> io::Result<Answers> {
     let mut responses = Vec::with_capacity(entries.len());
     for (entry, responder) in entries {
-        let mut request_id = 0;
-        let applied = match &entry.payload {
-            EntryPayload::Blank => Applied(None),
-            EntryPayload::Normal(Proposal(request)) => {
-                request_id = request.id;
-                let started = Instant::now();
-                let applied = batch.apply_at(entry.log_id.index, request);
-                if started.elapsed() > crate::metrics::SLOW_APPLY {
-                    crate::metrics::METRICS.slow_applies.inc();
-                }
-                Applied(Some(applied))
-            }
-            EntryPayload::Membership(membership) => {
-                let mut bytes = WalLogId::from_raft(&entry.log_id).to_bytes().to_vec();
-                encode_membership(&mut bytes, membership);
-                batch
-                    .set_meta(META_MEMBERSHIP, &bytes)
-                    .map_err(io::Error::other)?;
-                Applied(None)
-            }
+        let request_id = match &entry.payload {
+            EntryPayload::Normal(Proposal(request)) => request.id,
+            _ => 0,
         };
+        let applied = apply_entry(&mut batch, &entry)?;
         responses.push((responder, request_id, applied));
     }
     batch
@@ -283,6 +267,68 @@ fn apply_batch(
         observer(&committed);
     }
     Ok(responses)
+}
+
+/// Applies one entry to `batch`: a client request, or a membership the
+/// store records.
+fn apply_entry(
+    batch: &mut etcd_storage::ApplyBatch<'_>,
+    entry: &openraft::alias::EntryOf<TypeConfig>,
+) -> io::Result<Applied> {
+    Ok(match &entry.payload {
+        EntryPayload::Blank => Applied(None),
+        EntryPayload::Normal(Proposal(request)) => {
+            let started = Instant::now();
+            let applied = batch.apply_at(entry.log_id.index, request);
+            if started.elapsed() > crate::metrics::SLOW_APPLY {
+                crate::metrics::METRICS.slow_applies.inc();
+            }
+            Applied(Some(applied))
+        }
+        EntryPayload::Membership(membership) => {
+            let mut bytes = WalLogId::from_raft(&entry.log_id).to_bytes().to_vec();
+            encode_membership(&mut bytes, membership);
+            batch
+                .set_meta(META_MEMBERSHIP, &bytes)
+                .map_err(io::Error::other)?;
+            Applied(None)
+        }
+    })
+}
+
+/// A defragment's catch-up (see `Backend::defragment_online`): re-applies
+/// to `batch`, a copy of the store as `copied` saw it, the log entries the
+/// store applied since, up to what `now` sees. Applying is deterministic,
+/// so the copy then holds what the store holds. `Ok(false)` if the log no
+/// longer has every one of those entries.
+pub(crate) fn catch_up(
+    log: &crate::log_store::LogStore,
+    copied: &ReadTxn,
+    now: &ReadTxn,
+    batch: &mut etcd_storage::ApplyBatch<'_>,
+) -> io::Result<bool> {
+    let from = read_applied(copied)?;
+    let Some(to) = read_applied(now)? else {
+        return Ok(from.is_none());
+    };
+    if from == Some(to) {
+        return Ok(true);
+    }
+    let first = from.map_or(0, |id| id.index + 1);
+    let entries = log.read_entries(first, to.index + 1)?;
+    let complete = entries.first().is_some_and(|e| e.log_id.index == first)
+        && entries.last().map(|e| WalLogId::from_raft(&e.log_id)) == Some(to)
+        && entries.len() as u64 == to.index + 1 - first;
+    if !complete {
+        return Ok(false);
+    }
+    for entry in &entries {
+        apply_entry(batch, entry)?;
+    }
+    batch
+        .set_meta(META_APPLIED, &to.to_bytes())
+        .map_err(io::Error::other)?;
+    Ok(true)
 }
 
 fn read_applied(view: &ReadTxn) -> io::Result<Option<WalLogId>> {

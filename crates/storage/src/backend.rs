@@ -327,6 +327,86 @@ impl Backend {
         Ok(())
     }
 
+    /// [`Backend::defragment`] without stalling writes for the copy: the
+    /// live data is copied from a view while applies go on; then, with
+    /// applies waiting, `catch_up` brings the copy from the view's state to
+    /// the current one (the raft layer re-applies the log entries applied
+    /// meanwhile, deterministic as every apply is), this member's own meta
+    /// keys (not under `mvcc/` or a `replicated` prefix) are carried over,
+    /// and the copy replaces the database. Writes wait only for the catch
+    /// up and the rename. If `catch_up` cannot (returns `false`: the
+    /// entries were purged, say), or the database was replaced meanwhile
+    /// (a snapshot installed), this falls back to [`Backend::defragment`].
+    pub fn defragment_online(
+        &self,
+        wait: Duration,
+        replicated: &[&str],
+        catch_up: &CatchUp<'_>,
+    ) -> Result<(), DefragError> {
+        let started = Instant::now();
+        let staged = self.staged_defrag_path();
+        let swapped = self.defragment_caught_up(wait, replicated, catch_up, &staged);
+        if !matches!(swapped, Ok(true)) && staged.exists() {
+            fs::remove_file(&staged).map_err(StorageError::from)?;
+        }
+        match swapped? {
+            true => {
+                crate::metrics::DEFRAG_SECONDS.observe(started.elapsed().as_secs_f64());
+                Ok(())
+            }
+            false => {
+                tracing::info!("defragmenting with writes held: the copy could not catch up");
+                self.defragment(wait)
+            }
+        }
+    }
+
+    /// The copy, catch-up and swap of [`Backend::defragment_online`];
+    /// `Ok(false)` when the copy could not be caught up.
+    fn defragment_caught_up(
+        &self,
+        wait: Duration,
+        replicated: &[&str],
+        catch_up: &CatchUp<'_>,
+        staged: &Path,
+    ) -> Result<bool, DefragError> {
+        let copied = self.read()?;
+        let source = Arc::clone(&self.handle());
+        self.copy_snapshot(&copied, staged)?;
+        let new_db = Arc::new(create_database(staged).map_err(StorageError::from)?);
+        let deadline = Instant::now() + wait;
+        let permit = self
+            .writer
+            .enter_within(wait)
+            .ok_or(DefragError::Busy(wait))?;
+        if !Arc::ptr_eq(&source, &self.handle()) {
+            return Ok(false);
+        }
+        drop(source);
+        let now = self.read()?;
+        let txn = new_db.begin_write().map_err(StorageError::from)?;
+        let mut batch = ApplyBatch::detached(txn, self.auth.clone())?;
+        if !catch_up(&copied, &now, &mut batch)? {
+            return Ok(false);
+        }
+        batch.commit(true)?;
+        drop((copied, now));
+        let local = local_meta(&self.handle(), replicated)?;
+        set_local_meta(&new_db, replicated, &local)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut db = self
+            .lock_exclusive(left.max(SWAP_WAIT))
+            .ok_or(DefragError::Busy(wait))?;
+        fs::rename(staged, &self.path).map_err(StorageError::from)?;
+        let old = std::mem::replace(&mut *db, new_db);
+        drop(db);
+        drop(permit);
+        retire(old);
+        sync_parent_dir(&self.path).map_err(StorageError::from)?;
+        self.refresh_size_in_use()?;
+        Ok(true)
+    }
+
     /// Where [`Backend::defragment`] writes the new file.
     fn staged_defrag_path(&self) -> PathBuf {
         let mut staged = self.path.as_os_str().to_owned();
@@ -537,6 +617,14 @@ impl Backend {
 const SWAP_WAIT: Duration = Duration::from_millis(500);
 /// How often a swap of files looks again for the lock.
 const SWAP_POLL: Duration = Duration::from_millis(2);
+
+/// Brings a defragment's copy up to date (see
+/// [`Backend::defragment_online`]): given a view of the state copied, a
+/// view of the current state and a batch on the copy, applies to the batch
+/// what changed between the two views. `Ok(false)`: it cannot, and the
+/// batch is dropped.
+pub type CatchUp<'c> =
+    dyn Fn(&ReadTxn, &ReadTxn, &mut ApplyBatch<'_>) -> Result<bool, StorageError> + Sync + 'c;
 
 /// Why [`Backend::defragment`] did not run.
 #[derive(Debug, thiserror::Error)]
@@ -1135,6 +1223,94 @@ mod tests {
         assert_eq!(s.get_kv("keep/a").unwrap(), kept[0]);
         b.defragment(Duration::from_secs(5)).unwrap();
         assert!(b.size().unwrap() < size_before);
+    }
+
+    /// A catch-up for tests whose only writes are puts of new keys under
+    /// `w`: re-applies, in revision order, the ones `copied` did not see.
+    fn replay_new_puts(
+        copied: &ReadTxn,
+        now: &ReadTxn,
+        batch: &mut ApplyBatch<'_>,
+    ) -> Result<bool, StorageError> {
+        let seen = copied.current_revision()?;
+        let mut kvs = now
+            .range(&crate::test_util::range_req("w", "x"))
+            .expect("a range")
+            .kvs;
+        kvs.retain(|kv| kv.mod_revision > seen);
+        kvs.sort_by_key(|kv| kv.mod_revision);
+        for kv in kvs {
+            let put = etcd_proto::etcdserverpb::PutRequest {
+                key: kv.key,
+                value: kv.value,
+                ..Default::default()
+            };
+            let request = etcd_proto::raftpb::RaftRequest {
+                caller: None,
+                id: 0,
+                request: Some(etcd_proto::raftpb::raft_request::Request::Put(put)),
+            };
+            batch.apply(&request).expect("a put");
+        }
+        Ok(true)
+    }
+
+    #[test]
+    fn an_online_defragment_keeps_the_writes_made_during_its_copy() {
+        let (s, kept) = mostly_deleted_store();
+        let size_before = s.backend.size().unwrap();
+        std::thread::scope(|scope| {
+            let writer = scope.spawn(|| {
+                (0..300)
+                    .map(|i| (format!("w{i:03}"), s.put(&format!("w{i:03}"), "v")))
+                    .collect::<Vec<_>>()
+            });
+            while s.rev() < 2 + 300 + 3 + 1 + 50 {
+                std::thread::yield_now();
+            }
+            // Defragments until the writer is done; those whose copy missed
+            // writes must have replayed them.
+            let replayed = std::sync::atomic::AtomicUsize::new(0);
+            let counting = |copied: &ReadTxn, now: &ReadTxn, batch: &mut ApplyBatch<'_>| {
+                if now.current_revision()? > copied.current_revision()? {
+                    replayed.fetch_add(1, Ordering::Relaxed);
+                }
+                replay_new_puts(copied, now, batch)
+            };
+            while !writer.is_finished() {
+                s.backend
+                    .defragment_online(Duration::from_secs(20), &[], &counting)
+                    .unwrap();
+            }
+            assert!(
+                replayed.load(Ordering::Relaxed) > 0,
+                "no write came during a copy"
+            );
+            let written = writer.join().unwrap();
+            for (key, rev) in written {
+                assert_eq!(s.get_kv(&key).unwrap().mod_revision, rev, "{key}");
+            }
+        });
+        assert!(s.backend.size().unwrap() < size_before);
+        assert_eq!(s.get_kv("keep/a").unwrap(), kept[0]);
+        assert_eq!(s.get("w", "x").len(), 300);
+        assert!(!s.backend.staged_defrag_path().exists());
+    }
+
+    #[test]
+    fn an_online_defragment_that_cannot_catch_up_holds_writes_instead() {
+        let (s, kept) = mostly_deleted_store();
+        let size_before = s.backend.size().unwrap();
+        let hash_before = crate::hash_kv(&s.backend.read().unwrap(), 0).unwrap();
+        let cannot = |_: &ReadTxn, _: &ReadTxn, _: &mut ApplyBatch<'_>| Ok(false);
+        s.backend
+            .defragment_online(Duration::from_secs(5), &[], &cannot)
+            .unwrap();
+        assert!(s.backend.size().unwrap() < size_before);
+        let view = s.backend.read().unwrap();
+        assert_eq!(crate::hash_kv(&view, 0).unwrap(), hash_before);
+        assert_eq!(s.get_kv("keep/a").unwrap(), kept[0]);
+        assert!(!s.backend.staged_defrag_path().exists());
     }
 
     #[test]

@@ -163,11 +163,12 @@ impl EtcdServer {
     }
 
     /// Gives the backend's free pages back to the file system, waiting at
-    /// most `wait` for transactions begun before it.
+    /// most `wait` for the apply batch in progress; writes wait only while
+    /// the copy is brought up to date (`RaftNode::defragment`).
     pub async fn defragment(&self, caller: &Caller, wait: Duration) -> Result<(), EtcdError> {
         self.check_maintenance_admin(caller).await?;
-        let backend = self.node.backend().clone();
-        blocking(move || Ok(backend.defragment(wait)?)).await
+        let defragment = self.node.defragment(wait);
+        blocking(move || Ok(defragment()?)).await
     }
 
     /// Hands the leadership to `target` and returns once it leads; only the

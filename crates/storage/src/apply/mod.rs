@@ -101,14 +101,32 @@ pub struct ApplyBatch<'a> {
     /// tables: the batch must not commit.
     poisoned: Option<String>,
     /// The backend's one write permit, held until the batch ends (after
-    /// `txn`, which is dropped first): see `backend::write_gate`.
-    _permit: WritePermit<'a>,
+    /// `txn`, which is dropped first): see `backend::write_gate`. `None`
+    /// for a batch on a file no one else writes (a defragment's copy).
+    permit: Option<WritePermit<'a>>,
 }
 
 impl<'a> ApplyBatch<'a> {
     pub(crate) fn new(
         txn: WriteTransaction,
         permit: WritePermit<'a>,
+        auth: Arc<AuthCache>,
+    ) -> Result<ApplyBatch<'a>, StorageError> {
+        Self::begin(txn, Some(permit), auth)
+    }
+
+    /// A batch on a file only its caller writes (see
+    /// `Backend::defragment_online`), needing no permit.
+    pub(crate) fn detached(
+        txn: WriteTransaction,
+        auth: Arc<AuthCache>,
+    ) -> Result<ApplyBatch<'a>, StorageError> {
+        Self::begin(txn, None, auth)
+    }
+
+    fn begin(
+        txn: WriteTransaction,
+        permit: Option<WritePermit<'a>>,
         auth: Arc<AuthCache>,
     ) -> Result<ApplyBatch<'a>, StorageError> {
         let (current, compacted) = {
@@ -130,7 +148,7 @@ impl<'a> ApplyBatch<'a> {
             auth_state: None,
             auth_changed: false,
             poisoned: None,
-            _permit: permit,
+            permit,
         })
     }
 
@@ -187,6 +205,11 @@ impl<'a> ApplyBatch<'a> {
             };
         }
         let mut tw = TxnWrite::new(WriteTables::open(&self.txn)?, self.current, self.compacted);
+        if self.permit.is_none() {
+            // A defragment's catch-up re-applies what the live store
+            // applied and counted already.
+            tw.uncounted();
+        }
         let mut compacted_to = None;
         let mut lease_changes = Vec::new();
         let result = match request {

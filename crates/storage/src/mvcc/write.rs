@@ -74,6 +74,8 @@ pub(crate) struct TxnWrite<'t> {
     events: Vec<Event>,
     /// The operations run, for etcd's `etcd_mvcc_*_total` when it ends.
     tally: Tally,
+    /// Whether `tally` is added to the totals (not for a re-apply).
+    counted: bool,
 }
 
 impl<'t> TxnWrite<'t> {
@@ -84,7 +86,13 @@ impl<'t> TxnWrite<'t> {
             compacted,
             events: Vec::new(),
             tally: Tally::default(),
+            counted: true,
         }
+    }
+
+    /// Leaves this request out of the `etcd_mvcc_*_total` counts.
+    pub fn uncounted(&mut self) {
+        self.counted = false;
     }
 
     /// The tables, for work that is not a put or delete (compaction).
@@ -148,7 +156,9 @@ impl<'t> TxnWrite<'t> {
 
 impl Drop for TxnWrite<'_> {
     fn drop(&mut self) {
-        self.tally.record();
+        if self.counted {
+            self.tally.record();
+        }
     }
 }
 
