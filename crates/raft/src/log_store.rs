@@ -35,11 +35,12 @@ const FLUSH_BATCH_WAIT: std::time::Duration = std::time::Duration::ZERO;
 /// follower further behind reads the rest from the WAL files.
 const LOG_CACHE_ENTRIES: usize = 8192;
 
-/// The WAL's chunk files are closed at this size (etcd's WAL segment
-/// size). Purging the log removes whole closed chunks only, so the WAL
-/// holds the entries kept behind the last snapshot plus at most about one
-/// chunk; raft-log's default (1 GiB) would let it grow that far first.
-pub const WAL_CHUNK_BYTES: usize = 64 * 1024 * 1024;
+/// The WAL's chunk files are closed at this size. Purging the log removes
+/// whole closed chunks only, so the WAL holds the entries kept behind the
+/// last snapshot plus at most about one chunk, and a restart reads all of
+/// it: with etcd's 64 MiB segment size, up to about 128 MiB, which took
+/// seconds with 1M keys. raft-log's default (1 GiB) would be far worse.
+pub const WAL_CHUNK_BYTES: usize = 16 * 1024 * 1024;
 
 /// Binds our encodings into `raft-log`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
