@@ -148,9 +148,7 @@ impl Backend {
         let mut defrag_tmp = defrag.as_os_str().to_owned();
         defrag_tmp.push(".tmp");
         for staged in [backend.staged_install_path(), defrag, defrag_tmp.into()] {
-            if staged.exists() {
-                fs::remove_file(&staged)?;
-            }
+            remove_if_present(&staged)?;
         }
         backend.refresh_size_in_use()?;
         backend.refresh_auth()?;
@@ -298,6 +296,16 @@ impl Backend {
     }
 
     fn defragment_within(&self, wait: Duration) -> Result<(), DefragError> {
+        let staged = self.staged_defrag_path();
+        let swapped = self.defragment_held(wait, &staged);
+        if swapped.is_err() {
+            remove_if_present(&staged)?;
+        }
+        swapped
+    }
+
+    /// The copy and swap of [`Backend::defragment`], writes held throughout.
+    fn defragment_held(&self, wait: Duration, staged: &Path) -> Result<(), DefragError> {
         let deadline = Instant::now() + wait;
         // The permit: no write transaction is open and none can begin, so
         // the view below is the final state of the old file.
@@ -305,25 +313,16 @@ impl Backend {
             .writer
             .enter_within(wait)
             .ok_or(DefragError::Busy(wait))?;
-        let staged = self.staged_defrag_path();
         let view = self.read()?;
-        self.copy_snapshot(&view, &staged)?;
+        self.copy_snapshot(&view, staged)?;
         drop(view);
-        let new_db = Arc::new(create_database(&staged).map_err(StorageError::from)?);
+        let new_db = Arc::new(create_database(staged).map_err(StorageError::from)?);
         // Transactions only wait to begin while the handle is swapped.
         let left = deadline.saturating_duration_since(Instant::now());
-        let Some(mut db) = self.lock_exclusive(left.max(SWAP_WAIT)) else {
-            drop(new_db);
-            fs::remove_file(&staged).map_err(StorageError::from)?;
-            return Err(DefragError::Busy(wait));
-        };
-        fs::rename(&staged, &self.path).map_err(StorageError::from)?;
-        let old = std::mem::replace(&mut *db, new_db);
-        drop(db);
-        drop(permit);
-        retire(old);
-        sync_parent_dir(&self.path).map_err(StorageError::from)?;
-        self.refresh_size_in_use()?;
+        let db = self
+            .lock_exclusive(left.max(SWAP_WAIT))
+            .ok_or(DefragError::Busy(wait))?;
+        self.swap_in(db, permit, staged, new_db)?;
         Ok(())
     }
 
@@ -346,8 +345,8 @@ impl Backend {
         let started = Instant::now();
         let staged = self.staged_defrag_path();
         let swapped = self.defragment_caught_up(wait, replicated, catch_up, &staged);
-        if !matches!(swapped, Ok(true)) && staged.exists() {
-            fs::remove_file(&staged).map_err(StorageError::from)?;
+        if !matches!(swapped, Ok(true)) {
+            remove_if_present(&staged)?;
         }
         match swapped? {
             true => {
@@ -394,16 +393,10 @@ impl Backend {
         let local = local_meta(&self.handle(), replicated)?;
         set_local_meta(&new_db, replicated, &local)?;
         let left = deadline.saturating_duration_since(Instant::now());
-        let mut db = self
+        let db = self
             .lock_exclusive(left.max(SWAP_WAIT))
             .ok_or(DefragError::Busy(wait))?;
-        fs::rename(staged, &self.path).map_err(StorageError::from)?;
-        let old = std::mem::replace(&mut *db, new_db);
-        drop(db);
-        drop(permit);
-        retire(old);
-        sync_parent_dir(&self.path).map_err(StorageError::from)?;
-        self.refresh_size_in_use()?;
+        self.swap_in(db, permit, staged, new_db)?;
         Ok(true)
     }
 
@@ -412,6 +405,29 @@ impl Backend {
         let mut staged = self.path.as_os_str().to_owned();
         staged.push(".defrag");
         PathBuf::from(staged)
+    }
+
+    /// Makes `new_db`, open on the file `staged`, the database: the file is
+    /// renamed over the database and the handle swapped under the
+    /// exclusive lock `db`, then `permit` lets writers in again. Views open
+    /// on the old file keep reading it; it is closed when the last ends.
+    /// Shared by install and defragment, whose callers decide what the new
+    /// file holds.
+    fn swap_in(
+        &self,
+        mut db: RwLockWriteGuard<'_, Arc<Database>>,
+        permit: write_gate::WritePermit<'_>,
+        staged: &Path,
+        new_db: Arc<Database>,
+    ) -> Result<(), StorageError> {
+        fs::rename(staged, &self.path)?;
+        let old = std::mem::replace(&mut *db, new_db);
+        drop(db);
+        drop(permit);
+        retire(old);
+        sync_parent_dir(&self.path)?;
+        self.refresh_size_in_use()?;
+        Ok(())
     }
 
     /// Replaces the whole database with the redb file at `src` (a snapshot
@@ -486,19 +502,13 @@ impl Backend {
         // database and none can begin, so its meta is final.
         let permit = self.writer.enter_within(wait).ok_or_else(busy)?;
         let left = deadline.saturating_duration_since(Instant::now());
-        let mut db = self.lock_exclusive(left).ok_or_else(busy)?;
+        let db = self.lock_exclusive(left).ok_or_else(busy)?;
         let now_local = local_meta(&db, replicated)?;
         if now_local != local {
             // Written meanwhile (a member recording that it served, say).
             set_local_meta(&new_db, replicated, &now_local)?;
         }
-        fs::rename(staged, &self.path).map_err(StorageError::from)?;
-        let old = std::mem::replace(&mut *db, new_db);
-        drop(db);
-        drop(permit);
-        retire(old);
-        sync_parent_dir(&self.path).map_err(StorageError::from)?;
-        self.refresh_size_in_use()?;
+        self.swap_in(db, permit, staged, new_db)?;
         self.refresh_auth()?;
         Ok(())
     }
@@ -674,6 +684,14 @@ const COPY_CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// [`Backend::install`]) rather than to this member.
 fn is_replicated_meta(key: &str, replicated: &[&str]) -> bool {
     key.starts_with(RESERVED_META_PREFIX) || replicated.iter().any(|p| key.starts_with(p))
+}
+
+/// Removes the file at `path` if there is one.
+fn remove_if_present(path: &Path) -> Result<(), StorageError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Makes a rename in `path`'s directory durable.
