@@ -244,7 +244,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         // copied into a file for this transfer (removed when it ends).
         let meta = snapshot.meta.clone();
         let copied = tokio::task::spawn_blocking(move || {
-            state_machine::copy_for_sending(&backend, &snap_dir, &meta).map(SentCopy)
+            state_machine::copy_for_sending(&backend, &snap_dir, &meta)
         })
         .await
         .map_err(|e| streaming(self.network(format!("copying the snapshot: {e}"))))?;
@@ -259,7 +259,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             client,
             vote,
             snapshot.meta,
-            &copy.0,
+            copy.path(),
             cancel,
             snapshot_transfer::chunk_timeout(option.hard_ttl()),
         )
@@ -277,16 +277,6 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             "sent database snapshot"
         );
         Ok(resp)
-    }
-}
-
-/// A copy of the store made for one snapshot transfer; removed when the
-/// transfer ends, however it ends.
-struct SentCopy(std::path::PathBuf);
-
-impl Drop for SentCopy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -201,19 +201,25 @@ pub fn answer_timeout(size: u64, chunk_timeout: Duration) -> Duration {
 pub struct Received {
     pub vote: VoteOf<TypeConfig>,
     pub meta: SnapshotMetaOf<TypeConfig>,
-    pub file: PartialFile,
+    pub file: ScratchFile,
 }
 
-/// A file being received in the snapshot directory; removed when dropped
-/// unless [`PartialFile::keep`] was called, so a transfer that fails or
-/// is abandoned half-way leaves nothing behind.
+/// A file in the snapshot directory that exists for one transfer (one
+/// being received, or the copy of the store being sent); removed when
+/// dropped unless [`ScratchFile::keep`] was called, so a transfer that
+/// fails or is abandoned half-way leaves nothing behind.
 #[derive(Debug)]
-pub struct PartialFile {
+pub struct ScratchFile {
     path: PathBuf,
     armed: bool,
 }
 
-impl PartialFile {
+impl ScratchFile {
+    /// Takes charge of the file at `path` (which may not exist yet).
+    pub fn new(path: PathBuf) -> ScratchFile {
+        ScratchFile { path, armed: true }
+    }
+
     /// Where the file is.
     pub fn path(&self) -> &Path {
         &self.path
@@ -226,7 +232,7 @@ impl PartialFile {
     }
 }
 
-impl Drop for PartialFile {
+impl Drop for ScratchFile {
     fn drop(&mut self) {
         if self.armed {
             let _ = std::fs::remove_file(&self.path);
@@ -258,10 +264,7 @@ where
         SEQ.fetch_add(1, Ordering::Relaxed)
     );
     let disk = |e: std::io::Error| Status::internal(format!("cannot store the snapshot: {e}"));
-    let partial = PartialFile {
-        path: snap_dir.join(name),
-        armed: true,
-    };
+    let partial = ScratchFile::new(snap_dir.join(name));
     let mut file = tokio::fs::File::create(&partial.path).await.map_err(disk)?;
 
     let mut received = 0u64;

@@ -575,21 +575,23 @@ pub(crate) fn check_received(path: &Path, meta: &SnapshotMetaOf<TypeConfig>) -> 
 
 /// Copies a consistent view of `backend` into a new file in `snap_dir`,
 /// for sending as a snapshot covering `meta` (the view holds that state
-/// or a later one). The caller removes the file once sent.
+/// or a later one). The file goes when the returned handle is dropped.
 pub(crate) fn copy_for_sending(
     backend: &Backend,
     snap_dir: &Path,
     meta: &SnapshotMetaOf<TypeConfig>,
-) -> io::Result<PathBuf> {
+) -> io::Result<snapshot_transfer::ScratchFile> {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = snap_dir.join(format!("outgoing-{seq}{OUTGOING_SUFFIX}"));
+    let copy = snapshot_transfer::ScratchFile::new(
+        snap_dir.join(format!("outgoing-{seq}{OUTGOING_SUFFIX}")),
+    );
     let view = backend.read().map_err(io::Error::other)?;
     check_snapshot(&view, meta).map_err(io::Error::other)?;
     backend
-        .write_snapshot(&view, &path)
+        .write_snapshot(&view, copy.path())
         .map_err(io::Error::other)?;
-    Ok(path)
+    Ok(copy)
 }
 
 /// Names of the copies [`copy_for_sending`] writes end with this.
@@ -778,7 +780,7 @@ mod tests {
         // which covers the snapshot's meta.
         apply(&mut sm, 1, 8..=9).await;
         let copy = copy_for_sending(&backend, &snap_dir, &built.meta).unwrap();
-        let view = Backend::view_file(&copy).unwrap();
+        let view = Backend::view_file(copy.path()).unwrap();
         assert_eq!(check_snapshot(&view, &built.meta), Ok(()));
         assert_eq!(
             read_applied(&view).unwrap(),
