@@ -124,6 +124,12 @@ impl<'a> ApplyBatch<'a> {
         Self::begin(txn, None, auth)
     }
 
+    /// The batch's transaction, for a caller that writes tables the batch
+    /// does not (a defragment's local meta).
+    pub(crate) fn txn(&self) -> &WriteTransaction {
+        &self.txn
+    }
+
     fn begin(
         txn: WriteTransaction,
         permit: Option<WritePermit<'a>>,
