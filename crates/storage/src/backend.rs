@@ -502,9 +502,7 @@ impl Backend {
         wait: Duration,
     ) -> Result<(), InstallError> {
         let staged = self.staged_install_path();
-        if staged.exists() {
-            fs::remove_file(&staged).map_err(StorageError::from)?;
-        }
+        remove_if_present(&staged)?;
         fs::rename(src, &staged).map_err(StorageError::from)?;
         let installed = self.install_staged(&staged, replicated, check, wait);
         if installed.is_err() && staged.exists() {
@@ -630,9 +628,7 @@ impl Backend {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        if tmp.exists() {
-            fs::remove_file(&tmp)?;
-        }
+        remove_if_present(&tmp)?;
         {
             // A small cache: the copy is written once, and redb holds up to
             // half its cache of dirty pages in memory until a commit (half
