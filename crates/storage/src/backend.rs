@@ -383,14 +383,10 @@ impl Backend {
         let mut reached = copied;
         for _ in 0..CATCH_UP_ROUNDS {
             let round = Instant::now();
-            let Some(now) = self.read_of(&source)? else {
+            let Some((batch, now)) = self.catch_up_round(&source, &new_db, &reached, catch_up)?
+            else {
                 return Ok(false);
             };
-            let txn = new_db.begin_write().map_err(StorageError::from)?;
-            let mut batch = ApplyBatch::detached(txn, self.auth.clone())?;
-            if !catch_up(&reached, &now, &mut batch)? {
-                return Ok(false);
-            }
             batch.commit(false)?;
             reached = now;
             if round.elapsed() < CAUGHT_UP {
@@ -403,16 +399,10 @@ impl Backend {
             .enter_within(wait)
             .ok_or(DefragError::Busy(wait))?;
         let held = Instant::now();
-        let Some(now) = self.read_of(&source)? else {
+        let Some((batch, now)) = self.catch_up_round(&source, &new_db, &reached, catch_up)? else {
             return Ok(false);
         };
-        drop(source);
-        let txn = new_db.begin_write().map_err(StorageError::from)?;
-        let mut batch = ApplyBatch::detached(txn, self.auth.clone())?;
-        if !catch_up(&reached, &now, &mut batch)? {
-            return Ok(false);
-        }
-        drop((reached, now));
+        drop((source, reached, now));
         // The copy's own meta is this member's as it was at the copy: make
         // it this member's as it is now, in the same durable commit.
         let local = local_meta(&self.handle(), replicated)?;
@@ -433,13 +423,25 @@ impl Backend {
         Ok(true)
     }
 
-    /// A view of the database if it is still `source`; `None` once it was
-    /// replaced (a snapshot installed).
-    fn read_of(&self, source: &Arc<Database>) -> Result<Option<ReadTxn>, StorageError> {
-        let view = self.read()?;
+    /// One round of a defragment's catch-up: a batch on the copy `new_db`
+    /// that brings it from `reached` to the state now, and a view of that
+    /// state, the next round's start. `None` if the database is no longer
+    /// `source` (a snapshot was installed) or `catch_up` cannot.
+    fn catch_up_round(
+        &self,
+        source: &Arc<Database>,
+        new_db: &Database,
+        reached: &ReadTxn,
+        catch_up: &CatchUp<'_>,
+    ) -> Result<Option<(ApplyBatch<'static>, ReadTxn)>, StorageError> {
+        let now = self.read()?;
         // Checked after the view began: a swap before it shows here, one
         // after it leaves the view on `source`.
-        Ok(Arc::ptr_eq(source, &self.handle()).then_some(view))
+        if !Arc::ptr_eq(source, &self.handle()) {
+            return Ok(None);
+        }
+        let mut batch = ApplyBatch::detached(new_db.begin_write()?, self.auth.clone())?;
+        Ok(catch_up(reached, &now, &mut batch)?.then_some((batch, now)))
     }
 
     /// Where [`Backend::defragment`] writes the new file.
